@@ -1,14 +1,292 @@
+// GEMM driver: BLIS-style blocking, packing, threading and kernel dispatch.
+//
+//   for jc in n step NC:                      (columns of C / B)
+//     for pc in k step KC:                    (depth; C accumulates across these, in order)
+//       pack op(B)[pc:pc+KC, jc:jc+NC] -> NR-wide panels, shared by all threads
+//       for ic in this thread's rows step MC: (threads split the rows of C: each C element has
+//         pack op(A)[ic:ic+MC, pc:pc+KC] -> MR-tall panels          one writer)
+//         for jr in nc step NR: for ir in mc step MR: micro-kernel MR x NR
+//
+// Every element of C is summed over k in the same order (KC blocks ascending, p ascending inside
+// a block) by the same instructions whatever thread computes it, so the result does not depend on
+// the thread count. Transposes are handled by the packing routines only.
 #include "lamina/gemm.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
 
+#include "lamina/gemm_kernels.h"
 #include "lamina/threading.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace lamina {
 
+using namespace gemm_detail;
+
 namespace {
 
-// Element accessors for op(A) (m, k) and op(B) (k, n).
+// ---------------------------------------------------------------------------------------------
+// Kernel dispatch: decided once, on first use.
+
+const GemmKernelTable* select_kernels() {
+    const char* env = std::getenv("LAMINA_GEMM_KERNEL");
+    const bool force_generic = env != nullptr && std::strcmp(env, "generic") == 0;
+#ifdef LAMINA_HAVE_AVX2_TU
+    if (!force_generic && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return gemm_avx2_kernels();
+#else
+    (void)force_generic;
+#endif
+    return gemm_generic_kernels();
+}
+
+const GemmKernelTable& kernels() {
+    static const GemmKernelTable* const table = select_kernels();
+    return *table;
+}
+
+template <typename T> struct Traits;
+template <> struct Traits<float> {
+    using Blk = BlockingF32;
+    static SgemmUkr ukr() { return kernels().sgemm_ukr; }
+};
+template <> struct Traits<double> {
+    using Blk = BlockingF64;
+    static DgemmUkr ukr() { return kernels().dgemm_ukr; }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Packing buffers: one per role per thread, grown on demand and kept, so the steady state does
+// not allocate. OpenMP worker threads are persistent, so their thread_locals persist too.
+
+struct Scratch {
+    void* ptr = nullptr;
+    std::size_t bytes = 0;
+    Scratch() = default;
+    Scratch(const Scratch&) = delete;
+    Scratch& operator=(const Scratch&) = delete;
+    ~Scratch() { std::free(ptr); }
+    template <typename T>
+    T* get(index_t count) {
+        const std::size_t need = static_cast<std::size_t>(count) * sizeof(T);
+        if (need > bytes) {
+            std::free(ptr);
+            ptr = nullptr;
+            bytes = 0;
+            const std::size_t size = (need + 4095) / 4096 * 4096;  // multiple of the alignment
+            ptr = std::aligned_alloc(kPackAlign, size);
+            if (ptr == nullptr) throw std::bad_alloc();
+            bytes = size;
+        }
+        return static_cast<T*>(ptr);
+    }
+};
+thread_local Scratch tl_own;     // private to a thread: its packed A block / B sliver
+thread_local Scratch tl_shared;  // the calling thread's buffer that all threads read (packed B)
+
+inline index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
+
+// Pack op(A)[i0:i0+mc, p0:p0+kc] into MR-tall panels: panel r holds rows r*MR.. as
+// ap[r*MR*kc + p*MR + i]; rows past mc are zero.
+template <typename T, index_t MR>
+void pack_a(bool ta, const T* A, index_t lda, index_t i0, index_t mc, index_t p0, index_t kc,
+            T* ap) {
+    for (index_t ir = 0; ir < mc; ir += MR) {
+        const index_t mr = std::min(MR, mc - ir);
+        T* dst = ap + ir * kc;
+        if (!ta) {
+            // A stored (m, k): MR rows read side by side.
+            const T* src = A + (i0 + ir) * lda + p0;
+            if (mr == MR) {
+                for (index_t p = 0; p < kc; ++p)
+                    for (index_t i = 0; i < MR; ++i) dst[p * MR + i] = src[i * lda + p];
+            } else {
+                for (index_t p = 0; p < kc; ++p)
+                    for (index_t i = 0; i < MR; ++i)
+                        dst[p * MR + i] = i < mr ? src[i * lda + p] : T(0);
+            }
+        } else {
+            // A stored (k, m): each row of storage gives MR contiguous values.
+            const T* src = A + p0 * lda + i0 + ir;
+            for (index_t p = 0; p < kc; ++p)
+                for (index_t i = 0; i < MR; ++i)
+                    dst[p * MR + i] = i < mr ? src[p * lda + i] : T(0);
+        }
+    }
+}
+
+// Pack op(B)[p0:p0+kc, j0:j0+nr] (nr <= NR) into one NR-wide panel bp[p*NR + j]; columns past
+// nr are zero.
+template <typename T, index_t NR>
+void pack_b_panel(bool tb, const T* B, index_t ldb, index_t p0, index_t kc, index_t j0,
+                  index_t nr, T* bp) {
+    if (!tb) {
+        // B stored (k, n): a row of the panel is a contiguous piece of a row of B.
+        const T* src = B + p0 * ldb + j0;
+        if (nr == NR) {
+            for (index_t p = 0; p < kc; ++p)
+                for (index_t j = 0; j < NR; ++j) bp[p * NR + j] = src[p * ldb + j];
+        } else {
+            for (index_t p = 0; p < kc; ++p)
+                for (index_t j = 0; j < NR; ++j) bp[p * NR + j] = j < nr ? src[p * ldb + j] : T(0);
+        }
+    } else {
+        // B stored (n, k): read rows of storage contiguously, write panel columns.
+        const T* src = B + j0 * ldb + p0;
+        for (index_t j = 0; j < nr; ++j)
+            for (index_t p = 0; p < kc; ++p) bp[p * NR + j] = src[j * ldb + p];
+        for (index_t j = nr; j < NR; ++j)
+            for (index_t p = 0; p < kc; ++p) bp[p * NR + j] = T(0);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+// The problem after argument normalisation. C element (i, j) is at C[i * rs_c + j * cs_c], so
+// the same driver also computes C^T = op(B)^T op(A)^T when that shape suits the kernels better.
+template <typename T>
+struct Problem {
+    bool ta, tb;
+    index_t m, n, k;
+    T alpha;
+    const T* A;
+    index_t lda;
+    const T* B;
+    index_t ldb;
+    T beta;
+    T* C;
+    index_t rs_c, cs_c;
+};
+
+// Rows (after the transpose trick) up to which gemm skips the blocked path: op(A) is packed
+// whole (cheap: m*k values), B is read in place where its layout allows, and threads split the
+// columns of C.
+constexpr index_t kSmallM = 16;
+
+int threads_for(double flops, index_t tasks) {
+    if (flops < static_cast<double>(kParallelMinFlops) || tasks < 2) return 1;
+    return static_cast<int>(std::min<index_t>(get_num_threads(), tasks));
+}
+
+inline int thread_id() {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+inline int thread_count() {
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
+// Small m: C (m, n), m <= kSmallM. op(A) packed once by the caller; each thread takes a range
+// of NR-wide column blocks. Full blocks of an untransposed B are read straight from B.
+template <typename T>
+void gemm_small_m(const Problem<T>& P) {
+    using Blk = typename Traits<T>::Blk;
+    constexpr index_t MR = Blk::MR, NR = Blk::NR;
+    const auto ukr = Traits<T>::ukr();
+    const index_t m = P.m, n = P.n, k = P.k;
+    T* ap = tl_shared.get<T>(ceil_div(m, MR) * MR * k);
+    pack_a<T, MR>(P.ta, P.A, P.lda, 0, m, 0, k, ap);
+    const index_t blocks = ceil_div(n, NR);
+    const int nthreads = threads_for(2.0 * m * n * k, blocks);
+#pragma omp parallel num_threads(nthreads) if (nthreads > 1)
+    {
+        const index_t tid = thread_id(), nt = thread_count();
+        const index_t b0 = blocks * tid / nt, b1 = blocks * (tid + 1) / nt;
+        for (index_t jb = b0; jb < b1; ++jb) {
+            const index_t j0 = jb * NR, nr = std::min(NR, n - j0);
+            const T* b;
+            index_t rs_b;
+            if (!P.tb && nr == NR) {
+                b = P.B + j0;
+                rs_b = P.ldb;
+            } else {
+                T* bp = tl_own.get<T>(k * NR);
+                pack_b_panel<T, NR>(P.tb, P.B, P.ldb, 0, k, j0, nr, bp);
+                b = bp;
+                rs_b = NR;
+            }
+            for (index_t ir = 0; ir < m; ir += MR)
+                ukr(k, ap + ir * k, b, rs_b, P.alpha, P.beta, P.C + ir * P.rs_c + j0 * P.cs_c,
+                    P.rs_c, P.cs_c, std::min(MR, m - ir), nr);
+        }
+    }
+}
+
+// The five loops. Threads share the packed B panel and split the rows of C (the IC loop).
+template <typename T>
+void gemm_blocked(const Problem<T>& P) {
+    using Blk = typename Traits<T>::Blk;
+    constexpr index_t MR = Blk::MR, NR = Blk::NR;
+    const auto ukr = Traits<T>::ukr();
+    const index_t m = P.m, n = P.n, k = P.k;
+    // Equal-sized blocks (k = 784 -> 4 x 196 rather than 3 x 256 + 16): a thin last block
+    // would pay the C load/store for little work.
+    const index_t kc_max = ceil_div(k, ceil_div(k, Blk::KC));
+    const index_t nc_max = ceil_div(ceil_div(n, ceil_div(n, Blk::NC)), NR) * NR;
+    T* bp = tl_shared.get<T>(kc_max * nc_max);
+    const index_t row_panels = ceil_div(m, MR);
+    const int nthreads = threads_for(2.0 * m * n * k, row_panels);
+#pragma omp parallel num_threads(nthreads) if (nthreads > 1)
+    {
+        const index_t tid = thread_id(), nt = thread_count();
+        // This thread's rows: a contiguous run of MR-tall panels.
+        const index_t i_begin = std::min(m, row_panels * tid / nt * MR);
+        const index_t i_end = std::min(m, row_panels * (tid + 1) / nt * MR);
+        T* ap = tl_own.get<T>(Blk::MC * kc_max);
+        for (index_t jc = 0; jc < n; jc += nc_max) {
+            const index_t nc = std::min(nc_max, n - jc);
+            const index_t col_panels = ceil_div(nc, NR);
+            for (index_t pc = 0; pc < k; pc += kc_max) {
+                const index_t kc = std::min(kc_max, k - pc);
+                const T beta = pc == 0 ? P.beta : T(1);  // later depth blocks accumulate
+#pragma omp for schedule(static)
+                for (index_t jp = 0; jp < col_panels; ++jp)
+                    pack_b_panel<T, NR>(P.tb, P.B, P.ldb, pc, kc, jc + jp * NR,
+                                        std::min(NR, nc - jp * NR), bp + jp * NR * kc);
+                // (implicit barrier: the whole B panel is packed)
+                for (index_t ic = i_begin; ic < i_end; ic += Blk::MC) {
+                    const index_t mc = std::min(Blk::MC, i_end - ic);
+                    pack_a<T, MR>(P.ta, P.A, P.lda, ic, mc, pc, kc, ap);
+                    for (index_t jr = 0; jr < nc; jr += NR) {
+                        const index_t nr = std::min(NR, nc - jr);
+                        for (index_t ir = 0; ir < mc; ir += MR)
+                            ukr(kc, ap + ir * kc, bp + jr * kc, NR, P.alpha, beta,
+                                P.C + (ic + ir) * P.rs_c + (jc + jr) * P.cs_c, P.rs_c, P.cs_c,
+                                std::min(MR, mc - ir), nr);
+                    }
+                }
+#pragma omp barrier
+                // (everyone is done with this B panel before it is overwritten)
+            }
+        }
+    }
+}
+
+// C = beta * C, for k == 0 or alpha == 0 (beta == 0 writes zeros without reading C).
+template <typename T>
+void scale_c(index_t m, index_t n, T beta, T* C, index_t ldc) {
+    for (index_t i = 0; i < m; ++i) {
+        T* c = C + i * ldc;
+        if (beta == T(0))
+            std::fill(c, c + n, T(0));
+        else
+            for (index_t j = 0; j < n; ++j) c[j] *= beta;
+    }
+}
+
+// Element accessors for the naive twin: op(A) (m, k) and op(B) (k, n).
 template <typename T>
 inline T at_a(bool trans, const T* A, index_t lda, index_t i, index_t p) {
     return trans ? A[p * lda + i] : A[i * lda + p];
@@ -18,63 +296,25 @@ inline T at_b(bool trans, const T* B, index_t ldb, index_t p, index_t j) {
     return trans ? B[j * ldb + p] : B[p * ldb + j];
 }
 
-constexpr index_t kRowTile = 4;    // rows of C per task
-constexpr index_t kColTile = 256;  // columns of C per task
-
-// One (rows, cols) tile of C = alpha * op(A) op(B) + beta * C, summing over p in ascending order.
-template <typename T>
-void gemm_tile(bool ta, bool tb, index_t i0, index_t i1, index_t j0, index_t j1, index_t k,
-               T alpha, const T* A, index_t lda, const T* B, index_t ldb, T beta, T* C,
-               index_t ldc) {
-    T acc[kColTile];
-    for (index_t i = i0; i < i1; ++i) {
-        const index_t w = j1 - j0;
-        std::fill(acc, acc + w, T(0));
-        if (!tb) {
-            // acc (w) += a_ip * B[p, j0:j1]: contiguous rows of B, vectorizes.
-            for (index_t p = 0; p < k; ++p) {
-                const T a = at_a(ta, A, lda, i, p);
-                const T* b = B + p * ldb + j0;
-                for (index_t j = 0; j < w; ++j) acc[j] += a * b[j];
-            }
-        } else {
-            for (index_t j = 0; j < w; ++j) {
-                const T* b = B + (j0 + j) * ldb;
-                T s = 0;
-                if (!ta) {
-                    const T* a = A + i * lda;
-                    for (index_t p = 0; p < k; ++p) s += a[p] * b[p];
-                } else {
-                    for (index_t p = 0; p < k; ++p) s += A[p * lda + i] * b[p];
-                }
-                acc[j] = s;
-            }
-        }
-        T* c = C + i * ldc + j0;
-        if (beta == T(0)) {
-            for (index_t j = 0; j < w; ++j) c[j] = alpha * acc[j];
-        } else {
-            for (index_t j = 0; j < w; ++j) c[j] = alpha * acc[j] + beta * c[j];
-        }
-    }
-}
-
 }  // namespace
 
 template <typename T>
 void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* A,
           index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc) {
     if (m <= 0 || n <= 0) return;
-    const index_t row_tiles = (m + kRowTile - 1) / kRowTile;
-    const index_t col_tiles = (n + kColTile - 1) / kColTile;
-    const index_t tiles = row_tiles * col_tiles;
-    const bool parallel = 2 * m * n * k >= kParallelMinFlops && tiles > 1;
-#pragma omp parallel for schedule(static) if (parallel)
-    for (index_t t = 0; t < tiles; ++t) {
-        const index_t i0 = (t / col_tiles) * kRowTile, j0 = (t % col_tiles) * kColTile;
-        gemm_tile(trans_a, trans_b, i0, std::min(m, i0 + kRowTile), j0, std::min(n, j0 + kColTile),
-                  k, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (k <= 0 || alpha == T(0)) {
+        scale_c(m, n, beta, C, ldc);
+        return;
     }
+    Problem<T> P{trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, 1};
+    // Few columns, many rows (a 10-unit layer, or n == 1): compute C^T = op(B)^T op(A)^T so the
+    // short side lands on the kernel's rows. The choice depends on the shape only.
+    if (n <= kSmallM && m > n)
+        P = Problem<T>{!trans_b, !trans_a, n, m, k, alpha, B, ldb, A, lda, beta, C, 1, ldc};
+    if (P.m <= kSmallM)
+        gemm_small_m(P);
+    else
+        gemm_blocked(P);
 }
 
 template <typename T>
@@ -91,7 +331,7 @@ void gemm_naive(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T a
     }
 }
 
-std::string gemm_kernel_name() { return "generic"; }
+std::string gemm_kernel_name() { return kernels().name; }
 
 #define LAMINA_INSTANTIATE_GEMM(T)                                                          \
     template void gemm<T>(bool, bool, index_t, index_t, index_t, T, const T*, index_t,      \

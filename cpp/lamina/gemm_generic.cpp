@@ -1,0 +1,55 @@
+// Portable micro-kernels: plain C++ the compiler vectorizes for whatever the baseline ISA is
+// (SSE2 on x86-64, NEON on aarch64). Same contract as the AVX2 kernels (see gemm_kernels.h).
+#include "lamina/gemm_kernels.h"
+
+namespace lamina {
+namespace gemm_detail {
+namespace {
+
+// C (mr, nr) = alpha * a (MR, k packed) * b (k, NR, row stride rs_b) + beta * C.
+// Accumulates the whole MR x NR tile into a local array (the inner j loop vectorizes), then
+// writes through one store loop for full and edge tiles alike, so both round the same way.
+template <typename T, int MR, int NR>
+void gemm_generic_ukr(index_t k, const T* a, const T* b, index_t rs_b, T alpha, T beta, T* c,
+                      index_t rs_c, index_t cs_c, index_t mr, index_t nr) {
+    alignas(64) T acc[MR][NR] = {};
+    for (index_t p = 0; p < k; ++p) {
+        for (int i = 0; i < MR; ++i) {
+            const T ai = a[i];
+            for (int j = 0; j < NR; ++j) acc[i][j] += ai * b[j];
+        }
+        a += MR;
+        b += rs_b;
+    }
+    for (index_t i = 0; i < mr; ++i) {
+        for (index_t j = 0; j < nr; ++j) {
+            T& cij = c[i * rs_c + j * cs_c];
+            cij = beta == T(0) ? alpha * acc[i][j] : alpha * acc[i][j] + beta * cij;
+        }
+    }
+}
+
+// C (6, 16) float tile.
+void sgemm_generic_6x16(index_t k, const float* a, const float* b, index_t rs_b, float alpha,
+                        float beta, float* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr) {
+    gemm_generic_ukr<float, 6, 16>(k, a, b, rs_b, alpha, beta, c, rs_c, cs_c, mr, nr);
+}
+
+// C (6, 8) double tile.
+void dgemm_generic_6x8(index_t k, const double* a, const double* b, index_t rs_b, double alpha,
+                       double beta, double* c, index_t rs_c, index_t cs_c, index_t mr,
+                       index_t nr) {
+    gemm_generic_ukr<double, 6, 8>(k, a, b, rs_b, alpha, beta, c, rs_c, cs_c, mr, nr);
+}
+
+static_assert(BlockingF32::MR == 6 && BlockingF32::NR == 16, "sgemm_generic_6x16 tile");
+static_assert(BlockingF64::MR == 6 && BlockingF64::NR == 8, "dgemm_generic_6x8 tile");
+
+const GemmKernelTable kGenericKernels = {"generic", &sgemm_generic_6x16, &dgemm_generic_6x8};
+
+}  // namespace
+
+const GemmKernelTable* gemm_generic_kernels() { return &kGenericKernels; }
+
+}  // namespace gemm_detail
+}  // namespace lamina

@@ -1,0 +1,52 @@
+// Internal to the GEMM (gemm.cpp, gemm_avx2.cpp, gemm_generic.cpp): block sizes and the table of
+// micro-kernels gemm.cpp dispatches through. Declarations and constants only: no inline functions
+// or templates with code live here, so nothing can be ODR-merged across the ISA-specific
+// translation units (numpy#25274).
+#pragma once
+#include "lamina/matrix.h"
+
+namespace lamina {
+namespace gemm_detail {
+
+// Block sizes, in one place. MR x NR is the register tile of C, MC x KC the packed A block (L2),
+// KC x NC the packed B panel (L3). Float: BLIS's zen3 values. Double: same bytes per tile row.
+struct BlockingF32 {
+    static constexpr index_t MR = 6, NR = 16, MC = 144, KC = 256, NC = 4080;
+};
+struct BlockingF64 {
+    static constexpr index_t MR = 6, NR = 8, MC = 72, KC = 256, NC = 4080;
+};
+
+// Packed buffers are aligned to this many bytes.
+constexpr index_t kPackAlign = 64;
+
+// Micro-kernel: one MR x NR tile of C over a depth of k.
+//
+//   C (mr, nr) = alpha * a (MR, k) * b (k, NR) + beta * C,   mr <= MR, nr <= NR
+//
+// a is packed: element (i, p) at a[p * MR + i], rows >= mr zero-padded.
+// b is row-major with row stride rs_b: element (p, j) at b[p * rs_b + j], all NR columns
+// readable (a packed panel has rs_b == NR; gemm.cpp may also pass unpacked rows of B).
+// C element (i, j) sits at c[i * rs_c + j * cs_c]. beta == 0: C is not read.
+// Full tiles with cs_c == 1 are written directly; any other tile is computed into a stack tile
+// by the very same instructions and the valid part copied out, so a C element's value never
+// depends on which tile (full or edge) it fell into.
+using SgemmUkr = void (*)(index_t k, const float* a, const float* b, index_t rs_b, float alpha,
+                          float beta, float* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr);
+using DgemmUkr = void (*)(index_t k, const double* a, const double* b, index_t rs_b, double alpha,
+                          double beta, double* c, index_t rs_c, index_t cs_c, index_t mr,
+                          index_t nr);
+
+struct GemmKernelTable {
+    const char* name;
+    SgemmUkr sgemm_ukr;
+    DgemmUkr dgemm_ukr;
+};
+
+// Defined in gemm_avx2.cpp (only when LAMINA_HAVE_AVX2_TU; call only if the CPU has AVX2+FMA).
+const GemmKernelTable* gemm_avx2_kernels();
+// Defined in gemm_generic.cpp: plain C++, runs everywhere.
+const GemmKernelTable* gemm_generic_kernels();
+
+}  // namespace gemm_detail
+}  // namespace lamina

@@ -1,0 +1,14 @@
+#!/bin/sh
+# Build the standalone GEMM harness and run it on both dispatch paths.
+#   cpp/tests_native/run_tests.sh           correctness
+#   cpp/tests_native/run_tests.sh bench     GFLOP/s
+set -e
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/lamina_gemm_test}
+mkdir -p "$OUT"
+FLAGS="-O3 -fopenmp -std=c++17 -Wall -Wextra -DLAMINA_HAVE_AVX2_TU=1 -I cpp ${EXTRA_FLAGS:-}"
+g++ $FLAGS -mavx2 -mfma -c cpp/lamina/gemm_avx2.cpp -o "$OUT/gemm_avx2.o"
+g++ $FLAGS cpp/tests_native/gemm_test.cpp cpp/lamina/gemm.cpp cpp/lamina/gemm_generic.cpp \
+    cpp/lamina/threading.cpp "$OUT/gemm_avx2.o" -o "$OUT/gemm_test"
+"$OUT/gemm_test" "$@"
+if [ "$1" != "bench" ]; then LAMINA_GEMM_KERNEL=generic "$OUT/gemm_test" "$@"; fi
