@@ -1,0 +1,535 @@
+// lamina._core: the only file that knows Python. It converts arrays, checks what C++ would
+// otherwise trust (shapes, ranges), releases the GIL around the numeric work, and maps
+// std::invalid_argument to ValueError.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "lamina/activations.h"
+#include "lamina/dense.h"
+#include "lamina/gemm.h"
+#include "lamina/initializers.h"
+#include "lamina/losses.h"
+#include "lamina/network.h"
+#include "lamina/optimizers.h"
+#include "lamina/threading.h"
+#include "lamina/train.h"
+
+namespace py = pybind11;
+using namespace lamina;
+
+namespace {
+
+template <typename T>
+using CArray = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+[[noreturn]] void fail(const std::string& message) { throw std::invalid_argument(message); }
+
+std::string shape_of(const py::array& a) {
+    std::string s = "(";
+    for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
+    return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+template <typename T>
+void require_2d(const CArray<T>& a, const char* name, index_t cols = -1) {
+    if (a.ndim() != 2) fail(std::string(name) + " must be 2-D, received shape " + shape_of(a));
+    if (cols >= 0 && a.shape(1) != cols)
+        fail(std::string(name) + " must have " + std::to_string(cols) + " columns, received shape " +
+             shape_of(a));
+}
+
+// A matrix argument for gemm: 2-D, the given dtype, unit stride along rows; returns its ld.
+template <typename T>
+index_t leading_dimension(const py::array& a, const char* name) {
+    if (!py::isinstance<py::array_t<T>>(a) || a.ndim() != 2)
+        fail(std::string(name) + " must be a 2-D array of the same float dtype");
+    const auto item = static_cast<py::ssize_t>(sizeof(T));
+    if (a.shape(1) > 1 && a.strides(1) != item)
+        fail(std::string(name) + " must have unit stride along its last axis");
+    if (a.strides(0) < 0 || a.strides(0) % item != 0)
+        fail(std::string(name) + " must have a positive row stride");
+    const index_t ld = a.strides(0) / item;
+    return a.shape(0) > 1 ? ld : std::max<index_t>(ld, a.shape(1));
+}
+
+template <typename T>
+void gemm_binding(bool trans_a, bool trans_b, double alpha, const py::array& a, const py::array& b,
+                  double beta, py::array& c, bool naive) {
+    const index_t lda = leading_dimension<T>(a, "a"), ldb = leading_dimension<T>(b, "b"),
+                  ldc = leading_dimension<T>(c, "c");
+    if (!c.writeable()) fail("c must be writeable");
+    const index_t m = trans_a ? a.shape(1) : a.shape(0), k = trans_a ? a.shape(0) : a.shape(1);
+    const index_t kb = trans_b ? b.shape(1) : b.shape(0), n = trans_b ? b.shape(0) : b.shape(1);
+    if (k != kb) fail("inner dimensions differ: op(a) is " + std::to_string(m) + "x" + std::to_string(k) +
+                      ", op(b) is " + std::to_string(kb) + "x" + std::to_string(n));
+    if (c.shape(0) != m || c.shape(1) != n)
+        fail("c must have shape (" + std::to_string(m) + ", " + std::to_string(n) + "), received " + shape_of(c));
+    const T* A = static_cast<const T*>(a.data());
+    const T* B = static_cast<const T*>(b.data());
+    T* C = static_cast<T*>(c.mutable_data());
+    py::gil_scoped_release release;
+    auto fn = naive ? gemm_naive<T> : gemm<T>;
+    fn(trans_a, trans_b, m, n, k, static_cast<T>(alpha), A, lda, B, ldb, static_cast<T>(beta), C, ldc);
+}
+
+template <typename T>
+py::array_t<T> new_like_2d(index_t rows, index_t cols) {
+    return py::array_t<T>({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(cols)});
+}
+
+// --- kernel entry points used by the reference tests --------------------------------------
+
+template <typename T>
+py::array_t<T> activation_forward_binding(const std::string& name, const CArray<T>& z) {
+    require_2d(z, "z");
+    auto a = new_like_2d<T>(z.shape(0), z.shape(1));
+    activation_forward(activation_from_name(name), a.mutable_data(), z.data(), z.shape(0), z.shape(1));
+    return a;
+}
+
+template <typename T>
+py::array_t<T> activation_backward_binding(const std::string& name, const CArray<T>& da,
+                                           const CArray<T>& z, const CArray<T>& a) {
+    require_2d(da, "da");
+    require_2d(z, "z", da.shape(1));
+    require_2d(a, "a", da.shape(1));
+    if (z.shape(0) != da.shape(0) || a.shape(0) != da.shape(0)) fail("da, z and a must have the same shape");
+    auto dz = new_like_2d<T>(da.shape(0), da.shape(1));
+    activation_backward(activation_from_name(name), dz.mutable_data(), da.data(), z.data(), a.data(),
+                        da.shape(0), da.shape(1));
+    return dz;
+}
+
+template <typename T>
+void check_targets(Loss loss, const CArray<T>& p, const CArray<T>& y) {
+    require_2d(p, "p");
+    require_2d(y, "y", loss_is_sparse(loss) ? 1 : p.shape(1));
+    if (y.shape(0) != p.shape(0)) fail("p and y must have the same number of rows");
+    if (loss_is_sparse(loss))
+        for (index_t r = 0; r < y.shape(0); ++r)
+            if (!(y.data()[r] >= 0 && y.data()[r] < p.shape(1))) fail("label out of range");
+}
+
+template <typename T>
+py::tuple loss_binding(const std::string& name, const CArray<T>& p, const CArray<T>& y, double delta,
+                       double scale) {
+    const Loss loss = loss_from_name(name);
+    check_targets(loss, p, y);
+    auto dp = new_like_2d<T>(p.shape(0), p.shape(1));
+    const double value = loss_sum(loss, p.data(), y.data(), p.shape(0), p.shape(1), delta);
+    loss_backward(loss, dp.mutable_data(), p.data(), y.data(), p.shape(0), p.shape(1), delta,
+                  static_cast<T>(scale));
+    return py::make_tuple(value, dp);
+}
+
+template <typename T>
+py::tuple fused_loss_binding(const std::string& name, const CArray<T>& z, const CArray<T>& y, double scale) {
+    const Loss loss = loss_from_name(name);
+    check_targets(loss, z, y);
+    auto dz = new_like_2d<T>(z.shape(0), z.shape(1));
+    double value;
+    if (loss == Loss::BinaryCrossentropy)
+        value = sigmoid_binary_cross_entropy(dz.mutable_data(), z.data(), y.data(), z.shape(0), z.shape(1),
+                                             static_cast<T>(scale));
+    else if (loss == Loss::CategoricalCrossentropy || loss == Loss::SparseCategoricalCrossentropy)
+        value = softmax_cross_entropy(dz.mutable_data(), z.data(), y.data(), z.shape(0), z.shape(1),
+                                      loss_is_sparse(loss), static_cast<T>(scale));
+    else
+        fail("only the cross-entropies have a fused form, received '" + name + "'");
+    return py::make_tuple(value, dz);
+}
+
+template <typename T>
+py::array_t<T> dense_forward_binding(const CArray<T>& x, const CArray<T>& W, const py::object& b) {
+    require_2d(x, "x");
+    require_2d(W, "W");
+    if (W.shape(0) != x.shape(1)) fail("W must have x.shape[1] rows, received shape " + shape_of(W));
+    CArray<T> bias;
+    if (!b.is_none()) {
+        bias = b.cast<CArray<T>>();
+        if (bias.ndim() != 1 || bias.shape(0) != W.shape(1)) fail("b must have shape (units,)");
+    }
+    auto z = new_like_2d<T>(x.shape(0), W.shape(1));
+    dense_forward(z.mutable_data(), x.data(), W.data(), b.is_none() ? nullptr : bias.data(), x.shape(0),
+                  x.shape(1), W.shape(1));
+    return z;
+}
+
+template <typename T>
+py::tuple dense_backward_binding(const CArray<T>& dz, const CArray<T>& x, const CArray<T>& W) {
+    require_2d(dz, "dz");
+    require_2d(x, "x");
+    require_2d(W, "W", dz.shape(1));
+    if (x.shape(0) != dz.shape(0) || W.shape(0) != x.shape(1)) fail("dz, x and W shapes do not fit");
+    auto dx = new_like_2d<T>(x.shape(0), x.shape(1));
+    auto dW = new_like_2d<T>(W.shape(0), W.shape(1));
+    py::array_t<T> db(W.shape(1));
+    dense_backward(dx.mutable_data(), dW.mutable_data(), db.mutable_data(), dz.data(), x.data(), W.data(),
+                   x.shape(0), x.shape(1), W.shape(1));
+    return py::make_tuple(dx, dW, db);
+}
+
+template <typename T>
+py::array_t<T> initialize_binding(const std::string& name, index_t count, index_t fan_in, index_t fan_out,
+                                  double value, std::uint64_t seed, std::uint64_t stream) {
+    if (count < 0) fail("count must be non-negative");
+    py::array_t<T> w(count);
+    initialize(w.mutable_data(), count, fan_in, fan_out, Initializer{init_from_name(name), value}, seed, stream);
+    return w;
+}
+
+template <typename T>
+bool all_finite(const py::array& a) {
+    auto c = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(a);
+    const T* p = c.data();
+    const index_t n = c.size();
+    py::gil_scoped_release release;
+    for (index_t i = 0; i < n; ++i)
+        if (!std::isfinite(p[i])) return false;
+    return true;
+}
+
+// --- configuration from Python dicts ---------------------------------------------------------
+
+template <typename V>
+V get_or(const py::dict& d, const char* key, V fallback) {
+    return d.contains(key) ? d[key].cast<V>() : fallback;
+}
+
+LayerSpec layer_from_dict(const py::dict& d) {
+    LayerSpec s;
+    const auto kind = d["kind"].cast<std::string>();
+    if (kind == "dense") {
+        s.kind = LayerKind::Dense;
+        s.units = d["units"].cast<index_t>();
+        s.activation = activation_from_name(get_or<std::string>(d, "activation", "linear"));
+        s.use_bias = get_or<bool>(d, "use_bias", true);
+        s.kernel_init = {init_from_name(get_or<std::string>(d, "kernel_initializer", "glorot_uniform")),
+                         get_or<double>(d, "kernel_initializer_value", 0.0)};
+        s.bias_init = {init_from_name(get_or<std::string>(d, "bias_initializer", "zeros")),
+                       get_or<double>(d, "bias_initializer_value", 0.0)};
+        s.l1 = get_or<double>(d, "l1", 0.0);
+        s.l2 = get_or<double>(d, "l2", 0.0);
+    } else if (kind == "dropout") {
+        s.kind = LayerKind::Dropout;
+        s.rate = d["rate"].cast<double>();
+    } else {
+        fail("unknown layer kind, received '" + kind + "'");
+    }
+    return s;
+}
+
+OptimizerConfig optimizer_from_dict(const std::string& name, const py::dict& d) {
+    OptimizerConfig c;
+    c.kind = optimizer_from_name(name);
+    c.learning_rate = get_or<double>(d, "learning_rate", c.learning_rate);
+    c.momentum = get_or<double>(d, "momentum", c.momentum);
+    c.nesterov = get_or<bool>(d, "nesterov", c.nesterov);
+    c.rho = get_or<double>(d, "rho", c.rho);
+    c.centered = get_or<bool>(d, "centered", c.centered);
+    c.beta_1 = get_or<double>(d, "beta_1", c.beta_1);
+    c.beta_2 = get_or<double>(d, "beta_2", c.beta_2);
+    c.amsgrad = get_or<bool>(d, "amsgrad", c.amsgrad);
+    c.epsilon = get_or<double>(d, "epsilon", c.epsilon);
+    c.initial_accumulator_value = get_or<double>(d, "initial_accumulator_value", c.initial_accumulator_value);
+    c.weight_decay = get_or<double>(d, "weight_decay", c.weight_decay);
+    c.clipnorm = get_or<double>(d, "clipnorm", c.clipnorm);
+    c.clipvalue = get_or<double>(d, "clipvalue", c.clipvalue);
+    c.global_clipnorm = get_or<double>(d, "global_clipnorm", c.global_clipnorm);
+    return c;
+}
+
+MetricMode metric_mode_from_name(const std::string& name) {
+    if (name == "none") return MetricMode::None;
+    if (name == "argmax_onehot") return MetricMode::ArgmaxOneHot;
+    if (name == "argmax_sparse") return MetricMode::ArgmaxSparse;
+    if (name == "threshold") return MetricMode::Threshold;
+    fail("unknown metric mode, received '" + name + "'");
+}
+
+// --- the network ----------------------------------------------------------------------------------
+
+template <typename T>
+struct Checked {
+    CArray<T> x, y;
+    index_t rows, ycols;
+};
+
+// Checks x and y against the network before any C++ loop trusts them.
+template <typename T>
+Checked<T> check_data(Network<T>& net, const CArray<T>& x, const CArray<T>& y) {
+    require_2d(x, "x", net.input_dim());
+    require_2d(y, "y");
+    const bool sparse = loss_is_sparse(net.loss().kind);
+    const index_t want = sparse ? 1 : net.output_dim();
+    if (y.shape(1) != want)
+        fail("y must have " + std::to_string(want) + " columns, received shape " + shape_of(y));
+    if (y.shape(0) != x.shape(0)) fail("x and y must have the same number of rows");
+    if (sparse) {
+        const T* labels = y.data();
+        for (index_t r = 0; r < y.shape(0); ++r)
+            if (!(labels[r] >= 0 && labels[r] < net.output_dim()))
+                fail("label out of range at row " + std::to_string(r));
+    }
+    return {x, y, x.shape(0), y.shape(1)};
+}
+
+template <typename T>
+py::array_t<T> view_of(T* data, index_t size, py::handle owner) {
+    return py::array_t<T>({static_cast<py::ssize_t>(size)}, {static_cast<py::ssize_t>(sizeof(T))}, data, owner);
+}
+
+template <typename T>
+void bind_network(py::module_& m, const char* name) {
+    using Net = Network<T>;
+    py::class_<Net>(m, name)
+        .def(py::init([](index_t input_dim, const py::list& layers, std::uint64_t seed) {
+                 std::vector<LayerSpec> specs;
+                 for (const auto& item : layers) specs.push_back(layer_from_dict(item.cast<py::dict>()));
+                 return new Net(input_dim, std::move(specs), seed);
+             }),
+             py::arg("input_dim"), py::arg("layers"), py::arg("seed"))
+        .def_property_readonly("input_dim", &Net::input_dim)
+        .def_property_readonly("output_dim", &Net::output_dim)
+        .def_property_readonly("param_count", &Net::param_count)
+        .def_property_readonly("seed", &Net::seed)
+        .def_readwrite("steps", &Net::steps)
+        .def("parameters", [](py::object self) {
+            Net& net = self.cast<Net&>();
+            return view_of(net.params(), net.param_count(), self);
+        }, "The parameter block as a writable 1-D view (no copy).")
+        .def("gradients", [](py::object self) {
+            Net& net = self.cast<Net&>();
+            return view_of(net.grads(), net.param_count(), self);
+        })
+        .def("dense_params", [](Net& net) {
+            py::list out;
+            for (const auto& d : net.dense_params())
+                out.append(py::dict(py::arg("layer") = d.layer, py::arg("inputs") = d.in, py::arg("units") = d.units,
+                                    py::arg("kernel_offset") = d.kernel_offset, py::arg("bias_offset") = d.bias_offset));
+            return out;
+        })
+        .def("set_loss", [](Net& net, const std::string& loss, bool from_logits, double delta) {
+            net.set_loss(LossConfig{loss_from_name(loss), from_logits, delta});
+        }, py::arg("loss"), py::arg("from_logits") = false, py::arg("delta") = 1.0)
+        .def("set_metric_mode", [](Net& net, const std::string& mode) { net.set_metric_mode(metric_mode_from_name(mode)); })
+        .def_property_readonly("metric_classes", &Net::metric_classes)
+        .def("set_optimizer", [](Net& net, const std::string& name, const py::dict& config) {
+            std::lock_guard<std::mutex> lock(net.mutex());
+            net.optimizer().configure(optimizer_from_dict(name, config), net.param_count());
+        })
+        .def_property("learning_rate",
+                      [](Net& net) { return net.optimizer().config().learning_rate; },
+                      [](Net& net, double lr) { net.optimizer().set_learning_rate(lr); })
+        .def_property("iterations",
+                      [](Net& net) { return net.optimizer().iterations; },
+                      [](Net& net, std::int64_t it) { net.optimizer().iterations = it; })
+        .def("optimizer_slots", [](Net& net) {
+            py::list out;
+            for (const auto& s : net.optimizer().slots) {
+                py::array_t<T> copy(static_cast<py::ssize_t>(s.size()));
+                std::copy(s.begin(), s.end(), copy.mutable_data());
+                out.append(copy);
+            }
+            return out;
+        }, "Copies of the optimizer's state vectors (empty ones for unused slots).")
+        .def("set_optimizer_slots", [](Net& net, const py::list& slots) {
+            auto& own = net.optimizer().slots;
+            if (slots.size() != own.size()) fail("expected " + std::to_string(own.size()) + " optimizer slots");
+            std::vector<CArray<T>> arrays;
+            for (std::size_t i = 0; i < own.size(); ++i) {
+                arrays.push_back(slots[i].cast<CArray<T>>());
+                if (static_cast<std::size_t>(arrays.back().size()) != own[i].size())
+                    fail("optimizer slot " + std::to_string(i) + " has the wrong size");
+            }
+            for (std::size_t i = 0; i < own.size(); ++i)
+                std::copy(arrays[i].data(), arrays[i].data() + arrays[i].size(), own[i].begin());
+        })
+        .def("regularization_penalty", &Net::regularization_penalty)
+        .def("train_batches", [](Net& net, BatchStats& stats, const CArray<T>& x, const CArray<T>& y,
+                                 const py::object& order, index_t first, index_t batch_size, index_t n_batches) {
+            auto data = check_data(net, x, y);
+            if (batch_size <= 0 || n_batches < 0 || first < 0) fail("batch_size, n_batches and first must be positive");
+            py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> ord;
+            const std::int64_t* order_ptr = nullptr;
+            if (!order.is_none()) {
+                ord = order.cast<decltype(ord)>();
+                if (ord.ndim() != 1 || ord.shape(0) != data.rows) fail("order must be a permutation of the rows");
+                order_ptr = ord.data();
+                const index_t end = std::min(data.rows, first + batch_size * n_batches);
+                for (index_t i = first; i < end; ++i)
+                    if (order_ptr[i] < 0 || order_ptr[i] >= data.rows) fail("order holds an index out of range");
+            }
+            if (stats.classes != net.metric_classes()) stats.reset(net.metric_classes());
+            py::gil_scoped_release release;
+            std::lock_guard<std::mutex> lock(net.mutex());
+            train_batches(net, stats, data.x.data(), data.y.data(), data.ycols, order_ptr, data.rows, first,
+                          batch_size, n_batches);
+        }, py::arg("stats"), py::arg("x"), py::arg("y"), py::arg("order"), py::arg("first"),
+           py::arg("batch_size"), py::arg("n_batches"))
+        .def("evaluate", [](Net& net, BatchStats& stats, const CArray<T>& x, const CArray<T>& y, index_t batch_size) {
+            auto data = check_data(net, x, y);
+            if (batch_size <= 0) fail("batch_size must be positive");
+            if (stats.classes != net.metric_classes()) stats.reset(net.metric_classes());
+            py::gil_scoped_release release;
+            std::lock_guard<std::mutex> lock(net.mutex());
+            evaluate(net, stats, data.x.data(), data.y.data(), data.ycols, data.rows, batch_size);
+        })
+        .def("predict", [](Net& net, const CArray<T>& x, index_t batch_size) {
+            require_2d(x, "x", net.input_dim());
+            if (batch_size <= 0) fail("batch_size must be positive");
+            auto out = new_like_2d<T>(x.shape(0), net.output_dim());
+            T* o = out.mutable_data();
+            {
+                py::gil_scoped_release release;
+                std::lock_guard<std::mutex> lock(net.mutex());
+                predict(net, o, x.data(), x.shape(0), batch_size);
+            }
+            return out;
+        })
+        .def("loss_and_gradient", [](Net& net, const CArray<T>& x, const CArray<T>& y) {
+            auto data = check_data(net, x, y);
+            if (data.rows == 0) fail("x must have at least one row");
+            py::gil_scoped_release release;
+            std::lock_guard<std::mutex> lock(net.mutex());
+            return loss_and_gradient(net, data.x.data(), data.y.data(), data.ycols, data.rows);
+        })
+        .def("numerical_gradient", [](Net& net, const CArray<T>& x, const CArray<T>& y, double epsilon,
+                                      const py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>& indices) {
+            auto data = check_data(net, x, y);
+            if (data.rows == 0) fail("x must have at least one row");
+            for (index_t i = 0; i < indices.size(); ++i)
+                if (indices.data()[i] < 0 || indices.data()[i] >= net.param_count()) fail("parameter index out of range");
+            py::array_t<T> out(indices.size());
+            T* o = out.mutable_data();
+            {
+                py::gil_scoped_release release;
+                std::lock_guard<std::mutex> lock(net.mutex());
+                numerical_gradient(net, o, data.x.data(), data.y.data(), data.ycols, data.rows, epsilon,
+                                   indices.data(), indices.size());
+            }
+            return out;
+        });
+}
+
+template <typename T>
+void bind_optimizer(py::module_& m, const char* name) {
+    // A standalone optimizer over a caller-owned flat vector: what the golden-value tests drive.
+    using Opt = Optimizer<T>;
+    py::class_<Opt>(m, name)
+        .def(py::init([](const std::string& kind, const py::dict& config, index_t size) {
+            auto* opt = new Opt();
+            opt->configure(optimizer_from_dict(kind, config), size);
+            return opt;
+        }))
+        .def("step", [](Opt& opt, py::array_t<T>& params, py::array_t<T>& grads) {
+            if (params.ndim() != 1 || grads.ndim() != 1 || params.shape(0) != grads.shape(0))
+                fail("params and grads must be 1-D of the same length");
+            if (!(params.flags() & py::array::c_style) || !(grads.flags() & py::array::c_style))
+                fail("params and grads must be contiguous");
+            opt.step(params.mutable_data(), grads.mutable_data(), {{0, params.shape(0)}});
+        })
+        .def_readwrite("iterations", &Opt::iterations);
+}
+
+template <typename Fn>
+auto by_dtype(const py::array& a, Fn fn) {
+    if (py::isinstance<py::array_t<double>>(a)) return fn(double{});
+    if (py::isinstance<py::array_t<float>>(a)) return fn(float{});
+    throw py::type_error("expected a float32 or float64 array, received dtype " + py::str(a.dtype()).cast<std::string>());
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "lamina's C++ core: kernels, the network and the minibatch loop.";
+    m.attr("__version__") = LAMINA_VERSION;
+
+    py::class_<BatchStats>(m, "BatchStats")
+        .def(py::init<>())
+        .def("reset", &BatchStats::reset, py::arg("classes") = 0)
+        .def_readonly("loss_sum", &BatchStats::loss_sum)
+        .def_readonly("samples", &BatchStats::samples)
+        .def_readonly("classes", &BatchStats::classes)
+        .def_readonly("squared_error", &BatchStats::squared_error)
+        .def_readonly("absolute_error", &BatchStats::absolute_error)
+        .def_readonly("elements", &BatchStats::elements)
+        .def_property_readonly("confusion", [](const BatchStats& s) {
+            py::array_t<std::int64_t> c({static_cast<py::ssize_t>(s.classes), static_cast<py::ssize_t>(s.classes)});
+            std::copy(s.confusion.begin(), s.confusion.end(), c.mutable_data());
+            return c;
+        });
+
+    bind_network<float>(m, "Network32");
+    bind_network<double>(m, "Network64");
+    bind_optimizer<float>(m, "Optimizer32");
+    bind_optimizer<double>(m, "Optimizer64");
+
+    m.def("gemm", [](bool ta, bool tb, double alpha, const py::array& a, const py::array& b, double beta, py::array& c) {
+        by_dtype(c, [&](auto t) { gemm_binding<decltype(t)>(ta, tb, alpha, a, b, beta, c, false); return 0; });
+    }, py::arg("trans_a"), py::arg("trans_b"), py::arg("alpha"), py::arg("a"), py::arg("b"), py::arg("beta"), py::arg("c"),
+       "c = alpha * op(a) @ op(b) + beta * c, in place (c's dtype chooses float32 or float64).");
+    m.def("gemm_naive", [](bool ta, bool tb, double alpha, const py::array& a, const py::array& b, double beta, py::array& c) {
+        by_dtype(c, [&](auto t) { gemm_binding<decltype(t)>(ta, tb, alpha, a, b, beta, c, true); return 0; });
+    }, py::arg("trans_a"), py::arg("trans_b"), py::arg("alpha"), py::arg("a"), py::arg("b"), py::arg("beta"), py::arg("c"));
+
+    m.def("activation_forward", [](const std::string& name, const py::array& z) {
+        return by_dtype(z, [&](auto t) -> py::object { using T = decltype(t); return activation_forward_binding<T>(name, z.cast<CArray<T>>()); });
+    });
+    m.def("activation_backward", [](const std::string& name, const py::array& da, const py::array& z, const py::array& a) {
+        return by_dtype(da, [&](auto t) -> py::object { using T = decltype(t);
+            return activation_backward_binding<T>(name, da.cast<CArray<T>>(), z.cast<CArray<T>>(), a.cast<CArray<T>>()); });
+    });
+    m.def("loss", [](const std::string& name, const py::array& p, const py::array& y, double delta, double scale) {
+        return by_dtype(p, [&](auto t) -> py::object { using T = decltype(t);
+            return loss_binding<T>(name, p.cast<CArray<T>>(), y.cast<CArray<T>>(), delta, scale); });
+    }, py::arg("name"), py::arg("p"), py::arg("y"), py::arg("delta") = 1.0, py::arg("scale") = 1.0,
+       "(sum of row losses, scale * gradient w.r.t. p)");
+    m.def("fused_loss", [](const std::string& name, const py::array& z, const py::array& y, double scale) {
+        return by_dtype(z, [&](auto t) -> py::object { using T = decltype(t);
+            return fused_loss_binding<T>(name, z.cast<CArray<T>>(), y.cast<CArray<T>>(), scale); });
+    }, py::arg("name"), py::arg("z"), py::arg("y"), py::arg("scale") = 1.0,
+       "Softmax/sigmoid + cross-entropy on logits z: (sum of row losses, scale * gradient w.r.t. z)");
+    m.def("dense_forward", [](const py::array& x, const py::array& W, const py::object& b) {
+        return by_dtype(x, [&](auto t) -> py::object { using T = decltype(t);
+            return dense_forward_binding<T>(x.cast<CArray<T>>(), W.cast<CArray<T>>(), b); });
+    }, py::arg("x"), py::arg("W"), py::arg("b") = py::none());
+    m.def("dense_backward", [](const py::array& dz, const py::array& x, const py::array& W) {
+        return by_dtype(dz, [&](auto t) -> py::object { using T = decltype(t);
+            return dense_backward_binding<T>(dz.cast<CArray<T>>(), x.cast<CArray<T>>(), W.cast<CArray<T>>()); });
+    });
+    m.def("initialize", [](const std::string& name, index_t count, index_t fan_in, index_t fan_out, double value,
+                           std::uint64_t seed, std::uint64_t stream, const std::string& dtype) -> py::object {
+        if (dtype == "float64") return initialize_binding<double>(name, count, fan_in, fan_out, value, seed, stream);
+        return initialize_binding<float>(name, count, fan_in, fan_out, value, seed, stream);
+    }, py::arg("name"), py::arg("count"), py::arg("fan_in"), py::arg("fan_out"), py::arg("value") = 0.0,
+       py::arg("seed") = 0, py::arg("stream") = 0, py::arg("dtype") = "float64");
+    m.def("all_finite", [](const py::array& a) {
+        if (py::isinstance<py::array_t<float>>(a)) return all_finite<float>(a);
+        return all_finite<double>(a);
+    }, "True when no element is NaN or infinite (float arrays; others are converted to float64).");
+    m.def("shuffled_order", [](index_t n, std::uint64_t seed, std::uint64_t epoch) {
+        if (n < 0) fail("n must be non-negative");
+        std::vector<std::int64_t> order;
+        {
+            py::gil_scoped_release release;
+            order = shuffled_order(n, seed, epoch);
+        }
+        py::array_t<std::int64_t> out(n);
+        std::copy(order.begin(), order.end(), out.mutable_data());
+        return out;
+    });
+    m.def("set_num_threads", [](int n) {
+        if (n < 1) fail("n must be a positive integer, received n=" + std::to_string(n));
+        set_num_threads(n);
+    });
+    m.def("get_num_threads", &get_num_threads);
+    m.def("openmp_enabled", &openmp_enabled);
+    m.def("gemm_kernel_name", &gemm_kernel_name);
+}

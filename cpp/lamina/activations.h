@@ -1,0 +1,28 @@
+// Activation functions as forward/backward pairs over a (rows, cols) row-major block.
+#pragma once
+#include <string>
+
+#include "lamina/matrix.h"
+
+namespace lamina {
+
+enum class Activation { Linear, Relu, LeakyRelu, Elu, Sigmoid, Tanh, Softmax, Softplus, Gelu };
+
+Activation activation_from_name(const std::string& name);  // throws std::invalid_argument
+const char* activation_name(Activation act);
+
+constexpr double kLeakyReluSlope = 0.2;  // Keras's leaky_relu default negative_slope
+constexpr double kEluAlpha = 1.0;
+
+// z, a: (rows, cols). a = f(z); a may alias z. Softmax is taken along each row.
+template <typename T>
+void activation_forward(Activation act, T* a, const T* z, index_t rows, index_t cols);
+
+// da, z, a, dz: (rows, cols). dz = da * f'(z), using whichever of z (pre-activation) and
+// a (output) is cheaper; softmax uses its row Jacobian: dz = a * (da - sum(da * a)).
+// dz may alias da.
+template <typename T>
+void activation_backward(Activation act, T* dz, const T* da, const T* z, const T* a, index_t rows,
+                         index_t cols);
+
+}  // namespace lamina

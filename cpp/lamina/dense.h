@@ -1,0 +1,21 @@
+// The Dense layer's forward and backward passes (llm.c style: outputs first, then inputs, then
+// sizes). Kernel W is (inputs, units), the Keras layout.
+#pragma once
+#include "lamina/matrix.h"
+
+namespace lamina {
+
+// x (batch, in), W (in, units), b (units) or null  ->  z (batch, units) = x W + b
+template <typename T>
+void dense_forward(T* z, const T* x, const T* W, const T* b, index_t batch, index_t in,
+                   index_t units);
+
+// dz (batch, units), x (batch, in), W (in, units)  ->
+//   dW (in, units) = x^T dz      (overwritten)
+//   db (units)     = sum_rows dz (overwritten; skipped when null)
+//   dx (batch, in) = dz W^T      (overwritten; skipped when null, e.g. for the first layer)
+template <typename T>
+void dense_backward(T* dx, T* dW, T* db, const T* dz, const T* x, const T* W, index_t batch,
+                    index_t in, index_t units);
+
+}  // namespace lamina

@@ -1,0 +1,53 @@
+// Losses as value/gradient pairs. Keras's conventions: each sample's loss is the mean over its
+// outputs (MSE, MAE, Huber, binary CE) or the sum over classes (categorical CE); a batch's loss
+// is the mean over its samples.
+//
+// Shapes: p (rows, cols) predictions; y (rows, cols) targets, or (rows, 1) integer class labels
+// stored as T for the sparse loss.
+#pragma once
+#include <string>
+
+#include "lamina/matrix.h"
+
+namespace lamina {
+
+enum class Loss {
+    MeanSquaredError,
+    MeanAbsoluteError,
+    Huber,
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    SparseCategoricalCrossentropy,
+};
+
+Loss loss_from_name(const std::string& name);  // throws std::invalid_argument
+bool loss_is_sparse(Loss loss);
+
+constexpr double kProbabilityEpsilon = 1e-7;  // Keras's backend epsilon: p is clipped to [eps, 1-eps]
+
+// Sum over rows of each row's loss (double accumulation, rows in order).
+template <typename T>
+double loss_sum(Loss loss, const T* p, const T* y, index_t rows, index_t cols, double delta);
+
+// dp (rows, cols) = scale * d(sum of row losses)/dp. Where a probability is clipped the gradient
+// is zero, as with Keras's clip.
+template <typename T>
+void loss_backward(Loss loss, T* dp, const T* p, const T* y, index_t rows, index_t cols,
+                   double delta, T scale);
+
+// Fused softmax + categorical cross-entropy on logits z (rows, cols), numerically stable:
+// row loss = logsumexp(z) - sum_j y_j z_j (sparse: logsumexp(z) - z_label);
+// dz = scale * (softmax(z) * sum(y) - y), never through the softmax Jacobian or log(0).
+// dz may be null (value only). Returns the sum of row losses.
+template <typename T>
+double softmax_cross_entropy(T* dz, const T* z, const T* y, index_t rows, index_t cols, bool sparse,
+                             T scale);
+
+// Fused sigmoid + binary cross-entropy on logits z (rows, cols):
+// element loss = max(z, 0) - z y + log1p(e^-|z|), row loss = mean over cols;
+// dz = scale * (sigmoid(z) - y) / cols. dz may be null. Returns the sum of row losses.
+template <typename T>
+double sigmoid_binary_cross_entropy(T* dz, const T* z, const T* y, index_t rows, index_t cols,
+                                    T scale);
+
+}  // namespace lamina

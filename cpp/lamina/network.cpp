@@ -1,0 +1,303 @@
+#include "lamina/network.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "lamina/dense.h"
+#include "lamina/random.h"
+#include "lamina/threading.h"
+
+namespace lamina {
+
+void BatchStats::reset(index_t n_classes) {
+    *this = BatchStats{};
+    classes = n_classes;
+    confusion.assign(static_cast<std::size_t>(n_classes * n_classes), 0);
+}
+
+namespace {
+
+// Random streams: each tensor and each dropout layer draws from its own.
+constexpr std::uint64_t kKernelStream = 0x100, kBiasStream = 0x200, kDropoutStream = 0x300;
+
+template <typename T>
+index_t argmax_row(const T* r, index_t cols) {
+    index_t best = 0;
+    for (index_t j = 1; j < cols; ++j)
+        if (r[j] > r[best]) best = j;
+    return best;
+}
+
+}  // namespace
+
+template <typename T>
+Network<T>::Network(index_t input_dim, std::vector<LayerSpec> layers, std::uint64_t seed)
+    : input_dim_(input_dim), layers_(std::move(layers)), seed_(seed) {
+    if (input_dim <= 0) throw std::invalid_argument("input_dim must be positive");
+    if (layers_.empty()) throw std::invalid_argument("a network needs at least one layer");
+    index_t width = input_dim, offset = 0;
+    bool dense_below = false;
+    for (std::size_t l = 0; l < layers_.size(); ++l) {
+        const LayerSpec& s = layers_[l];
+        needs_input_grad_.push_back(dense_below);
+        if (s.kind == LayerKind::Dense) {
+            if (s.units <= 0) throw std::invalid_argument("Dense units must be positive");
+            DenseParams d{static_cast<index_t>(l), width, s.units, offset, -1};
+            offset += width * s.units;
+            if (s.use_bias) {
+                d.bias_offset = offset;
+                offset += s.units;
+            }
+            dense_index_.push_back(static_cast<index_t>(dense_.size()));
+            dense_.push_back(d);
+            tensors_.push_back({d.kernel_offset, width * s.units});
+            if (s.use_bias) tensors_.push_back({d.bias_offset, s.units});
+            width = s.units;
+            dense_below = true;
+        } else {
+            if (!(s.rate >= 0.0 && s.rate < 1.0))
+                throw std::invalid_argument("Dropout rate must be in [0, 1)");
+            dense_index_.push_back(-1);
+        }
+        widths_.push_back(width);
+    }
+    params_.assign(static_cast<std::size_t>(offset), T(0));
+    grads_.assign(static_cast<std::size_t>(offset), T(0));
+    for (const DenseParams& d : dense_) {
+        const LayerSpec& s = layers_[d.layer];
+        const auto layer = static_cast<std::uint64_t>(d.layer);
+        initialize(params_.data() + d.kernel_offset, d.in * d.units, d.in, d.units, s.kernel_init,
+                   seed_, kKernelStream + layer);
+        if (d.bias_offset >= 0)
+            initialize(params_.data() + d.bias_offset, d.units, d.in, d.units, s.bias_init, seed_,
+                       kBiasStream + layer);
+    }
+    optimizer_.configure(OptimizerConfig{}, param_count());
+    z_.resize(layers_.size());
+    a_.resize(layers_.size());
+    mask_.resize(layers_.size());
+    in_.assign(layers_.size(), nullptr);
+    out_.assign(layers_.size(), nullptr);
+}
+
+template <typename T>
+void Network<T>::set_loss(const LossConfig& loss) {
+    loss_ = loss;
+    const LayerSpec& last = layers_.back();
+    const bool dense_last = last.kind == LayerKind::Dense;
+    const bool categorical = loss.kind == Loss::CategoricalCrossentropy ||
+                             loss.kind == Loss::SparseCategoricalCrossentropy;
+    const bool binary = loss.kind == Loss::BinaryCrossentropy;
+    output_gradient_ = OutputGradient::Generic;
+    if (loss.from_logits && categorical) {
+        output_gradient_ = OutputGradient::SoftmaxOnOutput;
+    } else if (loss.from_logits && binary) {
+        output_gradient_ = OutputGradient::SigmoidOnOutput;
+    } else if (dense_last && categorical && last.activation == Activation::Softmax) {
+        output_gradient_ = OutputGradient::SoftmaxOnPreactivation;
+    } else if (dense_last && binary && last.activation == Activation::Sigmoid) {
+        output_gradient_ = OutputGradient::SigmoidOnPreactivation;
+    }
+}
+
+template <typename T>
+index_t Network<T>::metric_classes() const {
+    switch (metric_mode_) {
+        case MetricMode::ArgmaxOneHot:
+        case MetricMode::ArgmaxSparse: return output_dim();
+        case MetricMode::Threshold: return 2;
+        default: return 0;
+    }
+}
+
+template <typename T>
+void Network<T>::reserve(index_t n) {
+    if (n <= capacity_) return;
+    const auto rows = static_cast<std::size_t>(n);
+    index_t max_width = input_dim_;
+    for (std::size_t l = 0; l < layers_.size(); ++l) {
+        const auto w = static_cast<std::size_t>(widths_[l]);
+        max_width = std::max(max_width, widths_[l]);
+        if (layers_[l].kind == LayerKind::Dense) {
+            z_[l].assign(rows * w, T(0));
+            if (layers_[l].activation != Activation::Linear) a_[l].assign(rows * w, T(0));
+        } else {
+            mask_[l].assign(rows * w, T(0));
+            a_[l].assign(rows * w, T(0));
+        }
+    }
+    grad_a_.assign(rows * static_cast<std::size_t>(max_width), T(0));
+    grad_b_.assign(rows * static_cast<std::size_t>(max_width), T(0));
+    batch_x_.assign(rows * static_cast<std::size_t>(input_dim_), T(0));
+    batch_y_.assign(rows * static_cast<std::size_t>(output_dim()), T(0));
+    capacity_ = n;
+}
+
+template <typename T>
+const T* Network<T>::forward(const T* x, index_t n, bool training) {
+    reserve(n);
+    last_training_ = training;
+    const T* in = x;
+    for (std::size_t l = 0; l < layers_.size(); ++l) {
+        const LayerSpec& s = layers_[l];
+        in_[l] = in;
+        if (s.kind == LayerKind::Dense) {
+            const DenseParams& d = dense_[dense_index_[l]];
+            T* z = z_[l].data();
+            const T* b = d.bias_offset >= 0 ? params_.data() + d.bias_offset : nullptr;
+            dense_forward(z, in, params_.data() + d.kernel_offset, b, n, d.in, d.units);
+            if (s.activation == Activation::Linear) {
+                out_[l] = z;
+            } else {
+                activation_forward(s.activation, a_[l].data(), z, n, d.units);
+                out_[l] = a_[l].data();
+            }
+        } else if (training && s.rate > 0.0) {
+            // Inverted dropout: keep with probability 1 - rate and scale by 1 / (1 - rate), so
+            // nothing changes at inference. One mask element per counter: thread-independent.
+            const index_t count = n * widths_[l];
+            const CounterRng rng(seed_, kDropoutStream + static_cast<std::uint64_t>(l) * 0x10000 + steps);
+            const T keep_scale = static_cast<T>(1.0 / (1.0 - s.rate));
+            T* mask = mask_[l].data();
+            T* out = a_[l].data();
+            const double rate = s.rate;
+            for (index_t i = 0; i < count; ++i) {
+                mask[i] = rng.uniform(static_cast<std::uint64_t>(i)) < rate ? T(0) : keep_scale;
+                out[i] = in[i] * mask[i];
+            }
+            out_[l] = out;
+        } else {
+            out_[l] = in;  // dropout is the identity outside training
+        }
+        in = out_[l];
+    }
+    if (training) ++steps;
+    return in;
+}
+
+template <typename T>
+double Network<T>::regularization_penalty() const {
+    double penalty = 0.0;
+    for (const DenseParams& d : dense_) {
+        const LayerSpec& s = layers_[d.layer];
+        if (s.l1 == 0.0 && s.l2 == 0.0) continue;
+        const T* w = params_.data() + d.kernel_offset;
+        double abs_sum = 0.0, sq_sum = 0.0;
+        for (index_t i = 0; i < d.in * d.units; ++i) {
+            abs_sum += std::fabs(double(w[i]));
+            sq_sum += double(w[i]) * double(w[i]);
+        }
+        penalty += s.l1 * abs_sum + s.l2 * sq_sum;
+    }
+    return penalty;
+}
+
+template <typename T>
+void Network<T>::record_metrics(const T* p, const T* y, index_t n, index_t ycols,
+                                BatchStats& stats) const {
+    const index_t cols = output_dim();
+    if (ycols == cols) {
+        for (index_t i = 0; i < n * cols; ++i) {
+            const double e = double(p[i]) - double(y[i]);
+            stats.squared_error += e * e;
+            stats.absolute_error += std::fabs(e);
+        }
+        stats.elements += n * cols;
+    }
+    const index_t k = stats.classes;
+    switch (metric_mode_) {
+        case MetricMode::ArgmaxOneHot:
+            for (index_t r = 0; r < n; ++r)
+                ++stats.confusion[argmax_row(y + r * cols, cols) * k + argmax_row(p + r * cols, cols)];
+            break;
+        case MetricMode::ArgmaxSparse:
+            for (index_t r = 0; r < n; ++r)
+                ++stats.confusion[static_cast<index_t>(y[r]) * k + argmax_row(p + r * cols, cols)];
+            break;
+        case MetricMode::Threshold: {
+            const T cut = loss_.from_logits ? T(0) : T(0.5);
+            for (index_t i = 0; i < n * cols; ++i)
+                ++stats.confusion[(y[i] >= T(0.5) ? 1 : 0) * 2 + (p[i] >= cut ? 1 : 0)];
+            break;
+        }
+        case MetricMode::None: break;
+    }
+}
+
+template <typename T>
+double Network<T>::loss_and_backward(const T* y, index_t n, index_t ycols, bool backprop,
+                                     BatchStats* stats) {
+    const std::size_t L = layers_.size();
+    const index_t cols = output_dim();
+    const T* out = out_[L - 1];
+    const T scale = static_cast<T>(1.0 / static_cast<double>(n));
+    const bool sparse = loss_is_sparse(loss_.kind);
+    T* g = grad_a_.data();  // gradient w.r.t. the current layer's output (or pre-activation)
+    T* g_out = backprop ? g : nullptr;
+    bool g_is_preactivation = false;
+    double data_loss = 0.0;
+    switch (output_gradient_) {
+        case OutputGradient::SoftmaxOnPreactivation:
+            data_loss = softmax_cross_entropy(g_out, z_[L - 1].data(), y, n, cols, sparse, scale);
+            g_is_preactivation = true;
+            break;
+        case OutputGradient::SigmoidOnPreactivation:
+            data_loss = sigmoid_binary_cross_entropy(g_out, z_[L - 1].data(), y, n, cols, scale);
+            g_is_preactivation = true;
+            break;
+        case OutputGradient::SoftmaxOnOutput:
+            data_loss = softmax_cross_entropy(g_out, out, y, n, cols, sparse, scale);
+            break;
+        case OutputGradient::SigmoidOnOutput:
+            data_loss = sigmoid_binary_cross_entropy(g_out, out, y, n, cols, scale);
+            break;
+        case OutputGradient::Generic:
+            data_loss = loss_sum(loss_.kind, out, y, n, cols, loss_.delta);
+            if (backprop) loss_backward(loss_.kind, g, out, y, n, cols, loss_.delta, scale);
+            break;
+    }
+    const double penalty = regularization_penalty();
+    if (stats != nullptr) {
+        stats->loss_sum += data_loss + penalty * static_cast<double>(n);
+        stats->samples += n;
+        record_metrics(out, y, n, ycols, *stats);
+    }
+    const double loss = data_loss / static_cast<double>(n) + penalty;
+    if (!backprop) return loss;
+
+    T* spare = grad_b_.data();
+    for (std::size_t l = L; l-- > 0;) {
+        const LayerSpec& s = layers_[l];
+        if (s.kind == LayerKind::Dropout) {
+            if (last_training_ && s.rate > 0.0) {
+                const T* mask = mask_[l].data();
+                for (index_t i = 0; i < n * widths_[l]; ++i) g[i] *= mask[i];
+            }
+            continue;
+        }
+        const DenseParams& d = dense_[dense_index_[l]];
+        if (!(l == L - 1 && g_is_preactivation))
+            activation_backward(s.activation, g, g, z_[l].data(), out_[l], n, d.units);
+        T* dW = grads_.data() + d.kernel_offset;
+        T* db = d.bias_offset >= 0 ? grads_.data() + d.bias_offset : nullptr;
+        T* dx = needs_input_grad_[l] ? spare : nullptr;
+        const T* W = params_.data() + d.kernel_offset;
+        dense_backward(dx, dW, db, g, in_[l], W, n, d.in, d.units);
+        if (s.l1 != 0.0 || s.l2 != 0.0) {
+            const T l1 = static_cast<T>(s.l1), two_l2 = static_cast<T>(2.0 * s.l2);
+            for (index_t i = 0; i < d.in * d.units; ++i) {
+                const T sign = W[i] > T(0) ? T(1) : (W[i] < T(0) ? T(-1) : T(0));
+                dW[i] += two_l2 * W[i] + l1 * sign;
+            }
+        }
+        if (!needs_input_grad_[l]) break;
+        std::swap(g, spare);
+    }
+    return loss;
+}
+
+template class Network<float>;
+template class Network<double>;
+
+}  // namespace lamina

@@ -1,0 +1,140 @@
+// A stack of layers over one parameter block and one gradient block (same layout), plus the
+// optimizer whose state mirrors that layout, and activation workspaces sized once per batch size.
+//
+// Parameter layout: for each Dense layer in order, its kernel (in, units) then its bias (units).
+#pragma once
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "lamina/activations.h"
+#include "lamina/initializers.h"
+#include "lamina/losses.h"
+#include "lamina/optimizers.h"
+
+namespace lamina {
+
+enum class LayerKind { Dense, Dropout };
+
+struct LayerSpec {
+    LayerKind kind = LayerKind::Dense;
+    index_t units = 0;  // Dense
+    Activation activation = Activation::Linear;
+    bool use_bias = true;
+    Initializer kernel_init{InitKind::GlorotUniform, 0.0};
+    Initializer bias_init{InitKind::Zeros, 0.0};
+    double l1 = 0.0, l2 = 0.0;  // kernel regularization: l1 * sum|W| + l2 * sum W^2
+    double rate = 0.0;          // Dropout: fraction of inputs zeroed at training time
+};
+
+struct LossConfig {
+    Loss kind = Loss::MeanSquaredError;
+    bool from_logits = false;  // cross-entropies: the output is logits, not probabilities
+    double delta = 1.0;        // Huber
+};
+
+// How a prediction is scored for classification metrics.
+enum class MetricMode {
+    None,
+    ArgmaxOneHot,   // class = argmax of the row; truth = argmax of the one-hot row
+    ArgmaxSparse,   // class = argmax of the row; truth = the integer label
+    Threshold,      // every output is a yes/no at 0.5 (0 for logits); truth = y >= 0.5
+};
+
+// Running totals over batches; Python turns them into loss and metrics.
+struct BatchStats {
+    double loss_sum = 0.0;  // sum over samples of (sample loss + regularization penalty)
+    index_t samples = 0;
+    index_t classes = 0;                  // confusion is (classes, classes), row = true class
+    std::vector<std::int64_t> confusion;
+    double squared_error = 0.0, absolute_error = 0.0;  // over all outputs (dense targets only)
+    index_t elements = 0;
+    void reset(index_t n_classes);
+};
+
+template <typename T>
+class Network {
+public:
+    struct DenseParams {
+        index_t layer, in, units;
+        index_t kernel_offset, bias_offset;  // bias_offset = -1 without a bias
+    };
+
+    Network(index_t input_dim, std::vector<LayerSpec> layers, std::uint64_t seed);
+
+    index_t input_dim() const { return input_dim_; }
+    index_t output_dim() const { return widths_.back(); }
+    index_t param_count() const { return static_cast<index_t>(params_.size()); }
+    std::uint64_t seed() const { return seed_; }
+    const std::vector<LayerSpec>& layers() const { return layers_; }
+    const std::vector<DenseParams>& dense_params() const { return dense_; }
+    const std::vector<TensorSpan>& tensors() const { return tensors_; }
+    T* params() { return params_.data(); }
+    T* grads() { return grads_.data(); }
+
+    void set_loss(const LossConfig& loss);
+    const LossConfig& loss() const { return loss_; }
+    void set_metric_mode(MetricMode mode) { metric_mode_ = mode; }
+    MetricMode metric_mode() const { return metric_mode_; }
+    index_t metric_classes() const;
+    Optimizer<T>& optimizer() { return optimizer_; }
+
+    // Training steps taken so far; dropout masks are drawn from it, so a resumed model draws
+    // the same masks as an uninterrupted one.
+    std::uint64_t steps = 0;
+
+    // Grows the workspaces to hold a batch of n rows (allocates only when n is a new maximum).
+    void reserve(index_t n);
+    // (capacity, input_dim) and (capacity, output_dim) staging buffers for a gathered batch.
+    T* batch_x() { return batch_x_.data(); }
+    T* batch_y() { return batch_y_.data(); }
+
+    // Runs the layers on x (n, input_dim); returns the output (n, output_dim), valid until the
+    // next forward. Dropout is active only when training.
+    const T* forward(const T* x, index_t n, bool training);
+
+    // Loss of the last forward against y (n, ycols), plus the regularization penalty. With
+    // backprop, fills grads() (for the whole block). Adds to stats when given.
+    double loss_and_backward(const T* y, index_t n, index_t ycols, bool backprop, BatchStats* stats);
+
+    // l1 * sum|W| + l2 * sum W^2 over every regularized kernel.
+    double regularization_penalty() const;
+
+    // One optimizer update of params() from grads().
+    void apply_gradients() { optimizer_.step(params_.data(), grads_.data(), tensors_); }
+
+    // Serializes use of one network from several Python threads.
+    std::mutex& mutex() { return mutex_; }
+
+private:
+    enum class OutputGradient { Generic, SoftmaxOnPreactivation, SigmoidOnPreactivation,
+                                SoftmaxOnOutput, SigmoidOnOutput };
+
+    void record_metrics(const T* p, const T* y, index_t n, index_t ycols, BatchStats& stats) const;
+
+    index_t input_dim_;
+    std::vector<LayerSpec> layers_;
+    std::vector<index_t> widths_;  // output width of each layer
+    std::vector<DenseParams> dense_;
+    std::vector<index_t> dense_index_;  // layer -> index in dense_, or -1
+    std::vector<TensorSpan> tensors_;
+    std::vector<bool> needs_input_grad_;  // does a Dense layer sit below this layer?
+    std::uint64_t seed_;
+    std::vector<T> params_, grads_;
+    LossConfig loss_;
+    OutputGradient output_gradient_ = OutputGradient::Generic;
+    MetricMode metric_mode_ = MetricMode::None;
+    Optimizer<T> optimizer_;
+
+    // Workspaces, each sized for capacity_ rows.
+    index_t capacity_ = 0;
+    std::vector<std::vector<T>> z_, a_, mask_;  // per layer: pre-activation, output, dropout mask
+    std::vector<const T*> in_, out_;            // per layer: where its input and output live
+    bool last_training_ = false;
+    std::vector<T> grad_a_, grad_b_;  // ping-pong gradient buffers (capacity, max width)
+    std::vector<T> batch_x_, batch_y_;
+
+    std::mutex mutex_;
+};
+
+}  // namespace lamina

@@ -1,0 +1,174 @@
+#include "lamina/optimizers.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "lamina/threading.h"
+
+namespace lamina {
+
+OptimizerKind optimizer_from_name(const std::string& name) {
+    if (name == "sgd") return OptimizerKind::SGD;
+    if (name == "rmsprop") return OptimizerKind::RMSprop;
+    if (name == "adagrad") return OptimizerKind::Adagrad;
+    if (name == "adam") return OptimizerKind::Adam;
+    if (name == "adamw") return OptimizerKind::AdamW;
+    throw std::invalid_argument("unknown optimizer, received '" + name + "'");
+}
+
+namespace {
+
+// Sum of squares in a fixed order (double accumulation): the same on any thread count.
+template <typename T>
+double squared_norm(const T* g, index_t n) {
+    double s = 0.0;
+    for (index_t i = 0; i < n; ++i) s += double(g[i]) * double(g[i]);
+    return s;
+}
+
+template <typename T>
+void scale_by(T* g, index_t n, T factor) {
+    for (index_t i = 0; i < n; ++i) g[i] *= factor;
+}
+
+}  // namespace
+
+template <typename T>
+void Optimizer<T>::configure(const OptimizerConfig& config, index_t n_params) {
+    config_ = config;
+    iterations = 0;
+    slots.assign(3, {});
+    const auto n = static_cast<std::size_t>(n_params);
+    switch (config.kind) {
+        case OptimizerKind::SGD:
+            if (config.momentum != 0.0) slots[0].assign(n, T(0));
+            break;
+        case OptimizerKind::RMSprop:
+            slots[0].assign(n, T(0));
+            if (config.momentum != 0.0) slots[1].assign(n, T(0));
+            if (config.centered) slots[2].assign(n, T(0));
+            break;
+        case OptimizerKind::Adagrad:
+            slots[0].assign(n, static_cast<T>(config.initial_accumulator_value));
+            break;
+        case OptimizerKind::Adam:
+        case OptimizerKind::AdamW:
+            slots[0].assign(n, T(0));
+            slots[1].assign(n, T(0));
+            if (config.amsgrad) slots[2].assign(n, T(0));
+            break;
+    }
+}
+
+template <typename T>
+void Optimizer<T>::clip(T* grads, index_t n, const std::vector<TensorSpan>& tensors) const {
+    if (config_.clipvalue > 0.0) {
+        const T v = static_cast<T>(config_.clipvalue);
+        for (index_t i = 0; i < n; ++i) grads[i] = std::min(std::max(grads[i], -v), v);
+    }
+    if (config_.clipnorm > 0.0) {
+        for (const TensorSpan& t : tensors) {
+            const double norm = std::sqrt(squared_norm(grads + t.offset, t.size));
+            if (norm > config_.clipnorm)
+                scale_by(grads + t.offset, t.size, static_cast<T>(config_.clipnorm / norm));
+        }
+    }
+    if (config_.global_clipnorm > 0.0) {
+        const double norm = std::sqrt(squared_norm(grads, n));
+        if (norm > config_.global_clipnorm)
+            scale_by(grads, n, static_cast<T>(config_.global_clipnorm / norm));
+    }
+}
+
+template <typename T>
+void Optimizer<T>::step(T* w, T* g, const std::vector<TensorSpan>& tensors) {
+    index_t n = 0;
+    for (const TensorSpan& t : tensors) n = std::max(n, t.offset + t.size);
+    clip(g, n, tensors);
+
+    const OptimizerConfig& c = config_;
+    const T lr = static_cast<T>(c.learning_rate);
+    const T eps = static_cast<T>(c.epsilon);
+    const bool parallel = n >= kParallelMinFlops;
+    switch (c.kind) {
+        case OptimizerKind::SGD: {
+            if (c.momentum == 0.0) {
+#pragma omp parallel for schedule(static) if (parallel)
+                for (index_t i = 0; i < n; ++i) w[i] -= lr * g[i];
+                break;
+            }
+            const T mu = static_cast<T>(c.momentum);
+            T* m = slots[0].data();
+            const bool nesterov = c.nesterov;
+#pragma omp parallel for schedule(static) if (parallel)
+            for (index_t i = 0; i < n; ++i) {
+                m[i] = mu * m[i] - lr * g[i];
+                w[i] += nesterov ? mu * m[i] - lr * g[i] : m[i];
+            }
+            break;
+        }
+        case OptimizerKind::RMSprop: {
+            const T rho = static_cast<T>(c.rho), mu = static_cast<T>(c.momentum);
+            T* v = slots[0].data();
+            T* m = slots[1].empty() ? nullptr : slots[1].data();
+            T* avg = slots[2].empty() ? nullptr : slots[2].data();
+#pragma omp parallel for schedule(static) if (parallel)
+            for (index_t i = 0; i < n; ++i) {
+                v[i] = rho * v[i] + (T(1) - rho) * g[i] * g[i];
+                T denom = v[i];
+                if (avg) {
+                    avg[i] = rho * avg[i] + (T(1) - rho) * g[i];
+                    denom -= avg[i] * avg[i];
+                }
+                const T increment = lr * g[i] / std::sqrt(denom + eps);
+                if (m) {
+                    m[i] = mu * m[i] + increment;
+                    w[i] -= m[i];
+                } else {
+                    w[i] -= increment;
+                }
+            }
+            break;
+        }
+        case OptimizerKind::Adagrad: {
+            T* acc = slots[0].data();
+#pragma omp parallel for schedule(static) if (parallel)
+            for (index_t i = 0; i < n; ++i) {
+                acc[i] += g[i] * g[i];
+                w[i] -= lr * g[i] / std::sqrt(acc[i] + eps);
+            }
+            break;
+        }
+        case OptimizerKind::Adam:
+        case OptimizerKind::AdamW: {
+            const double t = static_cast<double>(iterations + 1);
+            const T alpha = static_cast<T>(c.learning_rate * std::sqrt(1.0 - std::pow(c.beta_2, t)) /
+                                           (1.0 - std::pow(c.beta_1, t)));
+            const T b1 = static_cast<T>(c.beta_1), b2 = static_cast<T>(c.beta_2);
+            const T decay = c.kind == OptimizerKind::AdamW ? static_cast<T>(c.weight_decay) * lr : T(0);
+            T* m = slots[0].data();
+            T* v = slots[1].data();
+            T* vhat = slots[2].empty() ? nullptr : slots[2].data();
+#pragma omp parallel for schedule(static) if (parallel)
+            for (index_t i = 0; i < n; ++i) {
+                w[i] -= w[i] * decay;  // decoupled weight decay first, as Keras applies it
+                m[i] += (g[i] - m[i]) * (T(1) - b1);
+                v[i] += (g[i] * g[i] - v[i]) * (T(1) - b2);
+                T vi = v[i];
+                if (vhat) {
+                    vhat[i] = std::max(vhat[i], v[i]);
+                    vi = vhat[i];
+                }
+                w[i] -= alpha * m[i] / (std::sqrt(vi) + eps);
+            }
+            break;
+        }
+    }
+    ++iterations;
+}
+
+template class Optimizer<float>;
+template class Optimizer<double>;
+
+}  // namespace lamina

@@ -1,0 +1,61 @@
+// Optimizers over the network's flat parameter block. Each rule is Keras's (the Python
+// docstrings write them out); the step counter advances once per step, not once per tensor.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lamina/matrix.h"
+
+namespace lamina {
+
+enum class OptimizerKind { SGD, RMSprop, Adagrad, Adam, AdamW };
+
+OptimizerKind optimizer_from_name(const std::string& name);  // throws std::invalid_argument
+
+struct OptimizerConfig {
+    OptimizerKind kind = OptimizerKind::SGD;
+    double learning_rate = 0.01;
+    double momentum = 0.0;  // SGD, RMSprop
+    bool nesterov = false;  // SGD
+    double rho = 0.9;       // RMSprop
+    bool centered = false;  // RMSprop
+    double beta_1 = 0.9, beta_2 = 0.999;  // Adam, AdamW
+    bool amsgrad = false;                 // Adam, AdamW
+    double epsilon = 1e-7;
+    double initial_accumulator_value = 0.1;  // Adagrad
+    double weight_decay = 0.0;               // AdamW (decoupled)
+    // Gradient clipping, Keras's semantics; 0 means off. At most one is set.
+    double clipnorm = 0.0;         // each tensor's gradient to this L2 norm
+    double clipvalue = 0.0;        // each element to [-clipvalue, clipvalue]
+    double global_clipnorm = 0.0;  // all gradients together to this L2 norm
+};
+
+// A contiguous parameter tensor inside the flat block (clipnorm works per tensor, as in Keras).
+struct TensorSpan {
+    index_t offset;
+    index_t size;
+};
+
+template <typename T>
+class Optimizer {
+public:
+    // Sets the rule and resets state: slots sized to n_params, iterations to 0.
+    void configure(const OptimizerConfig& config, index_t n_params);
+
+    // params, grads: (n_params). Clips grads in place (when asked), then updates params.
+    void step(T* params, T* grads, const std::vector<TensorSpan>& tensors);
+
+    const OptimizerConfig& config() const { return config_; }
+    void set_learning_rate(double lr) { config_.learning_rate = lr; }
+    std::int64_t iterations = 0;
+    // Per-parameter state, each (n_params): SGD {momentum}; RMSprop {velocity, momentum,
+    // average_gradient}; Adagrad {accumulator}; Adam/AdamW {m, v, v_hat}. Unused ones are empty.
+    std::vector<std::vector<T>> slots;
+
+private:
+    void clip(T* grads, index_t n, const std::vector<TensorSpan>& tensors) const;
+    OptimizerConfig config_;
+};
+
+}  // namespace lamina

@@ -1,0 +1,101 @@
+#include "lamina/train.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "lamina/random.h"
+
+namespace lamina {
+
+template <typename T>
+void train_batches(Network<T>& net, BatchStats& stats, const T* x, const T* y, index_t ycols,
+                   const std::int64_t* order, index_t n_rows, index_t first, index_t batch_size,
+                   index_t n_batches) {
+    net.reserve(batch_size);
+    const index_t in = net.input_dim();
+    T* bx = net.batch_x();
+    T* by = net.batch_y();
+    for (index_t b = 0; b < n_batches; ++b) {
+        const index_t start = first + b * batch_size;
+        if (start >= n_rows) break;
+        const index_t n = std::min(batch_size, n_rows - start);
+        for (index_t r = 0; r < n; ++r) {
+            const index_t src = order ? order[start + r] : start + r;
+            std::memcpy(bx + r * in, x + src * in, sizeof(T) * static_cast<std::size_t>(in));
+            std::memcpy(by + r * ycols, y + src * ycols, sizeof(T) * static_cast<std::size_t>(ycols));
+        }
+        net.forward(bx, n, /*training=*/true);
+        net.loss_and_backward(by, n, ycols, /*backprop=*/true, &stats);
+        net.apply_gradients();
+    }
+}
+
+template <typename T>
+void evaluate(Network<T>& net, BatchStats& stats, const T* x, const T* y, index_t ycols,
+              index_t n_rows, index_t batch_size) {
+    for (index_t start = 0; start < n_rows; start += batch_size) {
+        const index_t n = std::min(batch_size, n_rows - start);
+        net.forward(x + start * net.input_dim(), n, /*training=*/false);
+        net.loss_and_backward(y + start * ycols, n, ycols, /*backprop=*/false, &stats);
+    }
+}
+
+template <typename T>
+void predict(Network<T>& net, T* out, const T* x, index_t n_rows, index_t batch_size) {
+    const index_t in = net.input_dim(), width = net.output_dim();
+    for (index_t start = 0; start < n_rows; start += batch_size) {
+        const index_t n = std::min(batch_size, n_rows - start);
+        const T* p = net.forward(x + start * in, n, /*training=*/false);
+        std::memcpy(out + start * width, p, sizeof(T) * static_cast<std::size_t>(n * width));
+    }
+}
+
+template <typename T>
+double loss_and_gradient(Network<T>& net, const T* x, const T* y, index_t ycols, index_t n_rows) {
+    net.forward(x, n_rows, /*training=*/false);
+    return net.loss_and_backward(y, n_rows, ycols, /*backprop=*/true, nullptr);
+}
+
+template <typename T>
+void numerical_gradient(Network<T>& net, T* out, const T* x, const T* y, index_t ycols,
+                        index_t n_rows, double epsilon, const std::int64_t* indices, index_t count) {
+    T* theta = net.params();
+    const T eps = static_cast<T>(epsilon);
+    for (index_t i = 0; i < count; ++i) {
+        T& w = theta[indices[i]];
+        const T saved = w;
+        w = saved + eps;
+        net.forward(x, n_rows, false);
+        const double plus = net.loss_and_backward(y, n_rows, ycols, false, nullptr);
+        w = saved - eps;
+        net.forward(x, n_rows, false);
+        const double minus = net.loss_and_backward(y, n_rows, ycols, false, nullptr);
+        w = saved;
+        out[i] = static_cast<T>((plus - minus) / (2.0 * epsilon));
+    }
+}
+
+std::vector<std::int64_t> shuffled_order(index_t n, std::uint64_t seed, std::uint64_t epoch) {
+    std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+    for (index_t i = 0; i < n; ++i) order[i] = i;
+    const CounterRng rng(seed, 0x5EED0000ull + epoch);
+    for (index_t i = n - 1; i > 0; --i) {
+        const auto j = static_cast<index_t>(rng.below(static_cast<std::uint64_t>(i), static_cast<std::uint64_t>(i + 1)));
+        std::swap(order[i], order[j]);
+    }
+    return order;
+}
+
+#define LAMINA_INSTANTIATE_TRAIN(T)                                                             \
+    template void train_batches<T>(Network<T>&, BatchStats&, const T*, const T*, index_t,       \
+                                   const std::int64_t*, index_t, index_t, index_t, index_t);   \
+    template void evaluate<T>(Network<T>&, BatchStats&, const T*, const T*, index_t, index_t,   \
+                              index_t);                                                         \
+    template void predict<T>(Network<T>&, T*, const T*, index_t, index_t);                      \
+    template double loss_and_gradient<T>(Network<T>&, const T*, const T*, index_t, index_t);    \
+    template void numerical_gradient<T>(Network<T>&, T*, const T*, const T*, index_t, index_t, \
+                                        double, const std::int64_t*, index_t);
+LAMINA_INSTANTIATE_TRAIN(float)
+LAMINA_INSTANTIATE_TRAIN(double)
+
+}  // namespace lamina
