@@ -1,0 +1,95 @@
+"""Argument checks shared by the public API.
+
+Every check runs before any state changes and raises ``ValueError`` or ``TypeError`` that names
+the argument and echoes the value received, the way Keras words its errors.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Optional
+
+import numpy as np
+
+from lamina import _core
+
+
+def describe(value: Any) -> str:
+    """A short, bounded rendering of a value for an error message."""
+    if isinstance(value, np.ndarray):
+        if value.size <= 6:
+            return f"array({value.tolist()!r}, dtype={value.dtype})"
+        return f"array of shape {value.shape} and dtype {value.dtype}"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, received {name}={describe(value)}")
+    return int(value)
+
+
+def non_negative_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, received {name}={describe(value)}")
+    return int(value)
+
+
+def finite_float(value: Any, name: str, *, low: Optional[float] = None, high: Optional[float] = None,
+                 low_open: bool = False, high_open: bool = False) -> float:
+    """A real number, optionally inside [low, high] (or open at either end)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, received {name}={describe(value)}")
+    v = float(value)
+    ok = np.isfinite(v)
+    if ok and low is not None:
+        ok = v > low if low_open else v >= low
+    if ok and high is not None:
+        ok = v < high if high_open else v <= high
+    if not ok:
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        rng = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
+        raise ValueError(f"{name} must be a finite number in {rng}, received {name}={describe(value)}")
+    return v
+
+
+def as_array(value: Any, name: str) -> np.ndarray:
+    """Any array-like as a numeric numpy array (no copy when already one)."""
+    if value is None:
+        raise ValueError(f"{name} is required, received {name}=None")
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:  # ragged lists and the like
+        raise ValueError(f"{name} must be a rectangular numeric array: {exc}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, received dtype {arr.dtype}")
+    return arr
+
+
+def check_finite(arr: np.ndarray, name: str) -> None:
+    """Rejects NaN and infinity, pointing at the first offending element."""
+    if arr.dtype.kind != "f" or _core.all_finite(arr):
+        return
+    where = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+    raise ValueError(f"{name} contains NaN or infinity (first at index {where}: {arr[where]})")
+
+
+def features(value: Any, name: str, dtype: np.dtype, n_features: Optional[int] = None) -> np.ndarray:
+    """A (samples, features) block in the model's dtype, contiguous, finite, non-empty."""
+    arr = as_array(value, name)
+    if arr.ndim != 2:
+        hint = " (use x.reshape(-1, 1) for a single feature)" if arr.ndim == 1 else \
+            " (flatten each sample first, e.g. x.reshape(len(x), -1))" if arr.ndim > 2 else ""
+        raise ValueError(f"{name} must be 2-D (samples, features), received shape {arr.shape}{hint}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} must not be empty, received shape {arr.shape}")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise ValueError(f"{name} must have {n_features} features per sample (the model's input size), "
+                         f"received shape {arr.shape}")
+    check_finite(arr, name)
+    out = np.ascontiguousarray(arr, dtype=dtype)
+    if not _core.all_finite(out):  # e.g. float64 values too large for float32
+        raise ValueError(f"{name} holds values that overflow {np.dtype(dtype).name}")
+    return out

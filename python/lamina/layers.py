@@ -1,0 +1,222 @@
+"""Layers: ``Dense``, ``Dropout`` and ``Input``.
+
+A layer describes itself; its numbers live in the model's C++ parameter block, and
+``layer.kernel`` / ``layer.bias`` are numpy views into it (no copy) once the model is built.
+Weights are built lazily from the input size, as in Keras.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from lamina import activations, initializers, regularizers
+from lamina._validation import describe, finite_float, positive_int
+
+_counters: Dict[str, "itertools.count[int]"] = {}
+
+
+def _auto_name(prefix: str) -> str:
+    n = next(_counters.setdefault(prefix, itertools.count()))
+    return prefix if n == 0 else f"{prefix}_{n}"
+
+
+def _input_size(input_shape: Any) -> Optional[int]:
+    if input_shape is None:
+        return None
+    shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else (input_shape,)
+    if len(shape) != 1:
+        raise ValueError(f"input_shape must be (features,) for a dense network, received input_shape={shape!r}")
+    return positive_int(shape[0], "input_shape[0]")
+
+
+class Layer:
+    """Base class: a name, an optional input size, and a binding to the built network."""
+
+    def __init__(self, name: Optional[str] = None, input_shape: Any = None) -> None:
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a string, received name={describe(name)}")
+        self.name = name or _auto_name(self._prefix())
+        self.input_size = _input_size(input_shape)
+        self._params: Optional[np.ndarray] = None  # the model's parameter block, once built
+        self._offsets: Optional[Dict[str, int]] = None
+
+    @classmethod
+    def _prefix(cls) -> str:
+        return cls.__name__.lower()
+
+    @property
+    def built(self) -> bool:
+        return self._params is not None
+
+    # What the C++ core needs to know about this layer (None: nothing, e.g. Input).
+    def _core_spec(self) -> Optional[Dict[str, Any]]:
+        return None
+
+    def output_size(self, input_size: int) -> int:
+        return input_size
+
+    def weight_shapes(self, input_size: int) -> List[Tuple[int, ...]]:
+        return []
+
+    def _bind(self, params: Optional[np.ndarray], offsets: Optional[Dict[str, Any]]) -> None:
+        self._params, self._offsets = params, offsets
+
+    @property
+    def weights(self) -> List[np.ndarray]:
+        """Views of this layer's weights (empty for layers without any)."""
+        return []
+
+    def get_weights(self) -> List[np.ndarray]:
+        """Copies of this layer's weights."""
+        return [w.copy() for w in self.weights]
+
+    def get_config(self) -> Dict[str, Any]:
+        config: Dict[str, Any] = {"name": self.name}
+        if self.input_size is not None:
+            config["input_shape"] = [self.input_size]
+        return config
+
+    @classmethod
+    def from_config(cls, config: Dict[str, Any]) -> "Layer":
+        return cls(**config)
+
+
+class Input(Layer):
+    """Declares the number of input features: ``Input(shape=(784,))``. It holds no weights."""
+
+    def __init__(self, shape: Sequence[int], name: Optional[str] = None) -> None:
+        super().__init__(name=name, input_shape=shape)
+
+    def get_config(self) -> Dict[str, Any]:
+        return {"name": self.name, "shape": [self.input_size]}
+
+    def __repr__(self) -> str:
+        return f"Input(shape=({self.input_size},))"
+
+
+class Dense(Layer):
+    """A fully connected layer: ``y = activation(x @ kernel + bias)``.
+
+    ``kernel`` has shape ``(inputs, units)`` (Keras's layout); ``bias`` has shape ``(units,)``.
+
+    >>> import lamina as lm
+    >>> lm.layers.Dense(512, activation="relu", input_shape=(784,))
+    Dense(512, activation='relu')
+    """
+
+    def __init__(self, units: int, activation: Optional[str] = None, use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 kernel_regularizer: Any = None, input_shape: Any = None, name: Optional[str] = None,
+                 input_dim: Optional[int] = None) -> None:
+        self.units = positive_int(units, "units")
+        self.activation = activations.get(activation)
+        if not isinstance(use_bias, (bool, np.bool_)):
+            raise TypeError(f"use_bias must be True or False, received use_bias={describe(use_bias)}")
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
+        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        if input_dim is not None and input_shape is None:
+            input_shape = (input_dim,)
+        super().__init__(name=name, input_shape=input_shape)
+
+    def _core_spec(self) -> Dict[str, Any]:
+        reg = self.kernel_regularizer
+        return {
+            "kind": "dense", "units": self.units, "activation": self.activation, "use_bias": self.use_bias,
+            "kernel_initializer": self.kernel_initializer.name,
+            "kernel_initializer_value": getattr(self.kernel_initializer, "value", 0.0),
+            "bias_initializer": self.bias_initializer.name,
+            "bias_initializer_value": getattr(self.bias_initializer, "value", 0.0),
+            "l1": reg.l1 if reg else 0.0, "l2": reg.l2 if reg else 0.0,
+        }
+
+    def output_size(self, input_size: int) -> int:
+        return self.units
+
+    def weight_shapes(self, input_size: int) -> List[Tuple[int, ...]]:
+        return [(input_size, self.units)] + ([(self.units,)] if self.use_bias else [])
+
+    def _view(self, key: str, shape: Tuple[int, ...]) -> np.ndarray:
+        if self._params is None or self._offsets is None:
+            raise ValueError(f"layer {self.name!r} has no weights yet: build the model first "
+                             f"(give input_shape, call model.build(), fit or predict)")
+        start = self._offsets[key]
+        return self._params[start:start + int(np.prod(shape))].reshape(shape)
+
+    @property
+    def kernel(self) -> np.ndarray:
+        """The ``(inputs, units)`` kernel: a writable view into the model's parameters."""
+        inputs = self._offsets["inputs"] if self._offsets else 0
+        return self._view("kernel", (inputs, self.units))
+
+    @property
+    def bias(self) -> Optional[np.ndarray]:
+        """The ``(units,)`` bias view, or None when ``use_bias=False``."""
+        return self._view("bias", (self.units,)) if self.use_bias else None
+
+    @property
+    def weights(self) -> List[np.ndarray]:
+        if not self.built:
+            return []
+        return [self.kernel] + ([self.bias] if self.use_bias else [])  # type: ignore[list-item]
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        config.update(units=self.units, activation=self.activation, use_bias=self.use_bias,
+                      kernel_initializer=self.kernel_initializer.get_config(),
+                      bias_initializer=self.bias_initializer.get_config(),
+                      kernel_regularizer=(self.kernel_regularizer.get_config()
+                                          if self.kernel_regularizer else None))
+        return config
+
+    def __repr__(self) -> str:
+        return f"Dense({self.units}, activation={self.activation!r})"
+
+
+class Dropout(Layer):
+    """Inverted dropout: during ``fit`` each input is zeroed with probability ``rate`` and the
+    survivors are scaled by ``1 / (1 - rate)``; in ``predict``, ``evaluate`` and
+    ``gradient_check`` it passes inputs through unchanged. Masks come from the model's seeded
+    counter-based generator, so they are the same whatever the thread count.
+
+    >>> Dropout(0.5)
+    Dropout(rate=0.5)
+    """
+
+    def __init__(self, rate: float, name: Optional[str] = None, input_shape: Any = None) -> None:
+        self.rate = finite_float(rate, "rate", low=0.0, high=1.0, high_open=True)
+        super().__init__(name=name, input_shape=input_shape)
+
+    def _core_spec(self) -> Dict[str, Any]:
+        return {"kind": "dropout", "rate": self.rate}
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        config["rate"] = self.rate
+        return config
+
+    def __repr__(self) -> str:
+        return f"Dropout(rate={self.rate})"
+
+
+def deserialize(class_name: str, config: Dict[str, Any]) -> Layer:
+    """A layer from ``{"class_name": ..., "config": ...}`` as written by ``get_config``."""
+    classes = {"Dense": Dense, "Dropout": Dropout, "Input": Input}
+    if class_name not in classes:
+        raise ValueError(f"unknown layer class, received class_name={describe(class_name)}")
+    config = dict(config)
+    if class_name == "Dense":
+        for key in ("kernel_initializer", "bias_initializer"):
+            if isinstance(config.get(key), dict):
+                config[key] = initializers.get(config[key], key)
+        if isinstance(config.get("kernel_regularizer"), dict):
+            config["kernel_regularizer"] = regularizers.L1L2(**config["kernel_regularizer"])
+    if "input_shape" in config and config["input_shape"] is not None:
+        config["input_shape"] = tuple(config["input_shape"])
+    if class_name == "Input":
+        config["shape"] = tuple(config["shape"])
+    return classes[class_name](**config)

@@ -1,0 +1,135 @@
+"""Losses, by name or object, with Keras's names and reductions.
+
+Each sample's loss is the mean over its outputs (MSE, MAE, Huber, binary cross-entropy) or the
+sum over classes (categorical cross-entropies); a batch's loss is the mean over its samples, plus
+any regularization penalty. The C++ core fuses softmax + categorical cross-entropy and sigmoid +
+binary cross-entropy into the stable gradient ``(p - y) / batch``.
+
+=====================================  ===========================================  ==============
+loss                                   per-sample value                             targets ``y``
+=====================================  ===========================================  ==============
+``mean_squared_error`` (``mse``)       mean_j (p_j - y_j)^2                         ``(n, units)``
+``mean_absolute_error`` (``mae``)      mean_j abs(p_j - y_j)                        ``(n, units)``
+``huber``                              mean_j of 0.5 e^2 or delta (abs(e) - delta/2) ``(n, units)``
+``binary_crossentropy``                -mean_j [y log p + (1 - y) log(1 - p)]       values in [0, 1]
+``categorical_crossentropy``           -sum_j y_j log p_j                           one-hot rows
+``sparse_categorical_crossentropy``    -log p_label                                 integer labels
+=====================================  ===========================================  ==============
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Union
+
+from lamina._validation import describe, finite_float
+
+
+class Loss:
+    """Base class. ``kind`` says what targets look like: regression, binary, categorical, sparse."""
+
+    name = ""
+    kind = "regression"
+
+    def __init__(self, from_logits: bool = False) -> None:
+        if not isinstance(from_logits, bool):
+            raise TypeError(f"from_logits must be True or False, received from_logits={describe(from_logits)}")
+        if from_logits and self.kind == "regression":
+            raise ValueError(f"from_logits applies to cross-entropies only, received it for {self.name}")
+        self.from_logits = from_logits
+
+    @property
+    def delta(self) -> float:
+        return 1.0
+
+    def get_config(self) -> Dict[str, Any]:
+        config: Dict[str, Any] = {"name": self.name}
+        if self.kind != "regression":
+            config["from_logits"] = self.from_logits
+        return config
+
+    def __repr__(self) -> str:
+        extra = "from_logits=True" if self.from_logits else ""
+        return f"{type(self).__name__}({extra})"
+
+
+class MeanSquaredError(Loss):
+    """``mean((p - y) ** 2)`` over outputs, then over samples."""
+
+    name = "mean_squared_error"
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class MeanAbsoluteError(Loss):
+    """``mean(|p - y|)`` over outputs, then over samples."""
+
+    name = "mean_absolute_error"
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class Huber(Loss):
+    """Quadratic for ``|e| <= delta``, linear beyond: ``0.5 e^2`` or ``delta (|e| - delta / 2)``."""
+
+    name = "huber"
+
+    def __init__(self, delta: float = 1.0) -> None:
+        super().__init__()
+        self._delta = finite_float(delta, "delta", low=0.0, low_open=True)
+
+    @property
+    def delta(self) -> float:
+        return self._delta
+
+    def get_config(self) -> Dict[str, Any]:
+        return {"name": self.name, "delta": self._delta}
+
+    def __repr__(self) -> str:
+        return f"Huber(delta={self._delta})"
+
+
+class BinaryCrossentropy(Loss):
+    """Binary cross-entropy; targets in [0, 1], one or more independent yes/no outputs."""
+
+    name = "binary_crossentropy"
+    kind = "binary"
+
+
+class CategoricalCrossentropy(Loss):
+    """Cross-entropy against one-hot (or probability) rows; pair with ``softmax``."""
+
+    name = "categorical_crossentropy"
+    kind = "categorical"
+
+
+class SparseCategoricalCrossentropy(Loss):
+    """Cross-entropy against integer class labels ``0 .. units - 1``; pair with ``softmax``."""
+
+    name = "sparse_categorical_crossentropy"
+    kind = "sparse"
+
+
+_BY_NAME = {cls.name: cls for cls in (MeanSquaredError, MeanAbsoluteError, Huber, BinaryCrossentropy,
+                                      CategoricalCrossentropy, SparseCategoricalCrossentropy)}
+_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}
+NAMES = tuple(_BY_NAME)
+
+
+def get(identifier: Union[str, Loss, Dict[str, Any]]) -> Loss:
+    """A loss from a name (or ``mse`` / ``mae``), an instance or a config dict.
+
+    >>> get("sparse_categorical_crossentropy")
+    SparseCategoricalCrossentropy()
+    """
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, dict) and identifier.get("name") in _BY_NAME:
+        config = dict(identifier)
+        return _BY_NAME[config.pop("name")](**config)
+    if isinstance(identifier, str):
+        key = _ALIASES.get(identifier.lower(), identifier.lower())
+        if key in _BY_NAME:
+            return _BY_NAME[key]()
+    raise ValueError(f"unknown loss, received loss={describe(identifier)}; expected one of {', '.join(NAMES)}")

@@ -1,0 +1,198 @@
+"""Metrics, by name or object. The C++ core tallies each batch as it runs (a confusion matrix
+for classification, squared and absolute error sums for regression); a metric turns those tallies
+into one number, so metrics cost nothing in the training loop.
+
+Classification metrics need a rule that turns outputs into classes. ``accuracy`` picks it the
+way Keras does: from the loss (sparse / categorical / binary cross-entropy) or, for other losses,
+from the output width (one unit: threshold at 0.5; several: argmax).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from lamina._validation import describe
+
+# How outputs become classes (names understood by the C++ core).
+ARGMAX_ONEHOT, ARGMAX_SPARSE, THRESHOLD = "argmax_onehot", "argmax_sparse", "threshold"
+
+
+class Metric:
+    """Base class: ``name`` (the key in History), the scoring ``mode`` it needs (None: any)."""
+
+    name = ""
+    mode: Optional[str] = None
+    needs_classes = False
+
+    def result(self, stats: Any, mode: Optional[str] = None) -> float:
+        """The metric's value from a ``_core.BatchStats`` tallied with scoring ``mode``."""
+        raise TypeError(f"{type(self).__name__} does not define result()")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    return np.divide(num, den, out=np.zeros_like(num, dtype=np.float64), where=den > 0)
+
+
+class Accuracy(Metric):
+    """Fraction of samples (or outputs, for binary) whose predicted class is right."""
+
+    name = "accuracy"
+    needs_classes = True
+
+    def __init__(self, name: str = "accuracy") -> None:
+        self.name = name
+
+    def result(self, stats: Any, mode: Optional[str] = None) -> float:
+        c = stats.confusion
+        total = c.sum()
+        return float(np.trace(c) / total) if total else 0.0
+
+
+class BinaryAccuracy(Accuracy):
+    """Accuracy with every output a yes/no at threshold 0.5."""
+
+    mode = THRESHOLD
+
+    def __init__(self, name: str = "binary_accuracy") -> None:
+        super().__init__(name)
+
+
+class CategoricalAccuracy(Accuracy):
+    """Accuracy of argmax against one-hot targets."""
+
+    mode = ARGMAX_ONEHOT
+
+    def __init__(self, name: str = "categorical_accuracy") -> None:
+        super().__init__(name)
+
+
+class SparseCategoricalAccuracy(Accuracy):
+    """Accuracy of argmax against integer labels."""
+
+    mode = ARGMAX_SPARSE
+
+    def __init__(self, name: str = "sparse_categorical_accuracy") -> None:
+        super().__init__(name)
+
+
+class _PerClass(Metric):
+    """Precision / recall / F1: of the positive class for binary outputs, else averaged over classes
+    (``average="macro"``, the default) or weighted by support (``"weighted"``)."""
+
+    needs_classes = True
+
+    def __init__(self, average: str = "macro", name: Optional[str] = None) -> None:
+        if average not in ("macro", "weighted"):
+            raise ValueError(f"average must be 'macro' or 'weighted', received average={describe(average)}")
+        self.average = average
+        if name:
+            self.name = name
+
+    def _scores(self, c: np.ndarray) -> np.ndarray:
+        raise TypeError(f"{type(self).__name__} does not define _scores()")
+
+    def result(self, stats: Any, mode: Optional[str] = None) -> float:
+        c = stats.confusion.astype(np.float64)
+        scores = self._scores(c)
+        if mode == THRESHOLD:  # yes/no outputs: the score of "yes"
+            return float(scores[1])
+        support = c.sum(axis=1)
+        if self.average == "weighted":
+            return float((scores * support).sum() / support.sum()) if support.sum() else 0.0
+        return float(scores.mean())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(average={self.average!r})"
+
+
+class Precision(_PerClass):
+    """tp / (tp + fp)."""
+
+    name = "precision"
+
+    def _scores(self, c: np.ndarray) -> np.ndarray:
+        return _safe_divide(np.diag(c), c.sum(axis=0))
+
+
+class Recall(_PerClass):
+    """tp / (tp + fn)."""
+
+    name = "recall"
+
+    def _scores(self, c: np.ndarray) -> np.ndarray:
+        return _safe_divide(np.diag(c), c.sum(axis=1))
+
+
+class F1Score(_PerClass):
+    """2 tp / (2 tp + fp + fn): the harmonic mean of precision and recall."""
+
+    name = "f1"
+
+    def _scores(self, c: np.ndarray) -> np.ndarray:
+        tp = np.diag(c)
+        return _safe_divide(2 * tp, c.sum(axis=0) + c.sum(axis=1))
+
+
+class MeanSquaredError(Metric):
+    """Mean of (p - y)^2 over every output of every sample."""
+
+    name = "mean_squared_error"
+
+    def result(self, stats: Any, mode: Optional[str] = None) -> float:
+        return stats.squared_error / stats.elements if stats.elements else 0.0
+
+
+class MeanAbsoluteError(Metric):
+    """Mean of |p - y| over every output of every sample."""
+
+    name = "mean_absolute_error"
+
+    def result(self, stats: Any, mode: Optional[str] = None) -> float:
+        return stats.absolute_error / stats.elements if stats.elements else 0.0
+
+
+_BY_NAME = {
+    "accuracy": Accuracy, "acc": Accuracy, "binary_accuracy": BinaryAccuracy,
+    "categorical_accuracy": CategoricalAccuracy, "sparse_categorical_accuracy": SparseCategoricalAccuracy,
+    "precision": Precision, "recall": Recall, "f1": F1Score, "f1_score": F1Score,
+    "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
+}
+NAMES = tuple(_BY_NAME)
+
+
+def get(identifier: Union[str, Metric]) -> Metric:
+    """A metric from a name or an instance.
+
+    >>> get("accuracy")
+    Accuracy()
+    """
+    if isinstance(identifier, Metric):
+        return identifier
+    if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
+        return _BY_NAME[identifier.lower()]()
+    raise ValueError(f"unknown metric, received metrics entry {describe(identifier)}; "
+                     f"expected one of {', '.join(NAMES)}")
+
+
+def scoring_mode(loss_kind: str, units: int, metrics: list) -> Optional[str]:
+    """The one rule the core uses to turn outputs into classes for these metrics, or None."""
+    wanted = {m.mode for m in metrics if m.mode is not None}
+    if len(wanted) > 1:
+        raise ValueError(f"metrics ask for incompatible ways of scoring classes: {sorted(wanted)}")
+    if wanted:
+        return wanted.pop()
+    if not any(m.needs_classes for m in metrics):
+        return None
+    if loss_kind == "sparse":
+        return ARGMAX_SPARSE
+    if loss_kind == "categorical":
+        return ARGMAX_ONEHOT
+    if loss_kind == "binary" or units == 1:
+        return THRESHOLD
+    return ARGMAX_ONEHOT

@@ -1,0 +1,433 @@
+"""``Sequential``: a stack of layers, compiled with a loss and an optimizer, trained by ``fit``.
+
+The model describes the network and checks every argument; the C++ core holds the parameters,
+the optimizer state and runs the training loop. ``fit`` hands the core a chunk of batches at a
+time (a fraction of a second of work, with the GIL released) and gets control back between
+chunks for the progress display, callbacks and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from lamina import _core, _validation as check
+from lamina import callbacks as callbacks_module
+from lamina import layers as layers_module
+from lamina import losses, metrics as metrics_module, optimizers
+from lamina.layers import Input, Layer
+from lamina.progress import ProgressDisplay
+
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+_CORE = {"float32": _core.Network32, "float64": _core.Network64}
+# fit hands the core chunks of batches sized to take about this long, then returns to Python.
+_CHUNK_SECONDS = 0.15
+
+
+def _dtype_name(dtype: Any) -> str:
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in _DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64', received dtype={check.describe(dtype)}")
+    return name
+
+
+class Sequential:
+    """A linear stack of layers, Keras-style.
+
+    >>> import lamina as lm
+    >>> model = lm.Sequential([
+    ...     lm.layers.Dense(16, activation="relu", input_shape=(4,)),
+    ...     lm.layers.Dense(3, activation="softmax"),
+    ... ], seed=0)
+    >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    >>> model.count_params()
+    131
+    """
+
+    def __init__(self, layers: Optional[Iterable[Layer]] = None, seed: Optional[int] = None,
+                 dtype: Any = "float32", name: Optional[str] = None) -> None:
+        if seed is None:
+            seed = secrets.randbits(63)
+        self.seed = check.non_negative_int(seed, "seed")
+        self.dtype = _dtype_name(dtype)
+        self.name = name or "sequential"
+        self._layers: List[Layer] = []
+        self._input_layer: Optional[Input] = None
+        self._net: Any = None
+        self.optimizer: Optional[optimizers.Optimizer] = None
+        self.loss: Optional[losses.Loss] = None
+        self.metrics: List[metrics_module.Metric] = []
+        self._scoring: Optional[str] = None
+        self.stop_training = False
+        self.history: Optional[callbacks_module.History] = None
+        self.epochs_trained = 0  # completed epochs: each draws its own shuffle
+        if layers is not None:
+            if isinstance(layers, Layer) or not isinstance(layers, Iterable):
+                raise TypeError(f"layers must be a list of layers, received layers={check.describe(layers)}")
+            for layer in layers:
+                self.add(layer)
+
+    # ----------------------------------------------------------------- structure
+    @property
+    def layers(self) -> List[Layer]:
+        """The layers, without the ``Input`` declaration (as in Keras)."""
+        return list(self._layers)
+
+    @property
+    def input_size(self) -> Optional[int]:
+        if self._input_layer is not None:
+            return self._input_layer.input_size
+        return self._layers[0].input_size if self._layers else None
+
+    @property
+    def output_size(self) -> int:
+        size = self.input_size or 0
+        for layer in self._layers:
+            size = layer.output_size(size)
+        return size
+
+    @property
+    def built(self) -> bool:
+        return self._net is not None
+
+    def add(self, layer: Layer) -> None:
+        """Appends a layer. ``Input(shape=...)`` may only come first. A built model is rebuilt,
+        keeping the weights of the layers it already had."""
+        if not isinstance(layer, Layer):
+            raise TypeError(f"add() takes a lamina layer, received {check.describe(layer)}")
+        if isinstance(layer, Input):
+            if self._layers or self._input_layer is not None:
+                raise ValueError("Input(shape=...) must be the first layer of the model")
+            self._input_layer = layer
+            return
+        if any(l is layer or l.name == layer.name for l in self._layers):
+            raise ValueError(f"the model already has a layer named {layer.name!r}")
+        if self._layers and layer.input_size is not None:
+            raise ValueError(f"only the first layer may declare input_shape, received it on {layer.name!r}")
+        self._layers.append(layer)
+        if self.built:
+            self.build()
+
+    def build(self, input_shape: Any = None) -> None:
+        """Creates the weights for ``input_shape = (None, features)`` or ``(features,)``; without
+        it, the first layer's ``input_shape`` is used."""
+        size = self.input_size
+        if input_shape is not None:
+            shape = tuple(input_shape)
+            size = check.positive_int(shape[-1], "input_shape[-1]")
+            if self.input_size is not None and size != self.input_size:
+                raise ValueError(f"input_shape={shape!r} disagrees with the declared input size {self.input_size}")
+        if size is None:
+            raise ValueError("the model's input size is unknown: give the first layer input_shape=(features,), "
+                             "call model.build((None, features)) or call fit")
+        if not self._layers:
+            raise ValueError("the model has no layers: add some before building it")
+        previous = [layer.get_weights() for layer in self._layers]
+        specs = [spec for spec in (layer._core_spec() for layer in self._layers) if spec is not None]
+        net = _CORE[self.dtype](size, specs, self.seed)
+        params = net.parameters()
+        dense_iter = iter(net.dense_params())
+        for layer in self._layers:
+            if isinstance(layer, layers_module.Dense):
+                d = next(dense_iter)
+                layer._bind(params, {"inputs": d["inputs"], "kernel": d["kernel_offset"], "bias": d["bias_offset"]})
+            else:
+                layer._bind(params, {})
+        # Keep earlier weights where a rebuilt layer's shapes are unchanged.
+        for layer, old in zip(self._layers, previous):
+            if old and [w.shape for w in old] == [w.shape for w in layer.weights]:
+                for view, value in zip(layer.weights, old):
+                    view[...] = value
+        if input_shape is not None and self.input_size is None:
+            self._input_layer = Input(shape=(size,))
+        self._net = net
+        if self.loss is not None:
+            self._configure_core()
+
+    def count_params(self) -> int:
+        """The number of weights (the model must be built)."""
+        return int(self._require_built("count_params").param_count)
+
+    def summary(self, print_fn: Any = print) -> None:
+        """Prints each layer's output shape and parameter count, Keras-style."""
+        size = self.input_size
+        rows = []
+        for layer in self._layers:
+            out = layer.output_size(size) if size else None
+            n_params = sum(int(np.prod(s)) for s in layer.weight_shapes(size)) if size else 0
+            rows.append((f"{layer.name} ({type(layer).__name__})", f"(None, {out if out else '?'})",
+                         f"{n_params:,}" if size else "?"))
+            size = out
+        total = sum(int(np.prod(s)) for l, s in self._weight_shapes()) if self.input_size else None
+        width = (34, 22, 12)
+        line = "-" * sum(width)
+        print_fn(f'Model: "{self.name}"')
+        print_fn(line)
+        print_fn("".join(h.ljust(w) for h, w in zip(("Layer (type)", "Output Shape", "Param #"), width)))
+        print_fn("=" * sum(width))
+        for row in rows:
+            print_fn("".join(c.ljust(w) for c, w in zip(row, width)))
+        print_fn("=" * sum(width))
+        print_fn(f"Total params: {total:,}" if total is not None else "Total params: ? (model not built)")
+        print_fn(line)
+
+    def _weight_shapes(self) -> List[Tuple[Layer, Tuple[int, ...]]]:
+        size, out = self.input_size, []
+        for layer in self._layers:
+            out += [(layer, s) for s in layer.weight_shapes(size)]
+            size = layer.output_size(size)
+        return out
+
+    def get_weights(self) -> List[np.ndarray]:
+        """Copies of every weight array, layer by layer (kernel then bias)."""
+        self._require_built("get_weights")
+        return [w for layer in self._layers for w in layer.get_weights()]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Copies ``weights`` (as returned by ``get_weights``) into the model, after checking
+        every shape; nothing changes if any array is wrong."""
+        self._require_built("set_weights")
+        views = [w for layer in self._layers for w in layer.weights]
+        if not isinstance(weights, (list, tuple)) or len(weights) != len(views):
+            got = len(weights) if isinstance(weights, (list, tuple)) else check.describe(weights)
+            raise ValueError(f"weights must be a list of {len(views)} arrays, received {got}")
+        arrays = []
+        for i, (value, view) in enumerate(zip(weights, views)):
+            arr = check.as_array(value, f"weights[{i}]")
+            if arr.shape != view.shape:
+                raise ValueError(f"weights[{i}] must have shape {view.shape}, received shape {arr.shape}")
+            check.check_finite(arr, f"weights[{i}]")
+            arrays.append(arr)
+        for view, arr in zip(views, arrays):
+            view[...] = arr
+
+    # ----------------------------------------------------------------- compile
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Optional[Sequence[Any]] = None) -> None:
+        """Chooses the optimizer, the loss and the metrics (names or objects). Compiling again
+        starts the optimizer's state afresh."""
+        if loss is None:
+            raise ValueError("compile() needs a loss, received loss=None")
+        opt = optimizers.get(optimizer)
+        loss_obj = losses.get(loss)
+        if metrics is None:
+            metrics = []
+        if isinstance(metrics, (str, metrics_module.Metric)) or not isinstance(metrics, (list, tuple)):
+            raise TypeError(f"metrics must be a list, received metrics={check.describe(metrics)}")
+        metric_objs = [metrics_module.get(m) for m in metrics]
+        if loss_obj.kind == "sparse" and any(isinstance(m, (metrics_module.MeanSquaredError,
+                                                             metrics_module.MeanAbsoluteError)) for m in metric_objs):
+            raise ValueError("mean_squared_error / mean_absolute_error metrics need one-hot or real targets, "
+                             "not the integer labels of sparse_categorical_crossentropy")
+        names = [m.name for m in metric_objs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"metrics must have distinct names, received {names}")
+        metrics_module.scoring_mode(loss_obj.kind, max(self.output_size, 1), metric_objs)  # validates
+        self.optimizer, self.loss, self.metrics = opt, loss_obj, metric_objs
+        if self.built:
+            self._configure_core()
+
+    def _configure_core(self) -> None:
+        assert self.loss is not None and self.optimizer is not None
+        self._net.set_loss(self.loss.name, self.loss.from_logits, self.loss.delta)
+        self._scoring = metrics_module.scoring_mode(self.loss.kind, self.output_size, self.metrics)
+        self._net.set_metric_mode(self._scoring or "none")
+        self.optimizer._attach(self._net)
+
+    # ----------------------------------------------------------------- data checks
+    def _require_built(self, what: str) -> Any:
+        if self._net is None:
+            raise ValueError(f"{what}() needs a built model: give the first layer input_shape=(features,), "
+                             f"call model.build((None, features)) or fit it first")
+        return self._net
+
+    def _require_compiled(self, what: str) -> None:
+        if self.loss is None:
+            raise ValueError(f"{what}() needs a compiled model: call model.compile(optimizer, loss) first")
+
+    def _features(self, x: Any, name: str = "x", n_features: Optional[int] = None) -> np.ndarray:
+        return check.features(x, name, _DTYPES[self.dtype], n_features or self.input_size)
+
+    def _targets(self, y: Any, n_rows: int, name: str = "y") -> np.ndarray:
+        """Targets shaped for the core: (n, units), or (n, 1) labels for the sparse loss."""
+        assert self.loss is not None
+        arr = check.as_array(y, name)
+        kind, units = self.loss.kind, self.output_size
+        if arr.ndim == 0 or arr.shape[0] != n_rows:
+            raise ValueError(f"{name} must have one entry per sample of x ({n_rows}), received shape {arr.shape}")
+        check.check_finite(arr, name)
+        if kind == "sparse":
+            if arr.ndim == 2 and arr.shape[1] == 1:
+                arr = arr[:, 0]
+            if arr.ndim != 1:
+                hint = " (one-hot targets go with loss='categorical_crossentropy')" if arr.ndim == 2 else ""
+                raise ValueError(f"{name} must hold integer class labels of shape ({n_rows},) for "
+                                 f"sparse_categorical_crossentropy, received shape {arr.shape}{hint}")
+            bad = np.flatnonzero((arr != np.round(arr)) | (arr < 0) | (arr >= units))
+            if bad.size:
+                raise ValueError(f"{name} must hold integer labels in [0, {units - 1}] (the model has {units} outputs), "
+                                 f"received {name}[{bad[0]}]={arr[bad[0]]!r}")
+            return np.ascontiguousarray(arr.reshape(-1, 1), dtype=_DTYPES[self.dtype])
+        if arr.ndim == 1 and units == 1:
+            arr = arr.reshape(-1, 1)
+        if arr.ndim != 2 or arr.shape[1] != units:
+            hint = ""
+            if arr.ndim == 1 and kind == "categorical":
+                hint = (f"; integer labels need lm.utils.to_categorical(y, {units}) or "
+                        f"loss='sparse_categorical_crossentropy'")
+            raise ValueError(f"{name} must have shape ({n_rows}, {units}) to match the model's {units} outputs, "
+                             f"received shape {arr.shape}{hint}")
+        if kind in ("binary", "categorical"):
+            bad = np.argwhere((arr < 0) | (arr > 1))
+            if bad.size:
+                where = tuple(int(i) for i in bad[0])
+                raise ValueError(f"{name} must hold probabilities in [0, 1] for {self.loss.name}, "
+                                 f"received {name}[{where}]={arr[where]!r}")
+        return np.ascontiguousarray(arr, dtype=_DTYPES[self.dtype])
+
+    def _dataset(self, x: Any, y: Any, xname: str = "x", yname: str = "y",
+                 n_features: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+        xs = self._features(x, xname, n_features)
+        return xs, self._targets(y, xs.shape[0], yname)
+
+    def _logs(self, stats: Any, prefix: str = "") -> Dict[str, float]:
+        logs = {prefix + "loss": stats.loss_sum / stats.samples if stats.samples else float("nan")}
+        for m in self.metrics:
+            logs[prefix + m.name] = m.result(stats, self._scoring)
+        return logs
+
+    # ----------------------------------------------------------------- training
+    def fit(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None, epochs: int = 1,
+            verbose: int = 1, callbacks: Optional[Sequence[callbacks_module.Callback]] = None,
+            validation_split: float = 0.0, validation_data: Optional[Tuple[Any, Any]] = None,
+            shuffle: bool = True, initial_epoch: int = 0) -> callbacks_module.History:
+        """Trains by minibatch gradient descent and returns a ``History``.
+
+        ``batch_size`` defaults to 32; the last, shorter batch of an epoch is trained too.
+        ``validation_split`` holds out the last fraction of ``x``/``y`` (before shuffling, as
+        Keras does); ``validation_data=(x_val, y_val)`` gives the set explicitly. Each epoch
+        draws a fresh shuffle from the model's seed, so the same seed gives the same weights.
+        """
+        self._require_compiled("fit")
+        batch_size = 32 if batch_size is None else check.positive_int(batch_size, "batch_size")
+        epochs = check.non_negative_int(epochs, "epochs")
+        initial_epoch = check.non_negative_int(initial_epoch, "initial_epoch")
+        if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+            raise ValueError(f"verbose must be 0, 1 or 2, received verbose={check.describe(verbose)}")
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise TypeError(f"shuffle must be True or False, received shuffle={check.describe(shuffle)}")
+        validation_split = check.finite_float(validation_split, "validation_split", low=0.0, high=1.0, high_open=True)
+        callbacks = list(callbacks or [])
+        for cb in callbacks:
+            if not isinstance(cb, callbacks_module.Callback):
+                raise TypeError(f"callbacks must be lamina Callback objects, received {check.describe(cb)}")
+        # Everything is checked before anything changes (the build below included).
+        xs, ys = self._dataset(x, y)
+        val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("validation_data must be a pair (x_val, y_val), received "
+                                 f"validation_data={check.describe(validation_data)}")
+            val = self._dataset(validation_data[0], validation_data[1], "validation_data[0]", "validation_data[1]",
+                                n_features=xs.shape[1])
+        elif validation_split > 0:
+            n_val = int(xs.shape[0] * validation_split)
+            if n_val == 0 or n_val == xs.shape[0]:
+                raise ValueError(f"validation_split={validation_split} leaves no samples for "
+                                 f"{'validation' if n_val == 0 else 'training'} out of {xs.shape[0]}")
+            val = (xs[-n_val:], ys[-n_val:])
+            xs, ys = np.ascontiguousarray(xs[:-n_val]), np.ascontiguousarray(ys[:-n_val])
+        if not self.built:
+            self.build((None, xs.shape[1]))
+
+        history = callbacks_module.History()
+        self.history = history
+        n = xs.shape[0]
+        steps = math.ceil(n / batch_size)
+        params = {"epochs": epochs, "steps": steps, "batch_size": batch_size, "samples": n, "verbose": verbose}
+        extra = [ProgressDisplay(verbose)] if verbose else []
+        cbs = callbacks_module.CallbackList([history] + callbacks + extra, self, params)
+        self.stop_training = False
+        net = self._net
+        chunk = max(1, 2048 // batch_size)
+        cbs.on_train_begin({})
+        for epoch in range(initial_epoch, epochs):
+            cbs.on_epoch_begin(epoch, {})
+            order = _core.shuffled_order(n, self.seed, self.epochs_trained) if shuffle else None
+            stats = _core.BatchStats()
+            done = 0
+            while done < steps and not self.stop_training:
+                take = min(chunk, steps - done)
+                started = time.perf_counter()
+                net.train_batches(stats, xs, ys, order, done * batch_size, batch_size, take)
+                elapsed = time.perf_counter() - started
+                done += take
+                # Size the next chunk to take about _CHUNK_SECONDS (results do not depend on it).
+                chunk = max(1, min(int(chunk * 2), int(take * _CHUNK_SECONDS / max(elapsed, 1e-6))))
+                cbs.on_batch_end(done - 1, self._logs(stats))
+            self.epochs_trained += 1
+            logs = self._logs(stats)
+            if val is not None:
+                logs.update(self._evaluate_arrays(val[0], val[1], max(batch_size, 256), prefix="val_"))
+            cbs.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end({})
+        return history
+
+    def _evaluate_arrays(self, xs: np.ndarray, ys: np.ndarray, batch_size: int, prefix: str = "") -> Dict[str, float]:
+        stats = _core.BatchStats()
+        self._net.evaluate(stats, xs, ys, batch_size)
+        return self._logs(stats, prefix)
+
+    def evaluate(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None, verbose: int = 0,
+                 return_dict: bool = False) -> Union[float, List[float], Dict[str, float]]:
+        """The loss (with any regularization penalty) and metrics on ``x``, ``y``: a float
+        without metrics, else ``[loss, *metrics]`` (or a dict with ``return_dict=True``).
+        Dropout is off."""
+        self._require_compiled("evaluate")
+        self._require_built("evaluate")
+        batch_size = 256 if batch_size is None else check.positive_int(batch_size, "batch_size")
+        xs, ys = self._dataset(x, y)
+        logs = self._evaluate_arrays(xs, ys, batch_size)
+        if verbose:
+            print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x: Any, batch_size: Optional[int] = None, verbose: int = 0) -> np.ndarray:
+        """The network's outputs for ``x``, shape ``(samples, units)``; dropout is off.
+        ``batch_size`` (default 1024) bounds the memory used at once, not the result."""
+        net = self._require_built("predict")
+        batch_size = 1024 if batch_size is None else check.positive_int(batch_size, "batch_size")
+        return net.predict(self._features(x), batch_size)
+
+    # ----------------------------------------------------------------- config
+    def get_config(self) -> Dict[str, Any]:
+        """The architecture as JSON-able data; ``Sequential.from_config`` rebuilds it."""
+        layers = []
+        if self._input_layer is not None:
+            layers.append({"class_name": "Input", "config": self._input_layer.get_config()})
+        layers += [{"class_name": type(l).__name__, "config": l.get_config()} for l in self._layers]
+        return {"name": self.name, "seed": self.seed, "dtype": self.dtype, "layers": layers}
+
+    @classmethod
+    def from_config(cls, config: Dict[str, Any]) -> "Sequential":
+        model = cls(seed=config.get("seed"), dtype=config.get("dtype", "float32"), name=config.get("name"))
+        for entry in config["layers"]:
+            model.add(layers_module.deserialize(entry["class_name"], entry["config"]))
+        if model.input_size is not None:
+            model.build()
+        return model
+
+    def __repr__(self) -> str:
+        return (f"Sequential(name={self.name!r}, layers={self._layers!r}, dtype={self.dtype!r}, "
+                f"built={self.built}, compiled={self.loss is not None})")

@@ -1,0 +1,67 @@
+"""Training progress on the terminal, drawn with tqdm.
+
+``verbose=1``: a live bar per epoch (ETA, samples/s, loss and metrics) on a terminal; on a
+non-terminal stream (a log file, CI) it falls back to one line per epoch so logs never flood.
+``verbose=2``: one line per epoch. ``verbose=0``: silent.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Dict, Optional, TextIO
+
+from tqdm.auto import tqdm
+
+from lamina.callbacks import Callback, Logs
+
+
+def format_logs(logs: Dict[str, float]) -> str:
+    return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+
+
+class ProgressDisplay(Callback):
+    """The progress callback ``fit`` adds for ``verbose=1`` or ``2``."""
+
+    def __init__(self, verbose: int, stream: Optional[TextIO] = None) -> None:
+        super().__init__()
+        self.stream = stream or sys.stderr
+        is_tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.live = verbose == 1 and is_tty
+        self._bar: Any = None
+        self._start = 0.0
+        self._done = 0
+
+    def on_epoch_begin(self, epoch: int, logs: Optional[Logs] = None) -> None:
+        self._start, self._done = time.perf_counter(), 0
+        self._epoch = epoch
+        if self.live:
+            self._bar = tqdm(total=self.params["samples"], unit="sample", unit_scale=True, leave=True,
+                             desc=f"Epoch {epoch + 1}/{self.params['epochs']}", file=self.stream,
+                             dynamic_ncols=True, mininterval=0.2)
+
+    def on_batch_end(self, batch: int, logs: Optional[Logs] = None) -> None:
+        if self._bar is None:
+            return
+        done = min(self.params["samples"], (batch + 1) * self.params["batch_size"])
+        self._bar.update(done - self._done)
+        self._done = done
+        if logs:
+            self._bar.set_postfix_str(format_logs(logs), refresh=False)
+
+    def on_epoch_end(self, epoch: int, logs: Optional[Logs] = None) -> None:
+        seconds = time.perf_counter() - self._start
+        rate = self.params["samples"] / seconds if seconds > 0 else float("inf")
+        if self._bar is not None:
+            self._bar.set_postfix_str(format_logs(logs or {}), refresh=True)
+            self._bar.close()
+            self._bar = None
+            return
+        self.stream.write(f"Epoch {epoch + 1}/{self.params['epochs']} - {seconds:.1f}s - {rate:,.0f} samples/s"
+                          f" - {format_logs(logs or {})}\n")
+        self.stream.flush()
+
+    def on_train_end(self, logs: Optional[Logs] = None) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
