@@ -9,7 +9,7 @@ from the output width (one unit: threshold at 0.5; several: argmax).
 
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+from typing import Any, Dict, Optional, Union
 
 import numpy as np
 
@@ -29,6 +29,9 @@ class Metric:
     def result(self, stats: Any, mode: Optional[str] = None) -> float:
         """The metric's value from a ``_core.BatchStats`` tallied with scoring ``mode``."""
         raise TypeError(f"{type(self).__name__} does not define result()")
+
+    def get_config(self) -> Dict[str, Any]:
+        return {"name": self.name}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -106,6 +109,9 @@ class _PerClass(Metric):
             return float((scores * support).sum() / support.sum()) if support.sum() else 0.0
         return float(scores.mean())
 
+    def get_config(self) -> Dict[str, Any]:
+        return {"name": self.name, "average": self.average}
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(average={self.average!r})"
 
@@ -143,6 +149,9 @@ class MeanSquaredError(Metric):
 
     name = "mean_squared_error"
 
+    def __init__(self, name: str = "mean_squared_error") -> None:
+        self.name = name
+
     def result(self, stats: Any, mode: Optional[str] = None) -> float:
         return stats.squared_error / stats.elements if stats.elements else 0.0
 
@@ -151,6 +160,9 @@ class MeanAbsoluteError(Metric):
     """Mean of |p - y| over every output of every sample."""
 
     name = "mean_absolute_error"
+
+    def __init__(self, name: str = "mean_absolute_error") -> None:
+        self.name = name
 
     def result(self, stats: Any, mode: Optional[str] = None) -> float:
         return stats.absolute_error / stats.elements if stats.elements else 0.0
@@ -178,6 +190,22 @@ def get(identifier: Union[str, Metric]) -> Metric:
         return _BY_NAME[identifier.lower()]()
     raise ValueError(f"unknown metric, received metrics entry {describe(identifier)}; "
                      f"expected one of {', '.join(NAMES)}")
+
+
+_CLASSES = {cls.__name__: cls for cls in (Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
+                                          Precision, Recall, F1Score, MeanSquaredError, MeanAbsoluteError)}
+
+
+def serialize(metric: Metric) -> Dict[str, Any]:
+    """``{"class_name": ..., "config": ...}``, JSON-able; ``deserialize`` inverts it."""
+    return {"class_name": type(metric).__name__, "config": metric.get_config()}
+
+
+def deserialize(entry: Dict[str, Any]) -> Metric:
+    cls = _CLASSES.get(entry.get("class_name", ""))
+    if cls is None:
+        raise ValueError(f"unknown metric class, received {describe(entry.get('class_name'))}")
+    return cls(**entry.get("config", {}))
 
 
 def scoring_mode(loss_kind: str, units: int, metrics: list) -> Optional[str]:

@@ -68,6 +68,7 @@ class Sequential:
         self.stop_training = False
         self.history: Optional[callbacks_module.History] = None
         self.epochs_trained = 0  # completed epochs: each draws its own shuffle
+        self.standardizer: Any = None  # a fitted lm.data.Standardizer applied to every input
         if layers is not None:
             if isinstance(layers, Layer) or not isinstance(layers, Iterable):
                 raise TypeError(f"layers must be a list of layers, received layers={check.describe(layers)}")
@@ -252,7 +253,25 @@ class Sequential:
             raise ValueError(f"{what}() needs a compiled model: call model.compile(optimizer, loss) first")
 
     def _features(self, x: Any, name: str = "x", n_features: Optional[int] = None) -> np.ndarray:
-        return check.features(x, name, _DTYPES[self.dtype], n_features or self.input_size)
+        xs = check.features(x, name, _DTYPES[self.dtype], n_features or self.input_size)
+        if self.standardizer is not None:
+            xs = np.ascontiguousarray(self.standardizer.transform(xs), dtype=_DTYPES[self.dtype])
+        return xs
+
+    def attach_standardizer(self, standardizer: Any) -> None:
+        """Applies a fitted ``lm.data.Standardizer`` to every input of ``fit``, ``evaluate`` and
+        ``predict`` (so raw data goes in), and saves it with the model."""
+        from lamina.data import Standardizer
+
+        if standardizer is not None:
+            if not isinstance(standardizer, Standardizer):
+                raise TypeError(f"standardizer must be a lamina.data.Standardizer, received {check.describe(standardizer)}")
+            if getattr(standardizer, "mean_", None) is None:
+                raise ValueError("the standardizer is not fitted: call standardizer.fit(x_train) first")
+            n = standardizer.n_features_in_
+            if self.input_size is not None and n != self.input_size:
+                raise ValueError(f"the standardizer was fitted on {n} features, the model takes {self.input_size}")
+        self.standardizer = standardizer
 
     def _targets(self, y: Any, n_rows: int, name: str = "y") -> np.ndarray:
         """Targets shaped for the core: (n, units), or (n, 1) labels for the sparse loss."""
@@ -409,6 +428,47 @@ class Sequential:
         net = self._require_built("predict")
         batch_size = 1024 if batch_size is None else check.positive_int(batch_size, "batch_size")
         return net.predict(self._features(x), batch_size)
+
+    # ----------------------------------------------------------------- state and files
+    def _training_state(self) -> Dict[str, Any]:
+        """Everything that decides how training continues: weights, optimizer state and counters."""
+        net = self._require_built("save")
+        return {
+            "params": net.parameters().copy(),
+            "optimizer_slots": [s for s in net.optimizer_slots()],
+            "iterations": int(net.iterations),
+            "steps": int(net.steps),
+            "epochs_trained": int(self.epochs_trained),
+        }
+
+    def _restore_training_state(self, state: Dict[str, Any]) -> None:
+        """Inverse of ``_training_state`` (the model must be built and compiled alike); checks
+        every size before changing anything."""
+        net = self._require_built("load")
+        params = np.asarray(state["params"])
+        if params.shape != (net.param_count,):
+            raise ValueError(f"saved weights hold {params.size} values, the model has {net.param_count}")
+        slots = state.get("optimizer_slots")
+        if slots is not None:
+            net.set_optimizer_slots(list(slots))
+            net.iterations = int(state["iterations"])
+        net.parameters()[...] = params
+        net.steps = int(state["steps"])
+        self.epochs_trained = int(state["epochs_trained"])
+
+    def save(self, path: Any) -> None:
+        """Writes the architecture, weights, optimizer state and any attached standardizer to one
+        file (no pickle), atomically; ``lm.load_model(path)`` reads it back."""
+        from lamina.io import save_model
+
+        save_model(self, path)
+
+    def compile_config(self) -> Optional[Dict[str, Any]]:
+        """The compile() arguments as JSON-able data, or None before compile."""
+        if self.loss is None or self.optimizer is None:
+            return None
+        return {"optimizer": self.optimizer.get_config(), "loss": self.loss.get_config(),
+                "metrics": [metrics_module.serialize(m) for m in self.metrics]}
 
     # ----------------------------------------------------------------- config
     def get_config(self) -> Dict[str, Any]:
