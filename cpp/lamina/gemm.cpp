@@ -2,10 +2,14 @@
 //
 //   for jc in n step NC:                      (columns of C / B)
 //     for pc in k step KC:                    (depth; C accumulates across these, in order)
-//       pack op(B)[pc:pc+KC, jc:jc+NC] -> NR-wide panels, shared by all threads
-//       for ic in this thread's rows step MC: (threads split the rows of C: each C element has
-//         pack op(A)[ic:ic+MC, pc:pc+KC] -> MR-tall panels          one writer)
+//       pack op(B)[pc:pc+KC, jc:jc+NC] -> NR-wide panels
+//       for ic in m step MC:
+//         pack op(A)[ic:ic+MC, pc:pc+KC] -> MR-tall panels
 //         for jr in nc step NR: for ir in mc step MR: micro-kernel MR x NR
+//
+// Threads split either the IC loop (rows of C; B panel packed together and shared) or the JR
+// loop (column panels; A block packed together and shared), whichever suits the shape; either
+// way each element of C has exactly one writer.
 //
 // Every element of C is summed over k in the same order (KC blocks ascending, p ascending inside
 // a block) by the same instructions whatever thread computes it, so the result does not depend on
@@ -54,10 +58,12 @@ template <typename T> struct Traits;
 template <> struct Traits<float> {
     using Blk = BlockingF32;
     static SgemmUkr ukr() { return kernels().sgemm_ukr; }
+    static SdotUkr dot() { return kernels().sdot_ukr; }
 };
 template <> struct Traits<double> {
     using Blk = BlockingF64;
     static DgemmUkr ukr() { return kernels().dgemm_ukr; }
+    static DdotUkr dot() { return kernels().ddot_ukr; }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -224,32 +230,72 @@ void gemm_small_m(const Problem<T>& P) {
     }
 }
 
-// The five loops. Threads share the packed B panel and split the rows of C (the IC loop).
+// Block sizes of one blocked call. Equal-sized depth blocks (k = 784 -> 4 x 196 rather than
+// 3 x 256 + 16): a thin last block would pay the C load/store for little work.
+template <typename Blk>
+struct BlockPlan {
+    index_t kc_max, nc_max;
+    BlockPlan(index_t n, index_t k)
+        : kc_max(ceil_div(k, ceil_div(k, Blk::KC))),
+          nc_max(ceil_div(ceil_div(n, ceil_div(n, Blk::NC)), Blk::NR) * Blk::NR) {}
+};
+
+// Small m with a transposed B (dX = dZ W^T at batch 1..16, and the 10-unit layer after the
+// transpose trick): C (i, j) is the dot product of row i of op(A) and row j of B as stored, so
+// nothing big is packed. op(A) is used in place when its rows are contiguous, else copied to a
+// row-major (m, k) buffer (cheap: m * k values). Threads split the columns of C.
 template <typename T>
-void gemm_blocked(const Problem<T>& P) {
+void gemm_small_m_dot(const Problem<T>& P) {
+    const auto dot = Traits<T>::dot();
+    const index_t m = P.m, n = P.n, k = P.k;
+    const T* a = P.A;
+    index_t lda = P.lda;
+    if (P.ta) {
+        T* at = tl_shared.get<T>(m * k);
+        for (index_t p = 0; p < k; ++p)
+            for (index_t i = 0; i < m; ++i) at[i * k + p] = P.A[p * P.lda + i];
+        a = at;
+        lda = k;
+    }
+    const index_t blocks = ceil_div(n, kDotNR);
+    const int nthreads = threads_for(2.0 * m * n * k, blocks);
+#pragma omp parallel num_threads(nthreads) if (nthreads > 1)
+    {
+        const index_t tid = thread_id(), nt = thread_count();
+        const index_t b0 = blocks * tid / nt, b1 = blocks * (tid + 1) / nt;
+        for (index_t jb = b0; jb < b1; ++jb) {
+            const index_t j0 = jb * kDotNR, nr = std::min(kDotNR, n - j0);
+            for (index_t i0 = 0; i0 < m; i0 += kDotMR)
+                dot(k, a + i0 * lda, lda, P.B + j0 * P.ldb, P.ldb, P.alpha, P.beta,
+                    P.C + i0 * P.rs_c + j0 * P.cs_c, P.rs_c, P.cs_c, std::min(kDotMR, m - i0),
+                    nr);
+        }
+    }
+}
+
+// The five loops, threads splitting the rows of C (the IC loop): all threads pack the B panel
+// together and share it; each packs its own A blocks. Best when m is large (dW = X^T dZ).
+template <typename T>
+void gemm_blocked_ic(const Problem<T>& P, int nthreads) {
     using Blk = typename Traits<T>::Blk;
     constexpr index_t MR = Blk::MR, NR = Blk::NR;
     const auto ukr = Traits<T>::ukr();
     const index_t m = P.m, n = P.n, k = P.k;
-    // Equal-sized blocks (k = 784 -> 4 x 196 rather than 3 x 256 + 16): a thin last block
-    // would pay the C load/store for little work.
-    const index_t kc_max = ceil_div(k, ceil_div(k, Blk::KC));
-    const index_t nc_max = ceil_div(ceil_div(n, ceil_div(n, Blk::NC)), NR) * NR;
-    T* bp = tl_shared.get<T>(kc_max * nc_max);
+    const BlockPlan<Blk> plan(n, k);
+    T* bp = tl_shared.get<T>(plan.kc_max * plan.nc_max);
     const index_t row_panels = ceil_div(m, MR);
-    const int nthreads = threads_for(2.0 * m * n * k, row_panels);
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
     {
         const index_t tid = thread_id(), nt = thread_count();
         // This thread's rows: a contiguous run of MR-tall panels.
         const index_t i_begin = std::min(m, row_panels * tid / nt * MR);
         const index_t i_end = std::min(m, row_panels * (tid + 1) / nt * MR);
-        T* ap = tl_own.get<T>(Blk::MC * kc_max);
-        for (index_t jc = 0; jc < n; jc += nc_max) {
-            const index_t nc = std::min(nc_max, n - jc);
+        T* ap = tl_own.get<T>(Blk::MC * plan.kc_max);
+        for (index_t jc = 0; jc < n; jc += plan.nc_max) {
+            const index_t nc = std::min(plan.nc_max, n - jc);
             const index_t col_panels = ceil_div(nc, NR);
-            for (index_t pc = 0; pc < k; pc += kc_max) {
-                const index_t kc = std::min(kc_max, k - pc);
+            for (index_t pc = 0; pc < k; pc += plan.kc_max) {
+                const index_t kc = std::min(plan.kc_max, k - pc);
                 const T beta = pc == 0 ? P.beta : T(1);  // later depth blocks accumulate
 #pragma omp for schedule(static)
                 for (index_t jp = 0; jp < col_panels; ++jp)
@@ -272,6 +318,68 @@ void gemm_blocked(const Problem<T>& P) {
             }
         }
     }
+}
+
+// The five loops, threads splitting the NR-wide column panels (the JR loop): each thread packs
+// and reads only its own B panels (they stay in its private L2); all threads pack each A block
+// together and share it. Best for batch-sized m (128): measured 10-15% faster than the IC split
+// on 2 Zen 3 cores at 128x512x784 and 128x784x512.
+template <typename T>
+void gemm_blocked_jr(const Problem<T>& P, int nthreads) {
+    using Blk = typename Traits<T>::Blk;
+    constexpr index_t MR = Blk::MR, NR = Blk::NR;
+    const auto ukr = Traits<T>::ukr();
+    const index_t m = P.m, n = P.n, k = P.k;
+    const BlockPlan<Blk> plan(n, k);
+    T* bp = tl_shared.get<T>(plan.kc_max * plan.nc_max + Blk::MC * plan.kc_max);
+    T* ap = bp + plan.kc_max * plan.nc_max;  // 64-byte aligned: nc_max * sizeof(T) is a multiple of NR * sizeof(T) = 64
+#pragma omp parallel num_threads(nthreads) if (nthreads > 1)
+    {
+        const index_t tid = thread_id(), nt = thread_count();
+        for (index_t jc = 0; jc < n; jc += plan.nc_max) {
+            const index_t nc = std::min(plan.nc_max, n - jc);
+            const index_t col_panels = ceil_div(nc, NR);
+            // This thread's column panels.
+            const index_t jp_begin = col_panels * tid / nt, jp_end = col_panels * (tid + 1) / nt;
+            for (index_t pc = 0; pc < k; pc += plan.kc_max) {
+                const index_t kc = std::min(plan.kc_max, k - pc);
+                const T beta = pc == 0 ? P.beta : T(1);  // later depth blocks accumulate
+                // No barrier needed: only this thread reads these panels.
+                for (index_t jp = jp_begin; jp < jp_end; ++jp)
+                    pack_b_panel<T, NR>(P.tb, P.B, P.ldb, pc, kc, jc + jp * NR,
+                                        std::min(NR, nc - jp * NR), bp + jp * NR * kc);
+                for (index_t ic = 0; ic < m; ic += Blk::MC) {
+                    const index_t mc = std::min(Blk::MC, m - ic);
+#pragma omp for schedule(static)
+                    for (index_t r = 0; r < ceil_div(mc, MR); ++r)
+                        pack_a<T, MR>(P.ta, P.A, P.lda, ic + r * MR, std::min(MR, mc - r * MR),
+                                      pc, kc, ap + r * MR * kc);
+                    // (implicit barrier: the whole A block is packed)
+                    for (index_t jp = jp_begin; jp < jp_end; ++jp) {
+                        const index_t jr = jp * NR, nr = std::min(NR, nc - jr);
+                        for (index_t ir = 0; ir < mc; ir += MR)
+                            ukr(kc, ap + ir * kc, bp + jr * kc, NR, P.alpha, beta,
+                                P.C + (ic + ir) * P.rs_c + (jc + jr) * P.cs_c, P.rs_c, P.cs_c,
+                                std::min(MR, mc - ir), nr);
+                    }
+#pragma omp barrier
+                    // (everyone is done with this A block before it is overwritten)
+                }
+            }
+        }
+    }
+}
+
+// Pick the thread split. Either way each C element gets the same arithmetic, so the choice
+// (and the thread count) never changes the result.
+template <typename T>
+void gemm_blocked(const Problem<T>& P) {
+    using Blk = typename Traits<T>::Blk;
+    const double flops = 2.0 * P.m * P.n * P.k;
+    if (P.m <= 2 * Blk::MC)
+        gemm_blocked_jr(P, threads_for(flops, ceil_div(P.n, Blk::NR)));
+    else
+        gemm_blocked_ic(P, threads_for(flops, ceil_div(P.m, Blk::MR)));
 }
 
 // C = beta * C, for k == 0 or alpha == 0 (beta == 0 writes zeros without reading C).
@@ -311,7 +419,9 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, 
     // short side lands on the kernel's rows. The choice depends on the shape only.
     if (n <= kSmallM && m > n)
         P = Problem<T>{!trans_b, !trans_a, n, m, k, alpha, B, ldb, A, lda, beta, C, 1, ldc};
-    if (P.m <= kSmallM)
+    if (P.m <= kSmallM && P.tb)
+        gemm_small_m_dot(P);
+    else if (P.m <= kSmallM)
         gemm_small_m(P);
     else
         gemm_blocked(P);

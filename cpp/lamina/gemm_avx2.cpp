@@ -135,10 +135,141 @@ void dgemm_avx2_6x8(index_t k, const double* a, const double* b, index_t rs_b, d
     }
 }
 
+// x * y + z rounded once. (Not std::fma: an inline library function compiled here could be
+// merged with other TUs' copies.)
+inline float fma_scalar(float x, float y, float z) {
+    return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(x), _mm_set_ss(y), _mm_set_ss(z)));
+}
+inline double fma_scalar(double x, double y, double z) {
+    return _mm_cvtsd_f64(_mm_fmadd_sd(_mm_set_sd(x), _mm_set_sd(y), _mm_set_sd(z)));
+}
+
+// Sum of the 8 lanes, in a fixed order.
+inline float hsum(__m256 v) {
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_add_ss(x, _mm_movehdup_ps(x));
+    return _mm_cvtss_f32(x);
+}
+inline double hsum(__m256d v) {
+    __m128d x = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    x = _mm_add_sd(x, _mm_unpackhi_pd(x, x));
+    return _mm_cvtsd_f64(x);
+}
+
+// C (M, nr <= 4) = alpha * a (M, k) * b (nr, k)^T + beta * C, rows of a and b contiguous.
+// 3 x 4 accumulators + 3 rows of a + 1 of b = 16 ymm registers at M = 3. Missing b rows
+// (nr < 4) repeat the last valid one; their sums are discarded.
+template <int M>
+void sdot_avx2_rows(index_t k, const float* a, index_t lda, const float* b, index_t ldb,
+                    float alpha, float beta, float* c, index_t rs_c, index_t cs_c, index_t nr) {
+    const float* br[4];
+    for (int j = 0; j < 4; ++j) br[j] = b + (j < nr ? j : nr - 1) * ldb;
+    __m256 acc[M][4];
+#pragma GCC unroll 3
+    for (int i = 0; i < M; ++i)
+        acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = _mm256_setzero_ps();
+    auto step = [&](const __m256* av, index_t p, __m256i mask, bool masked) {
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) {
+            const __m256 bv = masked ? _mm256_maskload_ps(br[j] + p, mask) : _mm256_loadu_ps(br[j] + p);
+#pragma GCC unroll 3
+            for (int i = 0; i < M; ++i) acc[i][j] = _mm256_fmadd_ps(av[i], bv, acc[i][j]);
+        }
+    };
+    index_t p = 0;
+    for (; p + 8 <= k; p += 8) {
+        __m256 av[M];
+#pragma GCC unroll 3
+        for (int i = 0; i < M; ++i) av[i] = _mm256_loadu_ps(a + i * lda + p);
+        step(av, p, _mm256_setzero_si256(), false);
+    }
+    if (p < k) {  // tail: masked loads read nothing past row end, and give zeros
+        const __m256i mask =
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(int(k - p)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        __m256 av[M];
+#pragma GCC unroll 3
+        for (int i = 0; i < M; ++i) av[i] = _mm256_maskload_ps(a + i * lda + p, mask);
+        step(av, p, mask, true);
+    }
+    for (index_t i = 0; i < M; ++i)
+        for (index_t j = 0; j < nr; ++j) {
+            float& cij = c[i * rs_c + j * cs_c];
+            const float s = alpha * hsum(acc[i][j]);
+            cij = beta == 0.0f ? s : fma_scalar(beta, cij, s);
+        }
+}
+
+// C (3, 4) float dot kernel: dispatches on the number of valid rows.
+void sdot_avx2_3x4(index_t k, const float* a, index_t lda, const float* b, index_t ldb,
+                   float alpha, float beta, float* c, index_t rs_c, index_t cs_c, index_t mr,
+                   index_t nr) {
+    switch (mr) {
+        case 1: return sdot_avx2_rows<1>(k, a, lda, b, ldb, alpha, beta, c, rs_c, cs_c, nr);
+        case 2: return sdot_avx2_rows<2>(k, a, lda, b, ldb, alpha, beta, c, rs_c, cs_c, nr);
+        default: return sdot_avx2_rows<3>(k, a, lda, b, ldb, alpha, beta, c, rs_c, cs_c, nr);
+    }
+}
+
+// C (M, nr <= 4) = alpha * a (M, k) * b (nr, k)^T + beta * C: the float dot kernel, 4 doubles
+// per vector.
+template <int M>
+void ddot_avx2_rows(index_t k, const double* a, index_t lda, const double* b, index_t ldb,
+                    double alpha, double beta, double* c, index_t rs_c, index_t cs_c, index_t nr) {
+    const double* br[4];
+    for (int j = 0; j < 4; ++j) br[j] = b + (j < nr ? j : nr - 1) * ldb;
+    __m256d acc[M][4];
+#pragma GCC unroll 3
+    for (int i = 0; i < M; ++i)
+        acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = _mm256_setzero_pd();
+    auto step = [&](const __m256d* av, index_t p, __m256i mask, bool masked) {
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) {
+            const __m256d bv = masked ? _mm256_maskload_pd(br[j] + p, mask) : _mm256_loadu_pd(br[j] + p);
+#pragma GCC unroll 3
+            for (int i = 0; i < M; ++i) acc[i][j] = _mm256_fmadd_pd(av[i], bv, acc[i][j]);
+        }
+    };
+    index_t p = 0;
+    for (; p + 4 <= k; p += 4) {
+        __m256d av[M];
+#pragma GCC unroll 3
+        for (int i = 0; i < M; ++i) av[i] = _mm256_loadu_pd(a + i * lda + p);
+        step(av, p, _mm256_setzero_si256(), false);
+    }
+    if (p < k) {
+        const __m256i mask =
+            _mm256_cmpgt_epi64(_mm256_set1_epi64x(k - p), _mm256_setr_epi64x(0, 1, 2, 3));
+        __m256d av[M];
+#pragma GCC unroll 3
+        for (int i = 0; i < M; ++i) av[i] = _mm256_maskload_pd(a + i * lda + p, mask);
+        step(av, p, mask, true);
+    }
+    for (index_t i = 0; i < M; ++i)
+        for (index_t j = 0; j < nr; ++j) {
+            double& cij = c[i * rs_c + j * cs_c];
+            const double s = alpha * hsum(acc[i][j]);
+            cij = beta == 0.0 ? s : fma_scalar(beta, cij, s);
+        }
+}
+
+// C (3, 4) double dot kernel: dispatches on the number of valid rows.
+void ddot_avx2_3x4(index_t k, const double* a, index_t lda, const double* b, index_t ldb,
+                   double alpha, double beta, double* c, index_t rs_c, index_t cs_c, index_t mr,
+                   index_t nr) {
+    switch (mr) {
+        case 1: return ddot_avx2_rows<1>(k, a, lda, b, ldb, alpha, beta, c, rs_c, cs_c, nr);
+        case 2: return ddot_avx2_rows<2>(k, a, lda, b, ldb, alpha, beta, c, rs_c, cs_c, nr);
+        default: return ddot_avx2_rows<3>(k, a, lda, b, ldb, alpha, beta, c, rs_c, cs_c, nr);
+    }
+}
+
+static_assert(kDotMR == 3 && kDotNR == 4, "dot kernels are 3 x 4");
 static_assert(BlockingF32::MR == 6 && BlockingF32::NR == 16, "sgemm_avx2_6x16 tile");
 static_assert(BlockingF64::MR == 6 && BlockingF64::NR == 8, "dgemm_avx2_6x8 tile");
 
-const GemmKernelTable kAvx2Kernels = {"avx2_fma", &sgemm_avx2_6x16, &dgemm_avx2_6x8};
+const GemmKernelTable kAvx2Kernels = {"avx2_fma", &sgemm_avx2_6x16, &dgemm_avx2_6x8,
+                                       &sdot_avx2_3x4, &ddot_avx2_3x4};
 
 }  // namespace
 

@@ -29,6 +29,44 @@ void gemm_generic_ukr(index_t k, const T* a, const T* b, index_t rs_b, T alpha, 
     }
 }
 
+// C (mr, nr) = alpha * a (mr, k) * b (nr, k)^T + beta * C, rows of a and b contiguous.
+// Eight explicit partial sums per dot product let the compiler vectorize without reassociating;
+// they are added up in a fixed order.
+template <typename T>
+void dot_generic_ukr(index_t k, const T* a, index_t lda, const T* b, index_t ldb, T alpha,
+                     T beta, T* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr) {
+    constexpr int L = 8;
+    for (index_t i = 0; i < mr; ++i) {
+        for (index_t j = 0; j < nr; ++j) {
+            const T* x = a + i * lda;
+            const T* y = b + j * ldb;
+            T part[L] = {};
+            index_t p = 0;
+            for (; p + L <= k; p += L)
+                for (int l = 0; l < L; ++l) part[l] += x[p + l] * y[p + l];
+            for (int l = 0; p < k; ++p, ++l) part[l] += x[p] * y[p];
+            T s = 0;
+            for (int l = 0; l < L; ++l) s += part[l];
+            T& cij = c[i * rs_c + j * cs_c];
+            cij = beta == T(0) ? alpha * s : alpha * s + beta * cij;
+        }
+    }
+}
+
+// C (3, 4) float dot tile.
+void sdot_generic_3x4(index_t k, const float* a, index_t lda, const float* b, index_t ldb,
+                      float alpha, float beta, float* c, index_t rs_c, index_t cs_c, index_t mr,
+                      index_t nr) {
+    dot_generic_ukr<float>(k, a, lda, b, ldb, alpha, beta, c, rs_c, cs_c, mr, nr);
+}
+
+// C (3, 4) double dot tile.
+void ddot_generic_3x4(index_t k, const double* a, index_t lda, const double* b, index_t ldb,
+                      double alpha, double beta, double* c, index_t rs_c, index_t cs_c,
+                      index_t mr, index_t nr) {
+    dot_generic_ukr<double>(k, a, lda, b, ldb, alpha, beta, c, rs_c, cs_c, mr, nr);
+}
+
 // C (6, 16) float tile.
 void sgemm_generic_6x16(index_t k, const float* a, const float* b, index_t rs_b, float alpha,
                         float beta, float* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr) {
@@ -45,7 +83,8 @@ void dgemm_generic_6x8(index_t k, const double* a, const double* b, index_t rs_b
 static_assert(BlockingF32::MR == 6 && BlockingF32::NR == 16, "sgemm_generic_6x16 tile");
 static_assert(BlockingF64::MR == 6 && BlockingF64::NR == 8, "dgemm_generic_6x8 tile");
 
-const GemmKernelTable kGenericKernels = {"generic", &sgemm_generic_6x16, &dgemm_generic_6x8};
+const GemmKernelTable kGenericKernels = {"generic", &sgemm_generic_6x16, &dgemm_generic_6x8,
+                                         &sdot_generic_3x4, &ddot_generic_3x4};
 
 }  // namespace
 

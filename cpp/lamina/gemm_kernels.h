@@ -37,10 +37,27 @@ using DgemmUkr = void (*)(index_t k, const double* a, const double* b, index_t r
                           double beta, double* c, index_t rs_c, index_t cs_c, index_t mr,
                           index_t nr);
 
+// Dot-product kernel for small m with a transposed B (rows of op(A) and columns of op(B) both
+// contiguous in memory):
+//
+//   C (mr, nr) = alpha * a (mr, k) * b (nr, k)^T + beta * C,   mr <= kDotMR, nr <= kDotNR
+//
+// Row i of a at a + i * lda, row j of b at b + j * ldb, each k contiguous values; only the mr
+// and nr valid rows are read. Sums over k in vector lanes, then across lanes in a fixed order.
+constexpr index_t kDotMR = 3, kDotNR = 4;
+using SdotUkr = void (*)(index_t k, const float* a, index_t lda, const float* b, index_t ldb,
+                         float alpha, float beta, float* c, index_t rs_c, index_t cs_c,
+                         index_t mr, index_t nr);
+using DdotUkr = void (*)(index_t k, const double* a, index_t lda, const double* b, index_t ldb,
+                         double alpha, double beta, double* c, index_t rs_c, index_t cs_c,
+                         index_t mr, index_t nr);
+
 struct GemmKernelTable {
     const char* name;
     SgemmUkr sgemm_ukr;
     DgemmUkr dgemm_ukr;
+    SdotUkr sdot_ukr;
+    DdotUkr ddot_ukr;
 };
 
 // Defined in gemm_avx2.cpp (only when LAMINA_HAVE_AVX2_TU; call only if the CPU has AVX2+FMA).
