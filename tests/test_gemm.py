@@ -1,0 +1,184 @@
+"""gemm (packed, blocked, threaded) against its naive twin and against numpy in float64."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from lamina import _core
+
+DTYPES = (np.float32, np.float64)
+TRANSPOSES = [(False, False), (False, True), (True, False), (True, True)]
+# (m, n, k): ones, primes, and sizes just around the micro-tile (6, 8, 16) and cache-block
+# (MC=72/144, KC=256) edges, including the small-m path (m <= 16) and the blocked one.
+SHAPES = [
+    (1, 1, 1), (1, 7, 5), (7, 1, 3), (3, 5, 1), (2, 3, 13),
+    (5, 16, 17), (6, 17, 15), (7, 15, 16), (16, 33, 31), (17, 16, 7),
+    (143, 17, 255), (144, 145, 256), (145, 31, 257), (71, 73, 255), (255, 9, 145), (37, 257, 41),
+]
+
+
+def _operands(rng, m, n, k, ta, tb, dtype):
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+    c = rng.standard_normal((m, n)).astype(dtype)
+    return a, b, c
+
+
+def _reference(ta, tb, alpha, a, b, beta, c):
+    A = a.astype(np.float64).T if ta else a.astype(np.float64)
+    B = b.astype(np.float64).T if tb else b.astype(np.float64)
+    C = c.astype(np.float64)
+    want = alpha * (A @ B) + (beta * C if beta != 0 else 0.0)
+    # A bound that holds for any summation order: (k + 2) ulps of the magnitudes involved.
+    bound = abs(alpha) * (np.abs(A) @ np.abs(B)) + (abs(beta) * np.abs(C) if beta != 0 else 0.0)
+    return want, bound
+
+
+def _assert_within(got, want, bound, k, dtype):
+    eps = np.finfo(dtype).eps
+    err = np.abs(got.astype(np.float64) - want)
+    limit = (k + 2) * eps * bound + np.finfo(dtype).tiny
+    assert np.all(err <= limit), f"max error {err.max():.3e}, worst ratio {(err / limit).max():.2f}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("ta,tb", TRANSPOSES, ids=["NN", "NT", "TN", "TT"])
+@pytest.mark.parametrize("m,n,k", SHAPES, ids=[f"{m}x{n}x{k}" for m, n, k in SHAPES])
+def test_gemm_matches_numpy_and_naive_twin_for_every_transpose(m, n, k, ta, tb, dtype):
+    rng = np.random.default_rng(m * 10007 + n * 101 + k)
+    a, b, c = _operands(rng, m, n, k, ta, tb, dtype)
+    alpha, beta = -0.75, 1.25
+    want, bound = _reference(ta, tb, alpha, a, b, beta, c)
+    fast, naive = c.copy(), c.copy()
+    _core.gemm(ta, tb, alpha, a, b, beta, fast)
+    _core.gemm_naive(ta, tb, alpha, a, b, beta, naive)
+    assert fast.dtype == dtype
+    _assert_within(fast, want, bound, k, dtype)
+    _assert_within(naive, want, bound, k, dtype)
+    # The twins differ at most by rounding: twice the bound of one against the exact result.
+    assert np.all(np.abs(fast.astype(np.float64) - naive) <= 2 * (k + 2) * np.finfo(dtype).eps * bound
+                  + np.finfo(dtype).tiny)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("ta,tb", TRANSPOSES, ids=["NN", "NT", "TN", "TT"])
+@pytest.mark.parametrize("m,n,k", [(5, 7, 3), (17, 16, 15), (150, 40, 260)])
+def test_gemm_with_beta_zero_never_reads_a_nan_filled_c(m, n, k, ta, tb, dtype, rng):
+    a, b, _ = _operands(rng, m, n, k, ta, tb, dtype)
+    for fn in (_core.gemm, _core.gemm_naive):
+        c = np.full((m, n), np.nan, dtype=dtype)
+        fn(ta, tb, 2.0, a, b, 0.0, c)
+        assert np.all(np.isfinite(c)), f"{fn.__name__} propagated NaN from C with beta=0"
+        want, bound = _reference(ta, tb, 2.0, a, b, 0.0, np.zeros((m, n)))
+        _assert_within(c, want, bound, k, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (0.0, 1.0), (0.0, 0.0), (1.0, 1.0), (-2.5, 0.5)])
+def test_gemm_alpha_beta_combinations_match_numpy(alpha, beta, dtype, rng):
+    m, n, k = 23, 19, 29
+    a, b, c = _operands(rng, m, n, k, False, False, dtype)
+    want, bound = _reference(False, False, alpha, a, b, beta, c)
+    got = c.copy()
+    _core.gemm(False, False, alpha, a, b, beta, got)
+    _assert_within(got, want, bound, k, dtype)
+    if alpha == 0.0 and beta == 1.0:
+        np.testing.assert_array_equal(got, c)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("ta,tb", TRANSPOSES, ids=["NN", "NT", "TN", "TT"])
+@pytest.mark.parametrize("m,n,k", [(7, 9, 5), (145, 33, 257), (13, 150, 20)])
+def test_gemm_honours_odd_leading_dimensions_of_sliced_operands(m, n, k, ta, tb, dtype, rng):
+    ashape = (k, m) if ta else (m, k)
+    bshape = (n, k) if tb else (k, n)
+    big_a = rng.standard_normal((ashape[0] + 2, ashape[1] + 5)).astype(dtype)
+    big_b = rng.standard_normal((bshape[0] + 1, bshape[1] + 3)).astype(dtype)
+    big_c = rng.standard_normal((m + 4, n + 7)).astype(dtype)
+    a = big_a[1:1 + ashape[0], 2:2 + ashape[1]]
+    b = big_b[:bshape[0], :bshape[1]]
+    c_before = big_c.copy()
+    want, bound = _reference(ta, tb, 1.5, a, b, -0.5, big_c[:m, :n])
+    for fn in (_core.gemm, _core.gemm_naive):
+        big = c_before.copy()
+        fn(ta, tb, 1.5, a, b, -0.5, big[:m, :n])
+        _assert_within(big[:m, :n], want, bound, k, dtype)
+        # Nothing outside the C window is touched.
+        np.testing.assert_array_equal(big[m:, :], c_before[m:, :])
+        np.testing.assert_array_equal(big[:, n:], c_before[:, n:])
+
+
+def test_gemm_rejects_mismatched_shapes_and_mixed_dtypes():
+    a = np.ones((3, 4))
+    b = np.ones((5, 2))
+    c = np.zeros((3, 2))
+    with pytest.raises(ValueError, match="inner dimensions"):
+        _core.gemm(False, False, 1.0, a, b, 0.0, c)
+    with pytest.raises(ValueError, match="c must have shape"):
+        _core.gemm(False, False, 1.0, a, np.ones((4, 2)), 0.0, np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="same float dtype"):
+        _core.gemm(False, False, 1.0, a.astype(np.float32), np.ones((4, 2)), 0.0, c)
+    with pytest.raises(ValueError, match="unit stride"):
+        _core.gemm(False, False, 1.0, np.ones((3, 8))[:, ::2], np.ones((4, 2)), 0.0, c)
+
+
+def _cpu_has_avx2_fma():
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return " avx2" in flags and " fma" in flags
+
+
+def test_default_dispatch_picks_the_avx2_kernel_when_the_cpu_has_it():
+    name = _core.gemm_kernel_name()
+    assert isinstance(name, str) and name
+    if os.environ.get("LAMINA_GEMM_KERNEL") == "generic":
+        assert name == "generic"
+    elif _cpu_has_avx2_fma() and sys.platform.startswith("linux"):
+        assert name != "generic"
+
+
+_GENERIC_SCRIPT = textwrap.dedent("""
+    import numpy as np
+    from lamina import _core
+    assert _core.gemm_kernel_name() == "generic", _core.gemm_kernel_name()
+    rng = np.random.default_rng(7)
+    worst = 0.0
+    for dtype in (np.float32, np.float64):
+        eps = np.finfo(dtype).eps
+        for (m, n, k) in [(1, 1, 1), (5, 7, 3), (6, 8, 16), (17, 15, 33), (73, 9, 257), (145, 70, 60)]:
+            for ta in (False, True):
+                for tb in (False, True):
+                    a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+                    b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+                    A = a.astype(np.float64).T if ta else a.astype(np.float64)
+                    B = b.astype(np.float64).T if tb else b.astype(np.float64)
+                    c0 = rng.standard_normal((m, n)).astype(dtype)
+                    want = 0.5 * (A @ B) - 2.0 * c0
+                    bound = 0.5 * (np.abs(A) @ np.abs(B)) + 2.0 * np.abs(c0)
+                    for fn in (_core.gemm, _core.gemm_naive):
+                        c = c0.copy()
+                        fn(ta, tb, 0.5, a, b, -2.0, c)
+                        ratio = (np.abs(c - want) / ((k + 2) * eps * bound + 1e-300)).max()
+                        worst = max(worst, ratio)
+                    c = np.full((m, n), np.nan, dtype=dtype)
+                    _core.gemm(ta, tb, 1.0, a, b, 0.0, c)
+                    assert np.isfinite(c).all(), "NaN leaked with beta=0"
+    print("OK", worst)
+""")
+
+
+def test_forced_generic_kernel_is_selected_and_matches_numpy_in_a_subprocess():
+    env = dict(os.environ, LAMINA_GEMM_KERNEL="generic", OMP_NUM_THREADS="2")
+    done = subprocess.run([sys.executable, "-c", _GENERIC_SCRIPT], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    status, worst = done.stdout.split()
+    assert status == "OK"
+    assert float(worst) <= 1.0
