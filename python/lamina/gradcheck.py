@@ -15,7 +15,7 @@ dtype. Both J and the differences are computed by the C++ core.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
@@ -73,13 +73,36 @@ def _parameter_names(model: Any) -> List[str]:
     return names
 
 
+def _apply_simulated_bug(model: Any, grad: np.ndarray, bug: Tuple[str, float]) -> None:
+    if not (isinstance(bug, tuple) and len(bug) == 2):
+        raise ValueError(f"simulate_bug must be (layer_name, factor), received simulate_bug={check.describe(bug)}")
+    name, factor = bug
+    factor = check.finite_float(factor, "simulate_bug factor")
+    offset = 0
+    for layer in model.layers:
+        if not isinstance(layer, layers_module.Dense):
+            continue
+        size = layer.kernel.size
+        if layer.name == name:
+            grad[offset:offset + size] *= factor
+            return
+        offset += size + (layer.units if layer.use_bias else 0)
+    dense = [l.name for l in model.layers if isinstance(l, layers_module.Dense)]
+    raise ValueError(f"simulate_bug names no Dense layer, received {name!r}; the model has {dense}")
+
+
 def gradient_check(model: Any, x: Any, y: Any, epsilon: float = 1e-7, threshold: float = 1e-7,
-                   max_params: Optional[int] = None, seed: int = 0, worst: int = 5) -> GradientCheckReport:
+                   max_params: Optional[int] = None, seed: int = 0, worst: int = 5,
+                   simulate_bug: Optional[Tuple[str, float]] = None) -> GradientCheckReport:
     """Compares backprop's gradient with two-sided differences on ``x``, ``y``.
 
     ``max_params`` checks a random subset of that many parameters (all by default: each costs
     two forward passes over ``x``, so keep ``x`` small). ``worst`` parameters with the largest
     gaps are listed in the report, by name.
+
+    ``simulate_bug=(layer_name, factor)`` scales that layer's backprop kernel gradient by
+    ``factor`` before the comparison: the kind of mistake a hand-written backward pass makes
+    (a dropped term, a wrong constant), to see what a failing check looks like.
 
     >>> import numpy as np, lamina as lm
     >>> model = lm.Sequential([lm.layers.Dense(3, activation="tanh", input_shape=(2,)),
@@ -112,7 +135,10 @@ def gradient_check(model: Any, x: Any, y: Any, epsilon: float = 1e-7, threshold:
     else:
         indices = np.sort(np.random.default_rng(seed).choice(total, size=max_params, replace=False)).astype(np.int64)
     net.loss_and_gradient(xs, ys)
-    grad = net.gradients()[indices].copy()
+    full_grad = net.gradients().copy()
+    if simulate_bug is not None:
+        _apply_simulated_bug(model, full_grad, simulate_bug)
+    grad = full_grad[indices]
     approx = net.numerical_gradient(xs, ys, epsilon, indices)
 
     denominator = np.linalg.norm(approx) + np.linalg.norm(grad)

@@ -99,8 +99,8 @@ class Sequential:
         return self._net is not None
 
     def add(self, layer: Layer) -> None:
-        """Appends a layer. ``Input(shape=...)`` may only come first. A built model is rebuilt,
-        keeping the weights of the layers it already had."""
+        """Appends a layer. ``Input(shape=...)`` may only come first. Once the input size is known
+        the model is built; adding to a built model keeps the weights of the layers it had."""
         if not isinstance(layer, Layer):
             raise TypeError(f"add() takes a lamina layer, received {check.describe(layer)}")
         if isinstance(layer, Input):
@@ -113,8 +113,8 @@ class Sequential:
         if self._layers and layer.input_size is not None:
             raise ValueError(f"only the first layer may declare input_shape, received it on {layer.name!r}")
         self._layers.append(layer)
-        if self.built:
-            self.build()
+        if self.built or self.input_size is not None:
+            self.build()  # Keras builds as soon as the input size is known
 
     def build(self, input_shape: Any = None) -> None:
         """Creates the weights for ``input_shape = (None, features)`` or ``(features,)``; without
