@@ -300,6 +300,7 @@ void bind_network(py::module_& m, const char* name) {
         .def_property_readonly("param_count", &Net::param_count)
         .def_property_readonly("seed", &Net::seed)
         .def_readwrite("steps", &Net::steps)
+        .def_readwrite("track_gradient_norms", &Net::track_gradient_norms)
         .def("parameters", [](py::object self) {
             Net& net = self.cast<Net&>();
             return view_of(net.params(), net.param_count(), self);
@@ -460,6 +461,8 @@ PYBIND11_MODULE(_core, m) {
         .def_readonly("squared_error", &BatchStats::squared_error)
         .def_readonly("absolute_error", &BatchStats::absolute_error)
         .def_readonly("elements", &BatchStats::elements)
+        .def_readonly("batches", &BatchStats::batches)
+        .def_readonly("gradient_norms", &BatchStats::gradient_norms)
         .def_property_readonly("confusion", [](const BatchStats& s) {
             py::array_t<std::int64_t> c({static_cast<py::ssize_t>(s.classes), static_cast<py::ssize_t>(s.classes)});
             std::copy(s.confusion.begin(), s.confusion.end(), c.mutable_data());

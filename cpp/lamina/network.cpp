@@ -177,6 +177,17 @@ const T* Network<T>::forward(const T* x, index_t n, bool training) {
 }
 
 template <typename T>
+void Network<T>::record_gradient_norms(BatchStats& stats) const {
+    stats.gradient_norms.resize(dense_.size(), 0.0);
+    for (std::size_t i = 0; i < dense_.size(); ++i) {
+        const T* g = grads_.data() + dense_[i].kernel_offset;
+        double sq = 0.0;
+        for (index_t j = 0; j < dense_[i].in * dense_[i].units; ++j) sq += double(g[j]) * double(g[j]);
+        stats.gradient_norms[i] += std::sqrt(sq);
+    }
+}
+
+template <typename T>
 double Network<T>::regularization_penalty() const {
     double penalty = 0.0;
     for (const DenseParams& d : dense_) {

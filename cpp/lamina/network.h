@@ -49,6 +49,8 @@ struct BatchStats {
     std::vector<std::int64_t> confusion;
     double squared_error = 0.0, absolute_error = 0.0;  // over all outputs (dense targets only)
     index_t elements = 0;
+    index_t batches = 0;
+    std::vector<double> gradient_norms;  // per Dense layer: sum over batches of ||dW||_2 (opt-in)
     void reset(index_t n_classes);
 };
 
@@ -99,6 +101,11 @@ public:
 
     // l1 * sum|W| + l2 * sum W^2 over every regularized kernel.
     double regularization_penalty() const;
+
+    // Adds each Dense kernel's gradient L2 norm to stats.gradient_norms (for vanishing /
+    // exploding gradient diagnostics; costs one pass over the gradients).
+    void record_gradient_norms(BatchStats& stats) const;
+    bool track_gradient_norms = false;
 
     // One optimizer update of params() from grads().
     void apply_gradients() { optimizer_.step(params_.data(), grads_.data(), tensors_); }

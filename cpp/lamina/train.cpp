@@ -26,6 +26,8 @@ void train_batches(Network<T>& net, BatchStats& stats, const T* x, const T* y, i
         }
         net.forward(bx, n, /*training=*/true);
         net.loss_and_backward(by, n, ycols, /*backprop=*/true, &stats);
+        ++stats.batches;
+        if (net.track_gradient_norms) net.record_gradient_norms(stats);
         net.apply_gradients();
     }
 }

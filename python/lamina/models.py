@@ -325,13 +325,18 @@ class Sequential:
     def fit(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None, epochs: int = 1,
             verbose: int = 1, callbacks: Optional[Sequence[callbacks_module.Callback]] = None,
             validation_split: float = 0.0, validation_data: Optional[Tuple[Any, Any]] = None,
-            shuffle: bool = True, initial_epoch: int = 0) -> callbacks_module.History:
+            shuffle: bool = True, initial_epoch: int = 0,
+            track_gradient_norms: bool = False) -> callbacks_module.History:
         """Trains by minibatch gradient descent and returns a ``History``.
 
         ``batch_size`` defaults to 32; the last, shorter batch of an epoch is trained too.
         ``validation_split`` holds out the last fraction of ``x``/``y`` (before shuffling, as
         Keras does); ``validation_data=(x_val, y_val)`` gives the set explicitly. Each epoch
         draws a fresh shuffle from the model's seed, so the same seed gives the same weights.
+
+        ``track_gradient_norms=True`` records, per epoch, the mean L2 norm of each Dense
+        kernel's gradient as ``history.history["gradient_norm/<layer name>"]``: the numbers that
+        show vanishing or exploding gradients (``History.plot`` draws them).
         """
         self._require_compiled("fit")
         batch_size = 32 if batch_size is None else check.positive_int(batch_size, "batch_size")
@@ -339,8 +344,9 @@ class Sequential:
         initial_epoch = check.non_negative_int(initial_epoch, "initial_epoch")
         if verbose not in (0, 1, 2) or isinstance(verbose, bool):
             raise ValueError(f"verbose must be 0, 1 or 2, received verbose={check.describe(verbose)}")
-        if not isinstance(shuffle, (bool, np.bool_)):
-            raise TypeError(f"shuffle must be True or False, received shuffle={check.describe(shuffle)}")
+        for flag, value in (("shuffle", shuffle), ("track_gradient_norms", track_gradient_norms)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{flag} must be True or False, received {flag}={check.describe(value)}")
         validation_split = check.finite_float(validation_split, "validation_split", low=0.0, high=1.0, high_open=True)
         callbacks = list(callbacks or [])
         for cb in callbacks:
@@ -374,6 +380,8 @@ class Sequential:
         cbs = callbacks_module.CallbackList([history] + callbacks + extra, self, params)
         self.stop_training = False
         net = self._net
+        net.track_gradient_norms = bool(track_gradient_norms)
+        dense_names = [l.name for l in self._layers if isinstance(l, layers_module.Dense)]
         chunk = max(1, 2048 // batch_size)
         cbs.on_train_begin({})
         for epoch in range(initial_epoch, epochs):
@@ -392,6 +400,9 @@ class Sequential:
                 cbs.on_batch_end(done - 1, self._logs(stats))
             self.epochs_trained += 1
             logs = self._logs(stats)
+            if track_gradient_norms and stats.batches:
+                for name, total in zip(dense_names, stats.gradient_norms):
+                    logs[f"gradient_norm/{name}"] = total / stats.batches
             if val is not None:
                 logs.update(self._evaluate_arrays(val[0], val[1], max(batch_size, 256), prefix="val_"))
             cbs.on_epoch_end(epoch, logs)

@@ -17,7 +17,8 @@ from lamina.callbacks import Callback, Logs
 
 
 def format_logs(logs: Dict[str, float]) -> str:
-    return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+    # Diagnostics such as gradient_norm/<layer> stay in History, off the progress line.
+    return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items() if "/" not in k)
 
 
 class ProgressDisplay(Callback):
