@@ -150,3 +150,15 @@ def test_gradient_check_fails_at_a_relu_kink_where_the_derivative_does_not_exist
     report = lm.gradient_check(model, x, y)
     assert not report.passed and report.difference > 1e-3
     assert report.worst[0].name.startswith(hidden.name + "/")
+
+
+@pytest.mark.parametrize("factor", [0.0, 0.9, 2.0])
+def test_gradient_check_flags_a_simulated_backprop_bug_in_one_layer(factor, rng):
+    model = _model("sigmoid", 2, "softmax", "categorical_crossentropy", seed=7)
+    x = rng.standard_normal((6, 4))
+    y = _targets("onehot", rng, 6, 3)
+    assert lm.gradient_check(model, x, y).passed
+    broken = model.layers[1].name
+    report = lm.gradient_check(model, x, y, simulate_bug=(broken, factor))
+    assert not report.passed and report.difference > 1e-4, report
+    assert all(g.name.startswith(broken + "/kernel") for g in report.worst if g.gap > 1e-6)
