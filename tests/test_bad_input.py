@@ -315,3 +315,33 @@ def test_a_failed_first_fit_does_not_build_the_model():
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     _raises(ValueError, lambda: model.fit(np.ones((4, 2)), [0, 1, 2, 3], verbose=0), "y[3]", "3")
     assert not model.built and model.epochs_trained == 0
+
+
+def test_targets_that_overflow_the_model_dtype_are_rejected_before_training():
+    model = lm.Sequential([lm.layers.Dense(2, input_shape=(3,))], seed=0)  # float32
+    model.compile(optimizer="sgd", loss="mse")
+    before = _state(model)
+    y = np.zeros((4, 2))
+    y[1, 0] = 1e300  # finite in float64, inf in float32
+    _raises(ValueError, lambda: model.fit(np.ones((4, 3)), y, verbose=0), "y", "float32")
+    _assert_unchanged(model, before)
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+
+
+def test_set_weights_that_overflow_the_model_dtype_changes_nothing():
+    model = lm.Sequential([lm.layers.Dense(2, input_shape=(3,))], seed=0)  # float32
+    model.compile(optimizer="sgd", loss="mse")
+    before = _state(model)
+    weights = [w.astype(np.float64) for w in model.get_weights()]
+    weights[0][0, 0] = 1e300
+    _raises(ValueError, lambda: model.set_weights(weights), "weights[0]")
+    _assert_unchanged(model, before)
+
+
+def test_fit_with_zero_epochs_or_initial_epoch_past_epochs_trains_nothing(trained):
+    model, x, labels = trained
+    before = _state(model)
+    for kwargs in ({"epochs": 0}, {"epochs": 1, "initial_epoch": 3}):
+        history = model.fit(x, labels, verbose=0, **kwargs)
+        assert history.history == {}
+    _assert_unchanged(model, before)

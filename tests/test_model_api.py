@@ -259,3 +259,65 @@ def test_num_threads_and_build_info(restore_threads):
     assert isinstance(info["openmp"], bool)
     lm.set_num_threads(1)
     assert lm.get_num_threads() == 1 == lm.build_info()["threads"]
+
+
+def test_kernel_regularizers_enter_the_training_gradient():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((6, 3))
+    y = rng.standard_normal((6, 2))
+    l1, l2 = 0.03, 0.05
+    model = lm.Sequential([lm.layers.Dense(2, input_shape=(3,), kernel_regularizer=lm.regularizers.L1L2(l1, l2))],
+                          seed=1, dtype="float64")
+    model.compile(optimizer=lm.optimizers.SGD(learning_rate=0.1), loss="mse")
+    W, b = model.get_weights()
+    e = x @ W + b - y
+    assert model.evaluate(x, y) == pytest.approx(np.mean(e ** 2) + l1 * np.abs(W).sum() + l2 * (W ** 2).sum(),
+                                                  rel=1e-12)
+    dp = 2 * e / e.size
+    model.fit(x, y, batch_size=6, epochs=1, shuffle=False, verbose=0)
+    W1, b1 = model.get_weights()
+    np.testing.assert_allclose(W1, W - 0.1 * (x.T @ dp + l1 * np.sign(W) + 2 * l2 * W), rtol=1e-12)
+    np.testing.assert_allclose(b1, b - 0.1 * dp.sum(0), rtol=1e-12)  # biases are not regularized
+
+
+@pytest.mark.parametrize("loss,kind", [(lm.losses.CategoricalCrossentropy(from_logits=True), "onehot"),
+                                       (lm.losses.SparseCategoricalCrossentropy(from_logits=True), "sparse"),
+                                       (lm.losses.BinaryCrossentropy(from_logits=True), "binary"),
+                                       ("binary_crossentropy", "binary_sigmoid")])
+def test_evaluate_cross_entropies_on_logits_and_probabilities_match_numpy(loss, kind):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((12, 4))
+    act = "sigmoid" if kind == "binary_sigmoid" else None
+    model = lm.Sequential([lm.layers.Dense(3, activation=act, input_shape=(4,))], seed=2, dtype="float64")
+    model.compile(optimizer="sgd", loss=loss)
+    out = model.predict(x)
+    labels = rng.integers(0, 3, 12)
+    if kind in ("onehot", "sparse"):
+        logp = out - out.max(1, keepdims=True)
+        logp = logp - np.log(np.exp(logp).sum(1, keepdims=True))
+        want = -np.mean(logp[np.arange(12), labels])
+        y = np.eye(3)[labels] if kind == "onehot" else labels
+    else:
+        y = rng.uniform(0, 1, (12, 3))
+        p = 1 / (1 + np.exp(-out)) if kind == "binary" else np.clip(out, 1e-7, 1 - 1e-7)
+        want = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    assert model.evaluate(x, y) == pytest.approx(want, rel=1e-10)
+
+
+def test_precision_recall_f1_match_numpy_macro_averages():
+    x, y = _blobs(90, seed=3)
+    model = _classifier(seed=3, dtype="float64", metrics=("accuracy", "precision", "recall", "f1"))
+    model.fit(x, y, batch_size=16, epochs=3, verbose=0)
+    pred = model.predict(x).argmax(1)
+    c = np.zeros((3, 3))
+    np.add.at(c, (y, pred), 1)
+    tp = np.diag(c)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.nan_to_num(tp / c.sum(0))
+        recall = np.nan_to_num(tp / c.sum(1))
+        f1 = np.nan_to_num(2 * tp / (c.sum(0) + c.sum(1)))
+    logs = model.evaluate(x, y, return_dict=True)
+    assert logs["accuracy"] == pytest.approx(np.mean(pred == y))
+    assert logs["precision"] == pytest.approx(precision.mean())
+    assert logs["recall"] == pytest.approx(recall.mean())
+    assert logs["f1"] == pytest.approx(f1.mean())
