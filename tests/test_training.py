@@ -100,3 +100,46 @@ def test_softmax_classifier_separates_gaussian_blobs(rng):
     probs = model.predict(x)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     assert np.mean(probs.argmax(axis=1) == labels) > 0.9
+
+
+def test_dropout_drops_at_its_rate_and_scales_survivors_by_one_over_keep_probability():
+    # x = 1 everywhere, kernel = 1, y = 0, one SGD step on one row: a kept input i has
+    # a_i = 1 / (1 - rate), p = sum a_i, and its weight moves by lr * 2p * a_i; a dropped one stays.
+    features, rate, lr = 4000, 0.25, 1e-7
+    model = lm.Sequential([lm.layers.Dropout(rate, input_shape=(features,)),
+                           lm.layers.Dense(1, use_bias=False, kernel_initializer="ones")], seed=5, dtype="float64")
+    model.compile(optimizer=lm.optimizers.SGD(learning_rate=lr), loss="mse")
+    model.build()
+    x = np.ones((1, features))
+    np.testing.assert_array_equal(model.predict(x), [[features]])  # no dropout in predict
+    model.fit(x, np.zeros((1, 1)), batch_size=1, epochs=1, verbose=0)
+    w = model.get_weights()[0][:, 0]
+    kept = w != 1.0
+    assert kept.mean() == pytest.approx(1 - rate, abs=0.03)
+    scale = 1 / (1 - rate)
+    p = scale * kept.sum()
+    np.testing.assert_allclose(1.0 - w[kept], lr * 2 * p * scale, rtol=1e-9)
+
+
+def test_dropout_rate_zero_is_the_identity_during_training(rng):
+    x = rng.standard_normal((20, 3))
+    y = rng.standard_normal((20, 1))
+
+    start = None
+
+    def run(with_dropout):
+        nonlocal start
+        layers = [lm.layers.Dense(4, activation="tanh", input_shape=(3,))]
+        if with_dropout:
+            layers.append(lm.layers.Dropout(0.0))
+        layers.append(lm.layers.Dense(1))
+        model = lm.Sequential(layers, seed=2, dtype="float64")
+        model.compile(optimizer="sgd", loss="mse")
+        if start is None:
+            start = model.get_weights()
+        model.set_weights(start)  # a Dropout layer may shift the layers' random streams
+        model.fit(x, y, batch_size=5, epochs=2, verbose=0)
+        return model.get_weights()
+
+    for a, b in zip(run(True), run(False)):
+        np.testing.assert_array_equal(a, b)
