@@ -182,3 +182,17 @@ def test_forced_generic_kernel_is_selected_and_matches_numpy_in_a_subprocess():
     status, worst = done.stdout.split()
     assert status == "OK"
     assert float(worst) <= 1.0
+
+
+def test_gemm_matches_numpy_on_random_shapes_transposes_and_scalars():
+    rng = np.random.default_rng(2024)
+    for trial in range(24):
+        m, n, k = (int(v) for v in rng.integers(1, 300, 3))
+        ta, tb = bool(rng.integers(2)), bool(rng.integers(2))
+        dtype = DTYPES[trial % 2]
+        alpha, beta = float(rng.uniform(-2, 2)), float(rng.choice([0.0, 1.0, rng.uniform(-2, 2)]))
+        a, b, c = _operands(rng, m, n, k, ta, tb, dtype)
+        want, bound = _reference(ta, tb, alpha, a, b, beta, c)
+        got = c.copy()
+        _core.gemm(ta, tb, alpha, a, b, beta, got)
+        _assert_within(got, want, bound, k, dtype)
