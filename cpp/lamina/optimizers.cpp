@@ -82,38 +82,53 @@ void Optimizer<T>::clip(T* grads, index_t n, const std::vector<TensorSpan>& tens
 }
 
 template <typename T>
-void Optimizer<T>::step(T* w, T* g, const std::vector<TensorSpan>& tensors) {
-    index_t n = 0;
-    for (const TensorSpan& t : tensors) n = std::max(n, t.offset + t.size);
-    clip(g, n, tensors);
+void Optimizer<T>::begin_step() {
+    const OptimizerConfig& c = config_;
+    if (c.kind == OptimizerKind::Adam || c.kind == OptimizerKind::AdamW) {
+        const double t = static_cast<double>(iterations + 1);
+        alpha_ = static_cast<T>(c.learning_rate * std::sqrt(1.0 - std::pow(c.beta_2, t)) /
+                                (1.0 - std::pow(c.beta_1, t)));
+    }
+}
 
+template <typename T>
+void Optimizer<T>::update_span(T* w, const T* g, index_t offset, index_t n) {
     const OptimizerConfig& c = config_;
     const T lr = static_cast<T>(c.learning_rate);
     const T eps = static_cast<T>(c.epsilon);
-    const bool parallel = n >= kParallelMinFlops;
     switch (c.kind) {
         case OptimizerKind::SGD: {
             if (c.momentum == 0.0) {
-#pragma omp parallel for schedule(static) if (parallel)
                 for (index_t i = 0; i < n; ++i) w[i] -= lr * g[i];
-                break;
+                return;
             }
             const T mu = static_cast<T>(c.momentum);
-            T* m = slots[0].data();
-            const bool nesterov = c.nesterov;
-#pragma omp parallel for schedule(static) if (parallel)
-            for (index_t i = 0; i < n; ++i) {
-                m[i] = mu * m[i] - lr * g[i];
-                w[i] += nesterov ? mu * m[i] - lr * g[i] : m[i];
+            T* m = slots[0].data() + offset;
+            if (c.nesterov) {
+                for (index_t i = 0; i < n; ++i) {
+                    m[i] = mu * m[i] - lr * g[i];
+                    w[i] += mu * m[i] - lr * g[i];
+                }
+            } else {
+                for (index_t i = 0; i < n; ++i) {
+                    m[i] = mu * m[i] - lr * g[i];
+                    w[i] += m[i];
+                }
             }
-            break;
+            return;
         }
         case OptimizerKind::RMSprop: {
             const T rho = static_cast<T>(c.rho), mu = static_cast<T>(c.momentum);
-            T* v = slots[0].data();
-            T* m = slots[1].empty() ? nullptr : slots[1].data();
-            T* avg = slots[2].empty() ? nullptr : slots[2].data();
-#pragma omp parallel for schedule(static) if (parallel)
+            T* v = slots[0].data() + offset;
+            T* m = slots[1].empty() ? nullptr : slots[1].data() + offset;
+            T* avg = slots[2].empty() ? nullptr : slots[2].data() + offset;
+            if (!m && !avg) {  // the common case, kept branch-free so it vectorizes
+                for (index_t i = 0; i < n; ++i) {
+                    v[i] = rho * v[i] + (T(1) - rho) * g[i] * g[i];
+                    w[i] -= lr * g[i] / std::sqrt(v[i] + eps);
+                }
+                return;
+            }
             for (index_t i = 0; i < n; ++i) {
                 v[i] = rho * v[i] + (T(1) - rho) * g[i] * g[i];
                 T denom = v[i];
@@ -129,43 +144,61 @@ void Optimizer<T>::step(T* w, T* g, const std::vector<TensorSpan>& tensors) {
                     w[i] -= increment;
                 }
             }
-            break;
+            return;
         }
         case OptimizerKind::Adagrad: {
-            T* acc = slots[0].data();
-#pragma omp parallel for schedule(static) if (parallel)
+            T* acc = slots[0].data() + offset;
             for (index_t i = 0; i < n; ++i) {
                 acc[i] += g[i] * g[i];
                 w[i] -= lr * g[i] / std::sqrt(acc[i] + eps);
             }
-            break;
+            return;
         }
         case OptimizerKind::Adam:
         case OptimizerKind::AdamW: {
-            const double t = static_cast<double>(iterations + 1);
-            const T alpha = static_cast<T>(c.learning_rate * std::sqrt(1.0 - std::pow(c.beta_2, t)) /
-                                           (1.0 - std::pow(c.beta_1, t)));
-            const T b1 = static_cast<T>(c.beta_1), b2 = static_cast<T>(c.beta_2);
-            const T decay = c.kind == OptimizerKind::AdamW ? static_cast<T>(c.weight_decay) * lr : T(0);
-            T* m = slots[0].data();
-            T* v = slots[1].data();
-            T* vhat = slots[2].empty() ? nullptr : slots[2].data();
-#pragma omp parallel for schedule(static) if (parallel)
+            const T b1 = static_cast<T>(c.beta_1), b2 = static_cast<T>(c.beta_2), alpha = alpha_;
+            // Decoupled weight decay comes first, as Keras applies it.
+            const T keep = T(1) - (c.kind == OptimizerKind::AdamW ? static_cast<T>(c.weight_decay) * lr : T(0));
+            T* m = slots[0].data() + offset;
+            T* v = slots[1].data() + offset;
+            T* vhat = slots[2].empty() ? nullptr : slots[2].data() + offset;
+            if (!vhat) {
+                for (index_t i = 0; i < n; ++i) {
+                    w[i] *= keep;
+                    m[i] += (g[i] - m[i]) * (T(1) - b1);
+                    v[i] += (g[i] * g[i] - v[i]) * (T(1) - b2);
+                    w[i] -= alpha * m[i] / (std::sqrt(v[i]) + eps);
+                }
+                return;
+            }
             for (index_t i = 0; i < n; ++i) {
-                w[i] -= w[i] * decay;  // decoupled weight decay first, as Keras applies it
+                w[i] *= keep;
                 m[i] += (g[i] - m[i]) * (T(1) - b1);
                 v[i] += (g[i] * g[i] - v[i]) * (T(1) - b2);
-                T vi = v[i];
-                if (vhat) {
-                    vhat[i] = std::max(vhat[i], v[i]);
-                    vi = vhat[i];
-                }
-                w[i] -= alpha * m[i] / (std::sqrt(vi) + eps);
+                vhat[i] = std::max(vhat[i], v[i]);
+                w[i] -= alpha * m[i] / (std::sqrt(vhat[i]) + eps);
             }
-            break;
+            return;
         }
     }
-    ++iterations;
+}
+
+template <typename T>
+void Optimizer<T>::step(T* w, T* g, const std::vector<TensorSpan>& tensors) {
+    index_t n = 0;
+    for (const TensorSpan& t : tensors) n = std::max(n, t.offset + t.size);
+    clip(g, n, tensors);
+    begin_step();
+    // Fixed-size pieces, elementwise: the result does not depend on how threads share them.
+    constexpr index_t kPiece = 4096;
+    const index_t pieces = (n + kPiece - 1) / kPiece;
+    const bool parallel = n >= kParallelMinFlops;
+#pragma omp parallel for schedule(static) if (parallel)
+    for (index_t p = 0; p < pieces; ++p) {
+        const index_t offset = p * kPiece;
+        update_span(w + offset, g + offset, offset, std::min(kPiece, n - offset));
+    }
+    end_step();
 }
 
 template class Optimizer<float>;

@@ -46,6 +46,16 @@ public:
     // params, grads: (n_params). Clips grads in place (when asked), then updates params.
     void step(T* params, T* grads, const std::vector<TensorSpan>& tensors);
 
+    // The same step in pieces, for callers that produce the gradient piece by piece (the fused
+    // small-batch path): begin_step() fixes this step's coefficients, update_span() applies the
+    // rule to w[0:n] = params[offset : offset + n] with gradient g[0:n] (any order, any thread),
+    // end_step() advances the counter. Clipping needs the whole gradient, so it is not available
+    // this way (see clips()).
+    void begin_step();
+    void update_span(T* w, const T* g, index_t offset, index_t n);
+    void end_step() { ++iterations; }
+    bool clips() const { return config_.clipnorm > 0 || config_.clipvalue > 0 || config_.global_clipnorm > 0; }
+
     const OptimizerConfig& config() const { return config_; }
     void set_learning_rate(double lr) { config_.learning_rate = lr; }
     std::int64_t iterations = 0;
@@ -56,6 +66,7 @@ public:
 private:
     void clip(T* grads, index_t n, const std::vector<TensorSpan>& tensors) const;
     OptimizerConfig config_;
+    T alpha_ = 0;  // this step's Adam step size (bias correction folded in)
 };
 
 }  // namespace lamina
