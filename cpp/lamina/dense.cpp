@@ -21,7 +21,7 @@ void dense_forward(T* z, const T* x, const T* W, const T* b, index_t batch, inde
 template <typename T>
 void dense_backward(T* dx, T* dW, T* db, const T* dz, const T* x, const T* W, index_t batch,
                     index_t in, index_t units) {
-    gemm<T>(true, false, in, units, batch, T(1), x, in, dz, units, T(0), dW, units);
+    if (dW != nullptr) gemm<T>(true, false, in, units, batch, T(1), x, in, dz, units, T(0), dW, units);
     if (db != nullptr) {
         // Rows in order: the sum is the same for any thread count.
         std::fill(db, db + units, T(0));

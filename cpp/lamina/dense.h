@@ -11,7 +11,7 @@ void dense_forward(T* z, const T* x, const T* W, const T* b, index_t batch, inde
                    index_t units);
 
 // dz (batch, units), x (batch, in), W (in, units)  ->
-//   dW (in, units) = x^T dz      (overwritten)
+//   dW (in, units) = x^T dz      (overwritten; skipped when null)
 //   db (units)     = sum_rows dz (overwritten; skipped when null)
 //   dx (batch, in) = dz W^T      (overwritten; skipped when null, e.g. for the first layer)
 template <typename T>

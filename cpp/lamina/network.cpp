@@ -64,9 +64,11 @@ Network<T>::Network(index_t input_dim, std::vector<LayerSpec> layers, std::uint6
     }
     params_.assign(static_cast<std::size_t>(offset), T(0));
     grads_.assign(static_cast<std::size_t>(offset), T(0));
-    for (const DenseParams& d : dense_) {
+    // Streams follow the Dense layers' order, so inserting a Dropout changes no initial weight.
+    for (std::size_t i = 0; i < dense_.size(); ++i) {
+        const DenseParams& d = dense_[i];
         const LayerSpec& s = layers_[d.layer];
-        const auto layer = static_cast<std::uint64_t>(d.layer);
+        const auto layer = static_cast<std::uint64_t>(i);
         initialize(params_.data() + d.kernel_offset, d.in * d.units, d.in, d.units, s.kernel_init,
                    seed_, kKernelStream + layer);
         if (d.bias_offset >= 0)
@@ -239,6 +241,64 @@ void Network<T>::record_metrics(const T* p, const T* y, index_t n, index_t ycols
 template <typename T>
 double Network<T>::loss_and_backward(const T* y, index_t n, index_t ycols, bool backprop,
                                      BatchStats* stats) {
+    return backward(y, n, ycols, backprop, /*fused_update=*/false, stats);
+}
+
+template <typename T>
+double Network<T>::train_step(const T* y, index_t n, index_t ycols, BatchStats& stats) {
+    const bool fuse = n <= kFusedBatch && !optimizer_.clips() && !track_gradient_norms;
+    if (!fuse) {
+        const double loss = backward(y, n, ycols, true, false, &stats);
+        if (track_gradient_norms) record_gradient_norms(stats);
+        apply_gradients();
+        return loss;
+    }
+    optimizer_.begin_step();
+    const double loss = backward(y, n, ycols, true, true, &stats);
+    optimizer_.end_step();
+    return loss;
+}
+
+// dz (n, units), x (n, in): for each kernel row i, g = sum_r x[r, i] dz[r, :] (+ the
+// regularization gradient) is formed in a stack buffer and handed straight to the optimizer.
+// Rows are independent, so threads split them without changing any result.
+template <typename T>
+void Network<T>::fused_kernel_update(const DenseParams& d, const T* dz, const T* x, index_t n) {
+    constexpr index_t kBlock = 256;
+    const LayerSpec& s = layers_[d.layer];
+    const T l1 = static_cast<T>(s.l1), two_l2 = static_cast<T>(2.0 * s.l2);
+    const bool regularized = s.l1 != 0.0 || s.l2 != 0.0;
+    T* W = params_.data() + d.kernel_offset;
+    const index_t in = d.in, units = d.units;
+    const bool parallel = 2 * n * in * units >= 8 * kParallelMinFlops;
+#pragma omp parallel for schedule(static) if (parallel)
+    for (index_t i = 0; i < in; ++i) {
+        T* w_row = W + i * units;
+        for (index_t j0 = 0; j0 < units; j0 += kBlock) {
+            const index_t width = std::min(kBlock, units - j0);
+            T g[kBlock];
+            for (index_t j = 0; j < width; ++j) g[j] = T(0);
+            for (index_t r = 0; r < n; ++r) {
+                const T a = x[r * in + i];
+                if (a == T(0)) continue;  // zero inputs (ReLU, blank pixels) add nothing
+                const T* dzr = dz + r * units + j0;
+                for (index_t j = 0; j < width; ++j) g[j] += a * dzr[j];
+            }
+            if (regularized) {
+                const T* w = w_row + j0;
+                for (index_t j = 0; j < width; ++j) {
+                    const T sign = w[j] > T(0) ? T(1) : (w[j] < T(0) ? T(-1) : T(0));
+                    g[j] += two_l2 * w[j] + l1 * sign;
+                }
+            }
+            optimizer_.update_span(w_row + j0, g, d.kernel_offset + i * units + j0, width);
+        }
+    }
+}
+
+template <typename T>
+double Network<T>::backward(const T* y, index_t n, index_t ycols, bool backprop, bool fused_update,
+                            BatchStats* stats) {
     const std::size_t L = layers_.size();
     const index_t cols = output_dim();
     const T* out = out_[L - 1];
@@ -294,8 +354,15 @@ double Network<T>::loss_and_backward(const T* y, index_t n, index_t ycols, bool 
         T* db = d.bias_offset >= 0 ? grads_.data() + d.bias_offset : nullptr;
         T* dx = needs_input_grad_[l] ? spare : nullptr;
         const T* W = params_.data() + d.kernel_offset;
-        dense_backward(dx, dW, db, g, in_[l], W, n, d.in, d.units);
-        if (s.l1 != 0.0 || s.l2 != 0.0) {
+        if (fused_update) {
+            // dx first: it needs this step's weights, before the update below changes them.
+            dense_backward(dx, static_cast<T*>(nullptr), db, g, in_[l], W, n, d.in, d.units);
+            if (db) optimizer_.update_span(params_.data() + d.bias_offset, db, d.bias_offset, d.units);
+            fused_kernel_update(d, g, in_[l], n);
+        } else {
+            dense_backward(dx, dW, db, g, in_[l], W, n, d.in, d.units);
+        }
+        if (!fused_update && (s.l1 != 0.0 || s.l2 != 0.0)) {
             const T l1 = static_cast<T>(s.l1), two_l2 = static_cast<T>(2.0 * s.l2);
             for (index_t i = 0; i < d.in * d.units; ++i) {
                 const T sign = W[i] > T(0) ? T(1) : (W[i] < T(0) ? T(-1) : T(0));

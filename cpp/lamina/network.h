@@ -99,6 +99,13 @@ public:
     // backprop, fills grads() (for the whole block). Adds to stats when given.
     double loss_and_backward(const T* y, index_t n, index_t ycols, bool backprop, BatchStats* stats);
 
+    // One training step after forward(training=true): loss, backward and the optimizer update.
+    // Batches of at most kFusedBatch rows fuse each kernel's gradient (a rank-n update) with
+    // the optimizer rule, row by row, so dW never travels through memory; grads() then holds
+    // only the biases' gradients. Returns the loss (mean + penalty).
+    double train_step(const T* y, index_t n, index_t ycols, BatchStats& stats);
+    static constexpr index_t kFusedBatch = 16;
+
     // l1 * sum|W| + l2 * sum W^2 over every regularized kernel.
     double regularization_penalty() const;
 
@@ -118,6 +125,8 @@ private:
                                 SoftmaxOnOutput, SigmoidOnOutput };
 
     void record_metrics(const T* p, const T* y, index_t n, index_t ycols, BatchStats& stats) const;
+    double backward(const T* y, index_t n, index_t ycols, bool backprop, bool fused_update, BatchStats* stats);
+    void fused_kernel_update(const DenseParams& d, const T* dz, const T* x, index_t n);
 
     index_t input_dim_;
     std::vector<LayerSpec> layers_;

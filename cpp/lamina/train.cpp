@@ -25,10 +25,8 @@ void train_batches(Network<T>& net, BatchStats& stats, const T* x, const T* y, i
             std::memcpy(by + r * ycols, y + src * ycols, sizeof(T) * static_cast<std::size_t>(ycols));
         }
         net.forward(bx, n, /*training=*/true);
-        net.loss_and_backward(by, n, ycols, /*backprop=*/true, &stats);
+        net.train_step(by, n, ycols, stats);
         ++stats.batches;
-        if (net.track_gradient_norms) net.record_gradient_norms(stats);
-        net.apply_gradients();
     }
 }
 
