@@ -18,12 +18,13 @@ from lamina import (activations, callbacks, data, datasets, initializers, layers
                     optimizers, regularizers, utils)
 from lamina._validation import positive_int
 from lamina.gradcheck import GradientCheckReport, gradient_check
+from lamina.io import load_model, save_model
 from lamina.models import Sequential
 
 __version__: str = _core.__version__
 
 __all__ = [
-    "Sequential", "gradient_check", "GradientCheckReport", "set_num_threads", "get_num_threads",
+    "Sequential", "load_model", "save_model", "gradient_check", "GradientCheckReport", "set_num_threads", "get_num_threads",
     "build_info", "activations", "callbacks", "data", "datasets", "initializers", "layers", "losses",
     "metrics", "optimizers", "regularizers", "utils", "__version__",
 ]

@@ -89,7 +89,13 @@ def features(value: Any, name: str, dtype: np.dtype, n_features: Optional[int] =
         raise ValueError(f"{name} must have {n_features} features per sample (the model's input size), "
                          f"received shape {arr.shape}")
     check_finite(arr, name)
-    out = np.ascontiguousarray(arr, dtype=dtype)
-    if not _core.all_finite(out):  # e.g. float64 values too large for float32
-        raise ValueError(f"{name} holds values that overflow {np.dtype(dtype).name}")
+    return cast(arr, dtype, name)
+
+
+def cast(arr: np.ndarray, dtype: Any, name: str) -> np.ndarray:
+    """A contiguous copy (or the array itself) in ``dtype``; values that overflow it are an error."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.ascontiguousarray(arr, dtype=dtype)
+    if out.dtype.kind == "f" and not _core.all_finite(out):  # e.g. 1e300 into float32
+        raise ValueError(f"{name} holds values too large for {np.dtype(dtype).name}")
     return out

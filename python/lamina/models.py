@@ -205,7 +205,7 @@ class Sequential:
             if arr.shape != view.shape:
                 raise ValueError(f"weights[{i}] must have shape {view.shape}, received shape {arr.shape}")
             check.check_finite(arr, f"weights[{i}]")
-            arrays.append(arr)
+            arrays.append(check.cast(arr, view.dtype, f"weights[{i}]"))
         for view, arr in zip(views, arrays):
             view[...] = arr
 
@@ -292,7 +292,7 @@ class Sequential:
             if bad.size:
                 raise ValueError(f"{name} must hold integer labels in [0, {units - 1}] (the model has {units} outputs), "
                                  f"received {name}[{bad[0]}]={arr[bad[0]]!r}")
-            return np.ascontiguousarray(arr.reshape(-1, 1), dtype=_DTYPES[self.dtype])
+            return check.cast(arr.reshape(-1, 1), _DTYPES[self.dtype], name)
         if arr.ndim == 1 and units == 1:
             arr = arr.reshape(-1, 1)
         if arr.ndim != 2 or arr.shape[1] != units:
@@ -308,7 +308,7 @@ class Sequential:
                 where = tuple(int(i) for i in bad[0])
                 raise ValueError(f"{name} must hold probabilities in [0, 1] for {self.loss.name}, "
                                  f"received {name}[{where}]={arr[where]!r}")
-        return np.ascontiguousarray(arr, dtype=_DTYPES[self.dtype])
+        return check.cast(arr, _DTYPES[self.dtype], name)
 
     def _dataset(self, x: Any, y: Any, xname: str = "x", yname: str = "y",
                  n_features: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
@@ -435,7 +435,8 @@ class Sequential:
 
     def predict(self, x: Any, batch_size: Optional[int] = None, verbose: int = 0) -> np.ndarray:
         """The network's outputs for ``x``, shape ``(samples, units)``; dropout is off.
-        ``batch_size`` (default 1024) bounds the memory used at once, not the result."""
+        ``batch_size`` (default 1024) bounds the memory used at once; it changes results at most
+        in the last bit (rows may take different GEMM paths)."""
         net = self._require_built("predict")
         batch_size = 1024 if batch_size is None else check.positive_int(batch_size, "batch_size")
         return net.predict(self._features(x), batch_size)
