@@ -381,9 +381,25 @@ class Sequential:
         self.stop_training = False
         net = self._net
         net.track_gradient_norms = bool(track_gradient_norms)
+        cbs.on_train_begin({})
+        try:
+            self._run_epochs(cbs, net, xs, ys, val, batch_size, steps, initial_epoch, epochs, shuffle,
+                             bool(track_gradient_norms))
+        except KeyboardInterrupt:
+            # Ctrl-C lands between chunks: the weights and optimizer state are those of the last
+            # completed step and History holds the finished epochs. Close the progress bar only.
+            for cb in cbs.callbacks:
+                if isinstance(cb, ProgressDisplay):
+                    cb.on_train_end({})
+            raise
+        cbs.on_train_end({})
+        return history
+
+    def _run_epochs(self, cbs: Any, net: Any, xs: np.ndarray, ys: np.ndarray, val: Any, batch_size: int,
+                    steps: int, initial_epoch: int, epochs: int, shuffle: bool, track_gradient_norms: bool) -> None:
+        n = xs.shape[0]
         dense_names = [l.name for l in self._layers if isinstance(l, layers_module.Dense)]
         chunk = max(1, 2048 // batch_size)
-        cbs.on_train_begin({})
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch, {})
             order = _core.shuffled_order(n, self.seed, self.epochs_trained) if shuffle else None
@@ -408,8 +424,31 @@ class Sequential:
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
-        cbs.on_train_end({})
-        return history
+
+    def train_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Union[float, List[float], Dict[str, float]]:
+        """One optimizer step on exactly this batch (online learning, Keras's name); returns the
+        batch's loss (and metrics) computed before the update, as ``evaluate`` shapes them."""
+        self._require_compiled("train_on_batch")
+        xs, ys = self._dataset(x, y)
+        if not self.built:
+            self.build((None, xs.shape[1]))
+        stats = _core.BatchStats()
+        self._net.train_batches(stats, xs, ys, None, 0, xs.shape[0], 1)
+        return self._shape_logs(self._logs(stats), return_dict)
+
+    def test_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Union[float, List[float], Dict[str, float]]:
+        """Loss (and metrics) on this batch, without updating anything."""
+        self._require_compiled("test_on_batch")
+        self._require_built("test_on_batch")
+        xs, ys = self._dataset(x, y)
+        return self._shape_logs(self._evaluate_arrays(xs, ys, xs.shape[0]), return_dict)
+
+    @staticmethod
+    def _shape_logs(logs: Dict[str, float], return_dict: bool) -> Union[float, List[float], Dict[str, float]]:
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
 
     def _evaluate_arrays(self, xs: np.ndarray, ys: np.ndarray, batch_size: int, prefix: str = "") -> Dict[str, float]:
         stats = _core.BatchStats()
@@ -428,10 +467,7 @@ class Sequential:
         logs = self._evaluate_arrays(xs, ys, batch_size)
         if verbose:
             print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
+        return self._shape_logs(logs, return_dict)
 
     def predict(self, x: Any, batch_size: Optional[int] = None, verbose: int = 0) -> np.ndarray:
         """The network's outputs for ``x``, shape ``(samples, units)``; dropout is off.
