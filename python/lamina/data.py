@@ -1,6 +1,7 @@
 """Preparing arrays for training: a train/dev/test split and feature standardization.
 
 >>> import lamina as lm
+>>> x, y = lm.datasets.load_digits()
 >>> (x_tr, y_tr), (x_dev, y_dev), (x_te, y_te) = lm.data.train_dev_test_split(x, y, seed=0)
 >>> scaler = lm.data.Standardizer().fit(x_tr)
 >>> x_tr, x_dev, x_te = scaler.transform(x_tr), scaler.transform(x_dev), scaler.transform(x_te)
@@ -45,6 +46,8 @@ def train_dev_test_split(
     the same in every split, as closely as whole samples allow. ``seed`` (an int or a
     ``numpy.random.Generator``) makes the shuffle reproducible.
 
+    >>> import numpy as np
+    >>> x, y = np.arange(40.0).reshape(20, 2), np.arange(20) % 2
     >>> (x_tr, y_tr), (x_dev, y_dev), (x_te, y_te) = train_dev_test_split(
     ...     x, y, ratios=(0.8, 0.1, 0.1), stratify=y, seed=42)
     """
@@ -199,9 +202,12 @@ class Standardizer:
     below ``epsilon``) get ``scale_ == 1``, so they become 0 rather than NaN or inf.
     Results are float32 unless the input is float64.
 
+    >>> import numpy as np
+    >>> x_train, x_test = np.array([[1.0, 10.0], [3.0, 10.0]]), np.array([[2.0, 10.0]])
     >>> scaler = Standardizer().fit(x_train)
     >>> x_train_s = scaler.transform(x_train)
-    >>> x_test_s = scaler.transform(x_test)      # uses the training mean and scale
+    >>> scaler.transform(x_test)      # the training mean and scale; a constant feature becomes 0
+    array([[0., 0.]])
     """
 
     def __init__(self, epsilon: float = 1e-7) -> None:

@@ -2,7 +2,7 @@
 
 >>> import lamina as lm
 >>> x, y = lm.datasets.load_digits()                      # offline, ships with lamina
->>> (x_train, y_train), (x_test, y_test) = lm.datasets.load_fashion_mnist()
+>>> (x_train, y_train), (x_test, y_test) = lm.datasets.load_fashion_mnist()  # doctest: +SKIP
 
 Where the (Fashion-)MNIST loaders look for the four IDX files, in order:
 
@@ -153,8 +153,8 @@ def load_mnist(
     and ``checksums`` (file name -> SHA-256 hex digest(s)) override the download source;
     ``download=False`` never touches the network.
 
-    >>> (x_train, y_train), (x_test, y_test) = load_mnist()
-    >>> x = x_train.reshape(len(x_train), -1).astype("float32") / 255
+    >>> (x_train, y_train), (x_test, y_test) = load_mnist("~/mnist")  # doctest: +SKIP
+    >>> x = x_train.reshape(len(x_train), -1).astype("float32") / 255  # doctest: +SKIP
     """
     return _load_idx_dataset("mnist", path, base_url, checksums, download)
 
@@ -172,8 +172,8 @@ def load_fashion_mnist(
     ``FASHION_MNIST_CLASS_NAMES``. On Debian, ``apt install dataset-fashion-mnist``
     provides the files offline.
 
-    >>> (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
-    >>> FASHION_MNIST_CLASS_NAMES[y_train[0]]
+    >>> (x_train, y_train), (x_test, y_test) = load_fashion_mnist()  # doctest: +SKIP
+    >>> FASHION_MNIST_CLASS_NAMES[y_train[0]]  # doctest: +SKIP
     'Ankle boot'
     """
     return _load_idx_dataset("fashion_mnist", path, base_url, checksums, download)
@@ -330,7 +330,7 @@ def read_idx(path: PathLike) -> np.ndarray:
 
     Raises ValueError naming the file if it is truncated, corrupt or not IDX.
 
-    >>> images = read_idx("train-images-idx3-ubyte.gz")     # uint8, (60000, 28, 28)
+    >>> images = read_idx("train-images-idx3-ubyte.gz")     # uint8, (60000, 28, 28)  # doctest: +SKIP
     """
     file_path = Path(path)
     with open(file_path, "rb") as probe:
