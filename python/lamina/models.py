@@ -253,10 +253,12 @@ class Sequential:
             raise ValueError(f"{what}() needs a compiled model: call model.compile(optimizer, loss) first")
 
     def _features(self, x: Any, name: str = "x", n_features: Optional[int] = None) -> np.ndarray:
-        xs = check.features(x, name, _DTYPES[self.dtype], n_features or self.input_size)
-        if self.standardizer is not None:
-            xs = np.ascontiguousarray(self.standardizer.transform(xs), dtype=_DTYPES[self.dtype])
-        return xs
+        n_features = n_features or self.input_size
+        if self.standardizer is None:
+            return check.features(x, name, _DTYPES[self.dtype], n_features)
+        # Standardize in float64, then round once to the model's dtype.
+        xs = check.features(x, name, np.float64, n_features)
+        return check.cast(self.standardizer.transform(xs), _DTYPES[self.dtype], name)
 
     def attach_standardizer(self, standardizer: Any) -> None:
         """Applies a fitted ``lm.data.Standardizer`` to every input of ``fit``, ``evaluate`` and
