@@ -7,19 +7,22 @@ namespace gemm_detail {
 namespace {
 
 // C (mr, nr) = alpha * a (MR, k packed) * b (k, NR, row stride rs_b) + beta * C.
-// Accumulates the whole MR x NR tile into a local array (the inner j loop vectorizes), then
-// writes through one store loop for full and edge tiles alike, so both round the same way.
+// One row of the tile at a time: its NR accumulators fit in registers even with 16-byte
+// vectors, and the inner j loop is a plain vectorizable loop (B rows come from L1 again for
+// each row). One store loop serves full and edge tiles, so both round the same way.
 template <typename T, int MR, int NR>
 void gemm_generic_ukr(index_t k, const T* a, const T* b, index_t rs_b, T alpha, T beta, T* c,
                       index_t rs_c, index_t cs_c, index_t mr, index_t nr) {
-    alignas(64) T acc[MR][NR] = {};
-    for (index_t p = 0; p < k; ++p) {
-        for (int i = 0; i < MR; ++i) {
-            const T ai = a[i];
-            for (int j = 0; j < NR; ++j) acc[i][j] += ai * b[j];
+    alignas(64) T acc[MR][NR];
+    for (index_t i = 0; i < mr; ++i) {
+        T row[NR] = {};
+        const T* ap = a + i;
+        const T* bp = b;
+        for (index_t p = 0; p < k; ++p, ap += MR, bp += rs_b) {
+            const T ai = *ap;
+            for (int j = 0; j < NR; ++j) row[j] += ai * bp[j];
         }
-        a += MR;
-        b += rs_b;
+        for (int j = 0; j < NR; ++j) acc[i][j] = row[j];
     }
     for (index_t i = 0; i < mr; ++i) {
         for (index_t j = 0; j < nr; ++j) {

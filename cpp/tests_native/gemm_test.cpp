@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -149,8 +150,10 @@ double gflops(bool ta, bool tb, index_t m, index_t n, index_t k, int reps) {
         t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
                     inner);
     }
+    // Median by default; LAMINA_BENCH_BEST=1 takes the fastest repeat (noisy shared machines).
     std::sort(t.begin(), t.end());
-    return flops / t[t.size() / 2] * 1e-9;
+    static const bool best = std::getenv("LAMINA_BENCH_BEST") != nullptr;
+    return flops / (best ? t.front() : t[t.size() / 2]) * 1e-9;
 }
 
 void run_bench(int argc, char** argv) {
@@ -167,14 +170,17 @@ void run_bench(int argc, char** argv) {
         {"b10 dX dZ.W1^T", false, true, 10, 784, 512},
         {"b32 X.W1", false, false, 32, 512, 784},    {"b32 dW1", true, false, 784, 512, 32},
         {"sq 1024", false, false, 1024, 1024, 1024},
+        {"b1 small x.W", false, false, 1, 512, 64},
     };
     const int reps = argc > 2 ? std::atoi(argv[2]) : 7;
+    const std::string filter = argc > 3 ? argv[3] : "";  // only shapes whose name contains it
     std::printf("kernel %s, %d threads\n", lamina::gemm_kernel_name().c_str(),
                 omp_get_max_threads());
     std::printf("%-18s %2s %2s %5s %5s %5s %9s %9s\n", "shape", "ta", "tb", "m", "n", "k",
                 "f32 GF/s", "f64 GF/s");
     for (const auto& s : shapes)
-        std::printf("%-18s %2d %2d %5lld %5lld %5lld %9.1f %9.1f\n", s.what, s.ta, s.tb,
+        if (std::string(s.what).find(filter) != std::string::npos)
+            std::printf("%-18s %2d %2d %5lld %5lld %5lld %9.1f %9.1f\n", s.what, s.ta, s.tb,
                     (long long)s.m, (long long)s.n, (long long)s.k,
                     gflops<float>(s.ta, s.tb, s.m, s.n, s.k, reps),
                     gflops<double>(s.ta, s.tb, s.m, s.n, s.k, reps));
