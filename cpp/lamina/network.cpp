@@ -159,11 +159,13 @@ const T* Network<T>::forward(const T* x, index_t n, bool training) {
             // Inverted dropout: keep with probability 1 - rate and scale by 1 / (1 - rate), so
             // nothing changes at inference. One mask element per counter: thread-independent.
             const index_t count = n * widths_[l];
-            const CounterRng rng(seed_, kDropoutStream + static_cast<std::uint64_t>(l) * 0x10000 + steps);
+            const CounterRng rng(seed_ ^ mix64(kDropoutStream + static_cast<std::uint64_t>(l)), steps);
             const T keep_scale = static_cast<T>(1.0 / (1.0 - s.rate));
             T* mask = mask_[l].data();
             T* out = a_[l].data();
             const double rate = s.rate;
+            const bool parallel = count >= kParallelMinFlops;
+#pragma omp parallel for schedule(static) if (parallel)
             for (index_t i = 0; i < count; ++i) {
                 mask[i] = rng.uniform(static_cast<std::uint64_t>(i)) < rate ? T(0) : keep_scale;
                 out[i] = in[i] * mask[i];
