@@ -59,11 +59,15 @@ template <> struct Traits<float> {
     using Blk = BlockingF32;
     static SgemmUkr ukr() { return kernels().sgemm_ukr; }
     static SdotUkr dot() { return kernels().sdot_ukr; }
+    static SgemvUkr gemv() { return kernels().sgemv_ukr; }
+    static constexpr index_t kGemvW = kGemvWF32;
 };
 template <> struct Traits<double> {
     using Blk = BlockingF64;
     static DgemmUkr ukr() { return kernels().dgemm_ukr; }
     static DdotUkr dot() { return kernels().ddot_ukr; }
+    static DgemvUkr gemv() { return kernels().dgemv_ukr; }
+    static constexpr index_t kGemvW = kGemvWF64;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -204,14 +208,24 @@ void gemm_small_m(const Problem<T>& P) {
     const index_t m = P.m, n = P.n, k = P.k;
     T* ap = tl_shared.get<T>(ceil_div(m, MR) * MR * k);
     pack_a<T, MR>(P.ta, P.A, P.lda, 0, m, 0, k, ap);
-    const index_t blocks = ceil_div(n, NR);
-    const int nthreads = threads_for(2.0 * m * n * k, blocks);
+    // Work units: for m == 1 with B in place, kGemvW-wide row-vector blocks first (see
+    // gemm_kernels.h); then NR-wide micro-kernel blocks for the remaining columns.
+    constexpr index_t W = Traits<T>::kGemvW;
+    const bool use_gemv = m == 1 && !P.tb && P.cs_c == 1;
+    const index_t wide = use_gemv ? n / W : 0, j_rest = wide * W;
+    const index_t units = wide + ceil_div(n - j_rest, NR);
+    const int nthreads = threads_for(2.0 * m * n * k, units);
+    const auto gemv = Traits<T>::gemv();
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
     {
         const index_t tid = thread_id(), nt = thread_count();
-        const index_t b0 = blocks * tid / nt, b1 = blocks * (tid + 1) / nt;
-        for (index_t jb = b0; jb < b1; ++jb) {
-            const index_t j0 = jb * NR, nr = std::min(NR, n - j0);
+        const index_t u0 = units * tid / nt, u1 = units * (tid + 1) / nt;
+        for (index_t u = u0; u < u1; ++u) {
+            if (u < wide) {
+                gemv(k, ap, MR, P.B + u * W, P.ldb, P.alpha, P.beta, P.C + u * W);
+                continue;
+            }
+            const index_t j0 = j_rest + (u - wide) * NR, nr = std::min(NR, n - j0);
             const T* b;
             index_t rs_b;
             if (!P.tb && nr == NR) {

@@ -264,12 +264,69 @@ void ddot_avx2_3x4(index_t k, const double* a, index_t lda, const double* b, ind
     }
 }
 
+// C (1, 8 * V) = alpha * a (1, k; stride inc_a) * b (k, 8 * V floats; row stride ldb) + beta * C.
+// V accumulators; per column the same FMA chain, alpha and beta steps as sgemm_avx2_rows.
+template <int V>
+void sgemv_avx2_row(index_t k, const float* a, index_t inc_a, const float* b, index_t ldb,
+                    float alpha, float beta, float* c) {
+    __m256 acc[V];
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) acc[v] = _mm256_setzero_ps();
+    for (index_t p = 0; p < k; ++p, a += inc_a, b += ldb) {
+        const __m256 ap = _mm256_broadcast_ss(a);
+#pragma GCC unroll 8
+        for (int v = 0; v < V; ++v) acc[v] = _mm256_fmadd_ps(ap, _mm256_loadu_ps(b + 8 * v), acc[v]);
+    }
+    const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) {
+        __m256 r = _mm256_mul_ps(va, acc[v]);
+        if (beta != 0.0f) r = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + 8 * v), r);
+        _mm256_storeu_ps(c + 8 * v, r);
+    }
+}
+
+// C (1, 64) float row-vector kernel.
+void sgemv_avx2_1x64(index_t k, const float* a, index_t inc_a, const float* b, index_t ldb,
+                     float alpha, float beta, float* c) {
+    sgemv_avx2_row<8>(k, a, inc_a, b, ldb, alpha, beta, c);
+}
+
+// C (1, 4 * V) doubles: the float row-vector kernel with 4 doubles per vector.
+template <int V>
+void dgemv_avx2_row(index_t k, const double* a, index_t inc_a, const double* b, index_t ldb,
+                    double alpha, double beta, double* c) {
+    __m256d acc[V];
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) acc[v] = _mm256_setzero_pd();
+    for (index_t p = 0; p < k; ++p, a += inc_a, b += ldb) {
+        const __m256d ap = _mm256_broadcast_sd(a);
+#pragma GCC unroll 8
+        for (int v = 0; v < V; ++v) acc[v] = _mm256_fmadd_pd(ap, _mm256_loadu_pd(b + 4 * v), acc[v]);
+    }
+    const __m256d va = _mm256_set1_pd(alpha), vb = _mm256_set1_pd(beta);
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) {
+        __m256d r = _mm256_mul_pd(va, acc[v]);
+        if (beta != 0.0) r = _mm256_fmadd_pd(vb, _mm256_loadu_pd(c + 4 * v), r);
+        _mm256_storeu_pd(c + 4 * v, r);
+    }
+}
+
+// C (1, 32) double row-vector kernel.
+void dgemv_avx2_1x32(index_t k, const double* a, index_t inc_a, const double* b, index_t ldb,
+                     double alpha, double beta, double* c) {
+    dgemv_avx2_row<8>(k, a, inc_a, b, ldb, alpha, beta, c);
+}
+
+static_assert(kGemvWF32 == 64 && kGemvWF64 == 32, "row-vector kernels are 1 x 64 / 1 x 32");
 static_assert(kDotMR == 3 && kDotNR == 4, "dot kernels are 3 x 4");
 static_assert(BlockingF32::MR == 6 && BlockingF32::NR == 16, "sgemm_avx2_6x16 tile");
 static_assert(BlockingF64::MR == 6 && BlockingF64::NR == 8, "dgemm_avx2_6x8 tile");
 
 const GemmKernelTable kAvx2Kernels = {"avx2_fma", &sgemm_avx2_6x16, &dgemm_avx2_6x8,
-                                       &sdot_avx2_3x4, &ddot_avx2_3x4};
+                                       &sdot_avx2_3x4, &ddot_avx2_3x4,
+                                       &sgemv_avx2_1x64, &dgemv_avx2_1x32};
 
 }  // namespace
 

@@ -56,6 +56,31 @@ void dot_generic_ukr(index_t k, const T* a, index_t lda, const T* b, index_t ldb
     }
 }
 
+// C (1, W) = alpha * a (1, k; stride inc_a) * b (k, W; row stride ldb) + beta * C, written
+// exactly like one row of gemm_generic_ukr so that both give the same bits.
+template <typename T, int W>
+void gemv_generic_row(index_t k, const T* a, index_t inc_a, const T* b, index_t ldb, T alpha,
+                      T beta, T* c) {
+    T row[W] = {};
+    for (index_t p = 0; p < k; ++p, a += inc_a, b += ldb) {
+        const T ai = *a;
+        for (int j = 0; j < W; ++j) row[j] += ai * b[j];
+    }
+    for (int j = 0; j < W; ++j) c[j] = beta == T(0) ? alpha * row[j] : alpha * row[j] + beta * c[j];
+}
+
+// C (1, 64) float row.
+void sgemv_generic_1x64(index_t k, const float* a, index_t inc_a, const float* b, index_t ldb,
+                        float alpha, float beta, float* c) {
+    gemv_generic_row<float, 64>(k, a, inc_a, b, ldb, alpha, beta, c);
+}
+
+// C (1, 32) double row.
+void dgemv_generic_1x32(index_t k, const double* a, index_t inc_a, const double* b, index_t ldb,
+                        double alpha, double beta, double* c) {
+    gemv_generic_row<double, 32>(k, a, inc_a, b, ldb, alpha, beta, c);
+}
+
 // C (3, 4) float dot tile.
 void sdot_generic_3x4(index_t k, const float* a, index_t lda, const float* b, index_t ldb,
                       float alpha, float beta, float* c, index_t rs_c, index_t cs_c, index_t mr,
@@ -87,7 +112,8 @@ static_assert(BlockingF32::MR == 6 && BlockingF32::NR == 16, "sgemm_generic_6x16
 static_assert(BlockingF64::MR == 6 && BlockingF64::NR == 8, "dgemm_generic_6x8 tile");
 
 const GemmKernelTable kGenericKernels = {"generic", &sgemm_generic_6x16, &dgemm_generic_6x8,
-                                         &sdot_generic_3x4, &ddot_generic_3x4};
+                                         &sdot_generic_3x4, &ddot_generic_3x4,
+                                         &sgemv_generic_1x64, &dgemv_generic_1x32};
 
 }  // namespace
 

@@ -52,12 +52,28 @@ using DdotUkr = void (*)(index_t k, const double* a, index_t lda, const double* 
                          double alpha, double beta, double* c, index_t rs_c, index_t cs_c,
                          index_t mr, index_t nr);
 
+// Row-vector kernel for m == 1 with B read in place:
+//
+//   C (1, W) = alpha * a (1, k) * b (k, W) + beta * C,   W = kGemvW<type>
+//
+// a(p) at a[p * inc_a]; b row-major with row stride ldb, all W columns readable; C contiguous.
+// Walking W contiguous columns of each row of B suits the cache far better than the
+// micro-kernel's NR columns when a single row of A gives no reuse. Every column gets exactly
+// the micro-kernel's arithmetic, so mixing the two for one C changes no bits.
+constexpr index_t kGemvWF32 = 64, kGemvWF64 = 32;
+using SgemvUkr = void (*)(index_t k, const float* a, index_t inc_a, const float* b, index_t ldb,
+                          float alpha, float beta, float* c);
+using DgemvUkr = void (*)(index_t k, const double* a, index_t inc_a, const double* b,
+                          index_t ldb, double alpha, double beta, double* c);
+
 struct GemmKernelTable {
     const char* name;
     SgemmUkr sgemm_ukr;
     DgemmUkr dgemm_ukr;
     SdotUkr sdot_ukr;
     DdotUkr ddot_ukr;
+    SgemvUkr sgemv_ukr;
+    DgemvUkr dgemv_ukr;
 };
 
 // Defined in gemm_avx2.cpp (only when LAMINA_HAVE_AVX2_TU; call only if the CPU has AVX2+FMA).
