@@ -1,0 +1,178 @@
+"""Export a trained ``Sequential`` to ONNX, for inference anywhere ONNX Runtime (or any other
+ONNX backend) runs.
+
+>>> import os, tempfile
+>>> import lamina as lm
+>>> from lamina.onnx import export
+>>> model = lm.Sequential([lm.layers.Dense(8, activation="relu", input_shape=(4,)),
+...                        lm.layers.Dense(3, activation="softmax")], seed=0)
+>>> path = os.path.join(tempfile.mkdtemp(), "model.onnx")
+>>> [node.op_type for node in export(model, path).graph.node]
+['Gemm', 'Relu', 'Gemm', 'Softmax']
+>>> import shutil; shutil.rmtree(os.path.dirname(path))
+
+To run a file with ONNX Runtime (``pip install onnxruntime``)::
+
+    import onnxruntime as ort
+    session = ort.InferenceSession("model.onnx")
+    probs = session.run(["output"], {"input": x_test.astype("float32")})[0]
+
+The graph takes ``input``, float32 ``[N, features]`` (``N`` is dynamic), and returns ``output``,
+float32 ``[N, units]``: what ``model.predict`` returns, within float32 rounding.
+
+=======================  ===========================================================
+lamina                   ONNX
+=======================  ===========================================================
+attached standardizer    ``Sub(mean)``, ``Div(scale)``
+``Dense``                ``Gemm(x, kernel, bias)`` (``MatMul`` without a bias)
+``relu``                 ``Relu``
+``leaky_relu``           ``LeakyRelu(alpha=0.2)``
+``elu``                  ``Elu(alpha=1)``
+``sigmoid``              ``Sigmoid``
+``tanh``                 ``Tanh``
+``softmax``              ``Softmax(axis=-1)``
+``softplus``             ``Softplus``
+``gelu`` (exact)         ``0.5 * x * (1 + Erf(x / sqrt(2)))``
+``linear``               nothing
+``Dropout``              nothing (inference)
+=======================  ===========================================================
+
+A float64 model is written as a float32 graph (weights rounded to float32). The model's
+``get_config()`` is stored in the file's metadata under ``lamina_config``.
+The ``onnx`` package is needed (``pip install lamina[onnx]``); ``import lamina`` does not load it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any, List
+
+import numpy as np
+
+__all__ = ["export"]
+
+_MIN_OPSET = 13  # Softmax with per-axis semantics; Gemm, Erf, Softplus all exist by then
+
+
+def _import_onnx() -> Any:
+    try:
+        import onnx
+    except ImportError as exc:
+        raise ImportError("lamina.onnx.export needs the onnx package: pip install lamina[onnx] "
+                          "(or pip install onnx)") from exc
+    return onnx
+
+
+def export(model: Any, path: Any, opset: int = 17) -> Any:
+    """Writes ``model`` (a built lamina ``Sequential``) to ``path`` as an ONNX graph with input
+    ``"input"`` and output ``"output"`` (see the module docstring for the mapping), checks it with
+    ``onnx.checker.check_model`` and returns the ``onnx.ModelProto``.
+
+    ``opset`` is the ONNX operator-set version (13 up to what the installed onnx knows); the
+    file's IR version is the lowest that opset allows, so older runtimes can read it too.
+    """
+    from lamina import __version__
+    from lamina._validation import describe
+    from lamina.layers import Dense, Dropout
+    from lamina.models import Sequential
+
+    if not isinstance(model, Sequential):
+        raise TypeError(f"export() takes a lamina Sequential model, received {describe(model)}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, received path={describe(path)}")
+    onnx = _import_onnx()
+    from onnx import TensorProto, helper, numpy_helper
+
+    newest = onnx.defs.onnx_opset_version()
+    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or not _MIN_OPSET <= opset <= newest:
+        raise ValueError(f"opset must be an integer in [{_MIN_OPSET}, {newest}], received opset={describe(opset)}")
+    model._require_built("export")
+    for layer in model.layers:
+        if not isinstance(layer, (Dense, Dropout)):
+            raise ValueError(f"export() cannot convert layer {layer.name!r} of type {type(layer).__name__}")
+
+    nodes: List[Any] = []
+    initializers: List[Any] = []
+    names: set = set()
+
+    def fresh(base: str) -> str:
+        name, i = base, 1
+        while name in names:
+            name, i = f"{base}_{i}", i + 1
+        names.add(name)
+        return name
+
+    def constant(base: str, value: Any) -> str:
+        name = fresh(base)
+        initializers.append(numpy_helper.from_array(np.ascontiguousarray(value, dtype=np.float32), name))
+        return name
+
+    def node(op: str, inputs: List[str], base: str, **attrs: Any) -> str:
+        out = fresh(base)
+        nodes.append(helper.make_node(op, inputs, [out], name=fresh(f"{base}/{op}"), **attrs))
+        return out
+
+    names.update(("input", "output"))
+    current = "input"
+    if model.standardizer is not None:
+        mean = constant("standardizer/mean", model.standardizer.mean_)
+        scale = constant("standardizer/scale", model.standardizer.scale_)
+        current = node("Div", [node("Sub", [current, mean], "standardizer/centered"), scale], "standardizer/out")
+
+    for layer in model.layers:
+        if isinstance(layer, Dropout):
+            continue  # identity at inference
+        prefix = layer.name
+        kernel = constant(f"{prefix}/kernel", layer.kernel)
+        if layer.use_bias:
+            current = node("Gemm", [current, kernel, constant(f"{prefix}/bias", layer.bias)], f"{prefix}/linear")
+        else:
+            current = node("MatMul", [current, kernel], f"{prefix}/linear")
+        act = layer.activation
+        if act == "relu":
+            current = node("Relu", [current], f"{prefix}/relu")
+        elif act == "leaky_relu":
+            current = node("LeakyRelu", [current], f"{prefix}/leaky_relu", alpha=0.2)
+        elif act == "elu":
+            current = node("Elu", [current], f"{prefix}/elu", alpha=1.0)
+        elif act == "sigmoid":
+            current = node("Sigmoid", [current], f"{prefix}/sigmoid")
+        elif act == "tanh":
+            current = node("Tanh", [current], f"{prefix}/tanh")
+        elif act == "softmax":
+            current = node("Softmax", [current], f"{prefix}/softmax", axis=-1)
+        elif act == "softplus":
+            current = node("Softplus", [current], f"{prefix}/softplus")
+        elif act == "gelu":  # exact GELU: 0.5 * x * (1 + erf(x / sqrt(2)))
+            x = current
+            scaled = node("Div", [x, constant(f"{prefix}/sqrt2", math.sqrt(2.0))], f"{prefix}/gelu/scaled")
+            erf = node("Erf", [scaled], f"{prefix}/gelu/erf")
+            one_plus = node("Add", [erf, constant(f"{prefix}/one", 1.0)], f"{prefix}/gelu/one_plus")
+            half_x = node("Mul", [x, constant(f"{prefix}/half", 0.5)], f"{prefix}/gelu/half_x")
+            current = node("Mul", [half_x, one_plus], f"{prefix}/gelu")
+        elif act != "linear":
+            raise ValueError(f"export() cannot convert activation {act!r} of layer {layer.name!r}")
+
+    # Name the last tensor "output" (an Identity only when the graph would otherwise be empty).
+    if nodes:
+        last = nodes[-1]
+        last.output[0] = "output"
+    else:
+        nodes.append(helper.make_node("Identity", [current], ["output"], name="output/Identity"))
+
+    graph = helper.make_graph(
+        nodes, model.name,
+        inputs=[helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", int(model.input_size)])],
+        outputs=[helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", int(model.output_size)])],
+        initializer=initializers,
+    )
+    opset_id = helper.make_opsetid("", int(opset))
+    proto = helper.make_model(graph, opset_imports=[opset_id], producer_name="lamina", producer_version=__version__,
+                              doc_string=f"lamina Sequential {model.name!r} exported for inference")
+    proto.ir_version = helper.find_min_ir_version_for([opset_id])
+    helper.set_model_props(proto, {"lamina_config": json.dumps(model.get_config(), sort_keys=True)})
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.save(proto, os.fspath(path))
+    return proto
