@@ -15,7 +15,7 @@ from typing import Any, Dict
 
 from lamina import _core
 from lamina import (activations, callbacks, data, datasets, initializers, layers, losses, metrics,
-                    optimizers, regularizers, utils)
+                    onnx, optimizers, regularizers, utils)
 from lamina._validation import positive_int
 from lamina.gradcheck import GradientCheckReport, gradient_check
 from lamina.io import load_model, save_model
@@ -26,7 +26,7 @@ __version__: str = _core.__version__
 __all__ = [
     "Sequential", "load_model", "save_model", "gradient_check", "GradientCheckReport", "set_num_threads", "get_num_threads",
     "build_info", "activations", "callbacks", "data", "datasets", "initializers", "layers", "losses",
-    "metrics", "optimizers", "regularizers", "utils", "__version__",
+    "metrics", "onnx", "optimizers", "regularizers", "utils", "__version__",
 ]
 
 

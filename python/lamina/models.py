@@ -473,8 +473,9 @@ class Sequential:
 
     def predict(self, x: Any, batch_size: Optional[int] = None, verbose: int = 0) -> np.ndarray:
         """The network's outputs for ``x``, shape ``(samples, units)``; dropout is off.
-        ``batch_size`` (default 1024) bounds the memory used at once; it changes results at most
-        in the last bit (rows may take different GEMM paths)."""
+        ``batch_size`` (default 1024) bounds the memory used at once; results depend on it only
+        through float rounding (small and large batches take different GEMM paths, which sum in
+        a different order; about 1e-7 relative in float32)."""
         net = self._require_built("predict")
         batch_size = 1024 if batch_size is None else check.positive_int(batch_size, "batch_size")
         return net.predict(self._features(x), batch_size)
@@ -512,6 +513,16 @@ class Sequential:
         from lamina.io import save_model
 
         save_model(self, path)
+
+    def export(self, path: Any, format: str = "onnx", opset: int = 17) -> Any:
+        """Writes the model for inference elsewhere. ``format="onnx"`` (the only one) calls
+        ``lamina.onnx.export(self, path, opset)`` and returns the ``onnx.ModelProto``; it needs
+        ``pip install lamina[onnx]``."""
+        if format != "onnx":
+            raise ValueError(f"format must be 'onnx', received format={check.describe(format)}")
+        from lamina.onnx import export
+
+        return export(self, path, opset=opset)
 
     def compile_config(self) -> Optional[Dict[str, Any]]:
         """The compile() arguments as JSON-able data, or None before compile."""
