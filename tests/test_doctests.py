@@ -12,11 +12,16 @@ MODULES = [
     "lamina", "lamina.models", "lamina.layers", "lamina.activations", "lamina.initializers",
     "lamina.regularizers", "lamina.losses", "lamina.optimizers", "lamina.metrics", "lamina.callbacks",
     "lamina.gradcheck", "lamina.data", "lamina.datasets", "lamina.utils", "lamina.io", "lamina.plotting",
+    "lamina.onnx", "lamina.sklearn",
 ]
+# Modules whose examples need an optional extra.
+EXTRAS = {"lamina.onnx": "onnxruntime", "lamina.sklearn": "sklearn"}
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples_run_as_written(name):
+    if name in EXTRAS:
+        pytest.importorskip(EXTRAS[name])
     module = importlib.import_module(name)
     result = doctest.testmod(module, extraglobs={"np": np, "lm": lm}, report=False,
                              optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
