@@ -198,8 +198,9 @@ inline int thread_count() {
 #endif
 }
 
-// Small m: C (m, n), m <= kSmallM. op(A) packed once by the caller; each thread takes a range
-// of NR-wide column blocks. Full blocks of an untransposed B are read straight from B.
+// Small m with an untransposed B: C (m, n), m <= kSmallM. op(A) packed once by the caller
+// (m * k values); each thread takes a range of column blocks. Full blocks are read straight
+// from B; only a last partial block is packed. No depth blocking: B is streamed once.
 template <typename T>
 void gemm_small_m(const Problem<T>& P) {
     using Blk = typename Traits<T>::Blk;
