@@ -177,10 +177,10 @@ py::tuple dense_backward_binding(const CArray<T>& dz, const CArray<T>& x, const 
 
 template <typename T>
 py::array_t<T> initialize_binding(const std::string& name, index_t count, index_t fan_in, index_t fan_out,
-                                  double value, std::uint64_t seed, std::uint64_t stream) {
+                                  double value, double value2, std::uint64_t seed, std::uint64_t stream) {
     if (count < 0) fail("count must be non-negative");
     py::array_t<T> w(count);
-    initialize(w.mutable_data(), count, fan_in, fan_out, Initializer{init_from_name(name), value}, seed, stream);
+    initialize(w.mutable_data(), count, fan_in, fan_out, Initializer{init_from_name(name), value, value2}, seed, stream);
     return w;
 }
 
@@ -211,9 +211,11 @@ LayerSpec layer_from_dict(const py::dict& d) {
         s.activation = activation_from_name(get_or<std::string>(d, "activation", "linear"));
         s.use_bias = get_or<bool>(d, "use_bias", true);
         s.kernel_init = {init_from_name(get_or<std::string>(d, "kernel_initializer", "glorot_uniform")),
-                         get_or<double>(d, "kernel_initializer_value", 0.0)};
+                         get_or<double>(d, "kernel_initializer_value", 0.0),
+                         get_or<double>(d, "kernel_initializer_value2", 0.0)};
         s.bias_init = {init_from_name(get_or<std::string>(d, "bias_initializer", "zeros")),
-                       get_or<double>(d, "bias_initializer_value", 0.0)};
+                       get_or<double>(d, "bias_initializer_value", 0.0),
+                       get_or<double>(d, "bias_initializer_value2", 0.0)};
         s.l1 = get_or<double>(d, "l1", 0.0);
         s.l2 = get_or<double>(d, "l2", 0.0);
     } else if (kind == "dropout") {
@@ -508,11 +510,11 @@ PYBIND11_MODULE(_core, m) {
             return dense_backward_binding<T>(dz.cast<CArray<T>>(), x.cast<CArray<T>>(), W.cast<CArray<T>>()); });
     });
     m.def("initialize", [](const std::string& name, index_t count, index_t fan_in, index_t fan_out, double value,
-                           std::uint64_t seed, std::uint64_t stream, const std::string& dtype) -> py::object {
-        if (dtype == "float64") return initialize_binding<double>(name, count, fan_in, fan_out, value, seed, stream);
-        return initialize_binding<float>(name, count, fan_in, fan_out, value, seed, stream);
+                           std::uint64_t seed, std::uint64_t stream, const std::string& dtype, double value2) -> py::object {
+        if (dtype == "float64") return initialize_binding<double>(name, count, fan_in, fan_out, value, value2, seed, stream);
+        return initialize_binding<float>(name, count, fan_in, fan_out, value, value2, seed, stream);
     }, py::arg("name"), py::arg("count"), py::arg("fan_in"), py::arg("fan_out"), py::arg("value") = 0.0,
-       py::arg("seed") = 0, py::arg("stream") = 0, py::arg("dtype") = "float64");
+       py::arg("seed") = 0, py::arg("stream") = 0, py::arg("dtype") = "float64", py::arg("value2") = 0.0);
     m.def("all_finite", [](const py::array& a) {
         if (py::isinstance<py::array_t<float>>(a)) return all_finite<float>(a);
         return all_finite<double>(a);

@@ -88,7 +88,8 @@ void activation_forward(Activation act, T* a, const T* z, index_t rows, index_t 
             if (a != z) std::copy(z, z + n, a);
             return;
         case Activation::Relu:
-            for_each_index(n, [=](index_t i) { a[i] = z[i] > T(0) ? z[i] : T(0); });
+            // Written so that NaN passes through (NaN < 0 is false): divergence must stay visible.
+            for_each_index(n, [=](index_t i) { a[i] = z[i] < T(0) ? T(0) : z[i]; });
             return;
         case Activation::LeakyRelu:
             for_each_index(n, [=](index_t i) { a[i] = z[i] > T(0) ? z[i] : slope * z[i]; });

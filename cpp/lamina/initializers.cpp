@@ -18,6 +18,9 @@ InitKind init_from_name(const std::string& name) {
     if (name == "zeros") return InitKind::Zeros;
     if (name == "ones") return InitKind::Ones;
     if (name == "constant") return InitKind::Constant;
+    if (name == "random_normal") return InitKind::RandomNormal;
+    if (name == "random_uniform") return InitKind::RandomUniform;
+    if (name == "truncated_normal") return InitKind::TruncatedNormal;
     throw std::invalid_argument("unknown initializer, received '" + name + "'");
 }
 
@@ -67,6 +70,23 @@ void initialize(T* w, index_t count, index_t fan_in, index_t fan_out, const Init
         case InitKind::Constant:
             for (index_t i = 0; i < count; ++i) w[i] = static_cast<T>(init.value);
             return;
+        case InitKind::RandomNormal:
+        case InitKind::TruncatedNormal:
+        case InitKind::RandomUniform: {
+            const CounterRng rng(seed, stream);
+            for (index_t i = 0; i < count; ++i) {
+                const auto c = static_cast<std::uint64_t>(i);
+                double v;
+                if (init.kind == InitKind::RandomUniform)
+                    v = init.value + (init.value2 - init.value) * rng.uniform(c);
+                else if (init.kind == InitKind::RandomNormal)
+                    v = init.value + init.value2 * rng.normal(c);
+                else
+                    v = init.value + init.value2 * truncated_normal(rng, c);
+                w[i] = static_cast<T>(v);
+            }
+            return;
+        }
         default: break;
     }
     const Scaling s = scaling_for(init.kind, fan_in, fan_out);

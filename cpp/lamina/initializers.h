@@ -17,13 +17,17 @@ enum class InitKind {
     Zeros,
     Ones,
     Constant,
+    RandomNormal,     // mean = value, stddev = value2
+    RandomUniform,    // on [value, value2)
+    TruncatedNormal,  // mean = value, stddev = value2, redrawn beyond two stddevs
 };
 
 InitKind init_from_name(const std::string& name);  // throws std::invalid_argument
 
 struct Initializer {
     InitKind kind = InitKind::GlorotUniform;
-    double value = 0.0;  // used by Constant
+    double value = 0.0;   // Constant's value; the random ones' mean or lower bound
+    double value2 = 0.0;  // the random ones' stddev or upper bound
 };
 
 // Fills w[0:count] for a tensor with the given fans. Each element draws from its own counter,

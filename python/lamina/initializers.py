@@ -3,16 +3,18 @@
 Variance scaling with ``n`` = fan_in (He, LeCun) or (fan_in + fan_out) / 2 (Glorot/Xavier):
 uniform on [-sqrt(3 s / n), sqrt(3 s / n)] or a normal truncated at two standard deviations with
 standard deviation sqrt(s / n) / 0.8796; s = 2 for He, 1 otherwise. Biases start at zero.
+``RandomNormal``, ``TruncatedNormal`` and ``RandomUniform`` take fixed scales instead: the
+too-large and too-small initializations the course contrasts with Xavier and He.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Union
+from typing import Any, Dict, Tuple, Union
 
 from lamina._validation import describe, finite_float
 
 NAMES = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
-         "lecun_normal", "zeros", "ones")
+         "lecun_normal", "zeros", "ones", "random_normal", "truncated_normal", "random_uniform")
 _ALIASES = {"xavier_uniform": "glorot_uniform", "xavier_normal": "glorot_normal"}
 
 
@@ -20,6 +22,10 @@ class Initializer:
     """Base class; ``name`` is the C++ core's name for it."""
 
     name = ""
+
+    def core_values(self) -> Tuple[float, float]:
+        """The two numbers the core's initializer takes (mean/stddev, bounds or a constant)."""
+        return 0.0, 0.0
 
     def get_config(self) -> Dict[str, Any]:
         return {"name": self.name}
@@ -52,6 +58,9 @@ class Constant(Initializer):
     def __init__(self, value: float = 0.0) -> None:
         self.value = finite_float(value, "value")
 
+    def core_values(self) -> Tuple[float, float]:
+        return self.value, 0.0
+
     def get_config(self) -> Dict[str, Any]:
         return {"name": self.name, "value": self.value}
 
@@ -59,8 +68,55 @@ class Constant(Initializer):
         return f"Constant(value={self.value})"
 
 
+class RandomNormal(Initializer):
+    """Normal with the given mean and standard deviation (Keras default stddev 0.05)."""
+
+    name = "random_normal"
+
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05) -> None:
+        self.mean = finite_float(mean, "mean")
+        self.stddev = finite_float(stddev, "stddev", low=0.0)
+
+    def core_values(self) -> Tuple[float, float]:
+        return self.mean, self.stddev
+
+    def get_config(self) -> Dict[str, Any]:
+        return {"name": self.name, "mean": self.mean, "stddev": self.stddev}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(mean={self.mean}, stddev={self.stddev})"
+
+
+class TruncatedNormal(RandomNormal):
+    """Normal with the given mean and standard deviation, redrawn beyond two standard deviations."""
+
+    name = "truncated_normal"
+
+
+class RandomUniform(Initializer):
+    """Uniform on ``[minval, maxval)`` (Keras default +-0.05)."""
+
+    name = "random_uniform"
+
+    def __init__(self, minval: float = -0.05, maxval: float = 0.05) -> None:
+        self.minval = finite_float(minval, "minval")
+        self.maxval = finite_float(maxval, "maxval")
+        if self.maxval < self.minval:
+            raise ValueError(f"maxval must be >= minval, received minval={minval}, maxval={maxval}")
+
+    def core_values(self) -> Tuple[float, float]:
+        return self.minval, self.maxval
+
+    def get_config(self) -> Dict[str, Any]:
+        return {"name": self.name, "minval": self.minval, "maxval": self.maxval}
+
+    def __repr__(self) -> str:
+        return f"RandomUniform(minval={self.minval}, maxval={self.maxval})"
+
+
 _BY_NAME = {cls.name: cls for cls in (GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform,
-                                      LecunNormal, Zeros, Ones, Constant)}
+                                      LecunNormal, Zeros, Ones, Constant, RandomNormal, TruncatedNormal,
+                                      RandomUniform)}
 
 
 def get(identifier: Union[str, Initializer, Dict[str, Any]], argument: str = "initializer") -> Initializer:

@@ -128,9 +128,11 @@ class Dense(Layer):
         return {
             "kind": "dense", "units": self.units, "activation": self.activation, "use_bias": self.use_bias,
             "kernel_initializer": self.kernel_initializer.name,
-            "kernel_initializer_value": getattr(self.kernel_initializer, "value", 0.0),
+            "kernel_initializer_value": self.kernel_initializer.core_values()[0],
+            "kernel_initializer_value2": self.kernel_initializer.core_values()[1],
             "bias_initializer": self.bias_initializer.name,
-            "bias_initializer_value": getattr(self.bias_initializer, "value", 0.0),
+            "bias_initializer_value": self.bias_initializer.core_values()[0],
+            "bias_initializer_value2": self.bias_initializer.core_values()[1],
             "l1": reg.l1 if reg else 0.0, "l2": reg.l2 if reg else 0.0,
         }
 
