@@ -68,7 +68,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.early_stopping:
         if not args.validation_split:
             raise SystemExit("lamina: --early-stopping needs --validation-split")
-        callbacks.append(lm.callbacks.EarlyStopping(monitor="val_loss", patience=args.early_stopping,
+        callbacks.append(lm.callbacks.EarlyStopping(monitor=args.monitor, patience=args.early_stopping,
                                                     restore_best_weights=True))
     model.summary()
     started = time.perf_counter()
@@ -108,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--l2", type=float, default=0.0, help="L2 penalty on each hidden kernel")
     train.add_argument("--validation-split", type=float, default=0.0)
     train.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="stop when val_loss stalls this many epochs")
+    train.add_argument("--monitor", default="val_loss", help="what early stopping watches (default: val_loss)")
     train.add_argument("--standardize", action="store_true", help="standardize features with the training set's statistics")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--threads", type=int)
