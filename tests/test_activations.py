@@ -126,3 +126,10 @@ def test_relu_and_leaky_relu_derivative_at_zero_follows_keras_convention():
 def test_unknown_activation_name_is_rejected_by_the_core():
     with pytest.raises(ValueError, match="swish"):
         _core.activation_forward("swish", np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize("name", ["relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus", "gelu", "linear"])
+def test_nan_passes_through_every_elementwise_activation_so_divergence_stays_visible(name):
+    z = np.array([[np.nan, -1.0, 2.0]])
+    a = _core.activation_forward(name, z)
+    assert np.isnan(a[0, 0]) and np.isfinite(a[0, 1:]).all()

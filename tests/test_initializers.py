@@ -95,3 +95,25 @@ def test_model_layers_use_the_requested_initializers_and_distinct_streams():
                          dtype="float64")
     twin.build()
     np.testing.assert_array_equal(twin.layers[0].kernel, first.kernel)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fixed_scale_initializers_draw_from_their_documented_distributions(dtype):
+    n = 200_000
+    normal = lm._core.initialize("random_normal", n, 10, 10, value=0.5, value2=2.0, seed=3, dtype=dtype)
+    assert normal.mean() == pytest.approx(0.5, abs=0.02) and normal.std() == pytest.approx(2.0, rel=0.01)
+    uniform = lm._core.initialize("random_uniform", n, 10, 10, value=-3.0, value2=1.0, seed=3, dtype=dtype)
+    assert uniform.min() >= -3.0 and uniform.max() < 1.0 and uniform.mean() == pytest.approx(-1.0, abs=0.02)
+    truncated = lm._core.initialize("truncated_normal", n, 10, 10, value=0.0, value2=1.0, seed=3, dtype=dtype)
+    assert np.abs(truncated).max() <= 2.0 and truncated.std() == pytest.approx(0.8796, rel=0.01)
+
+
+def test_fixed_scale_initializer_objects_reach_the_layer():
+    model = lm.Sequential([lm.layers.Dense(400, input_shape=(300,),
+                                           kernel_initializer=lm.initializers.RandomNormal(stddev=1.0),
+                                           bias_initializer=lm.initializers.RandomUniform(2.0, 3.0))], seed=0)
+    kernel, bias = model.get_weights()
+    assert kernel.std() == pytest.approx(1.0, rel=0.02)
+    assert bias.min() >= 2.0 and bias.max() < 3.0
+    with pytest.raises(ValueError, match="maxval"):
+        lm.initializers.RandomUniform(1.0, 0.0)
