@@ -40,11 +40,12 @@ for dtype in ("float32", "float64"):
     model.save(path)
     again = lm.load_model(path)
     assert np.array_equal(again.predict(x), model.predict(x))
+    # (no failed allocations here: valgrind's operator new exits instead of throwing bad_alloc)
     for bad in (lambda: model.fit(x[:, :3], y, verbose=0), lambda: model.fit(x, y + 10, verbose=0),
-                lambda: lm.Sequential([lm.layers.Dense(10**13, input_shape=(3,))], seed=0)):
+                lambda: model.set_weights([np.zeros(2)])):
         try:
             bad()
-        except (ValueError, MemoryError):
+        except ValueError:
             pass
 reg = lm.Sequential([lm.layers.Dense(8, activation="tanh", input_shape=(12,)), lm.layers.Dense(1)], seed=0)
 reg.compile(optimizer=lm.optimizers.SGD(momentum=0.9, nesterov=True, clipnorm=1.0), loss="huber")
@@ -56,7 +57,7 @@ start=$(date +%s)
 echo "== valgrind memcheck on $PY (log: $LOG)"
 PYTHONMALLOC=malloc OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} valgrind --tool=memcheck --leak-check=full \
   --show-leak-kinds=definite --errors-for-leak-kinds=definite --num-callers=40 --track-origins=yes \
-  --log-file="$LOG" "$PY" "$WORK/workload.py" "$WORK"
+  --log-file="$LOG" "$PY" "$WORK/workload.py" "$WORK" || { echo "== the workload failed (exit $?)"; exit 2; }
 end=$(date +%s)
 
 status=0
@@ -76,7 +77,7 @@ if current:
     records.append(current)
 kinds = ("Invalid read", "Invalid write", "Invalid free", "Mismatched free", "uninitialised", "Uninitialised",
          "definitely lost", "Source and destination overlap", "Syscall param")
-ours = [r for r in records if any(k in r[0] for k in kinds) and any("_core" in l or "lamina::" in l for l in r)]
+ours = [r for r in records if any(k in r[0] for k in kinds) and any("lamina/_core" in l or "_core.cpython" in l or "lamina::" in l for l in r)]
 others = [r for r in records if any(k in r[0] for k in kinds) and r not in ours]
 summary = [l for l in text.splitlines() if "ERROR SUMMARY" in l or "definitely lost:" in l]
 print("\n".join(summary))
