@@ -43,6 +43,10 @@ Network<T>::Network(index_t input_dim, std::vector<LayerSpec> layers, std::uint6
         needs_input_grad_.push_back(dense_below);
         if (s.kind == LayerKind::Dense) {
             if (s.units <= 0) throw std::invalid_argument("Dense units must be positive");
+            // Sizes come from Python: refuse counts that would overflow 64-bit arithmetic.
+            constexpr index_t kMaxParams = index_t(1) << 52;
+            if (width > kMaxParams / s.units || offset > kMaxParams - width * s.units - s.units)
+                throw std::invalid_argument("the network would have more than 2^52 parameters");
             DenseParams d{static_cast<index_t>(l), width, s.units, offset, -1};
             offset += width * s.units;
             if (s.use_bias) {

@@ -187,6 +187,17 @@ def _read(path: str) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
     if hashlib.sha256(data[:-64]).hexdigest().encode("ascii") != data[-64:]:
         raise _Bad("its checksum does not match: the file is damaged")
     try:
+        # lamina writes every member uncompressed: refuse anything else before inflating it, so
+        # a small file cannot expand into a huge allocation (a zip bomb).
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            for info in zf.infolist():
+                if info.compress_type != zipfile.ZIP_STORED or info.file_size > len(data):
+                    raise _Bad(f"its member {info.filename!r} is compressed or larger than the file")
+    except _Bad:
+        raise
+    except Exception as exc:
+        raise _Bad(f"its archive cannot be read ({type(exc).__name__}: {exc})") from None
+    try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             names = list(npz.files)
             if "header" not in names:
@@ -220,11 +231,34 @@ def _read(path: str) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
     return header, loaded
 
 
+def _declared_param_count(config: Dict[str, Any]) -> int:
+    """The number of weights the architecture in ``config`` would allocate (exact integers)."""
+    size, total = None, 0
+    for entry in config["layers"]:
+        layer = entry["config"]
+        if entry["class_name"] == "Input":
+            size = int(layer["shape"][0])
+        elif layer.get("input_shape") is not None:
+            size = int(layer["input_shape"][0])
+        if entry["class_name"] == "Dense":
+            if size is None:
+                raise _Bad("its architecture has no input size")
+            units = int(layer["units"])
+            total += size * units + (units if layer.get("use_bias", True) else 0)
+            size = units
+    return total
+
+
 def _rebuild(header: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> Any:
     from lamina import losses, metrics, optimizers
     from lamina.data import Standardizer
     from lamina.models import Sequential
 
+    params = arrays["params"]
+    declared = _declared_param_count(header["config"])
+    if declared != params.size:
+        # Checked before building, so a small file cannot make lamina allocate a huge network.
+        raise _Bad(f"its architecture declares {declared} weights but it holds {params.size}")
     model = Sequential.from_config(header["config"])
     if not model.built:
         raise _Bad("its architecture has no input size")
@@ -234,7 +268,6 @@ def _rebuild(header: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> Any:
         model.compile(optimizer=optimizers.get(dict(compile_config["optimizer"])),
                       loss=losses.get(dict(compile_config["loss"])),
                       metrics=[metrics.deserialize(entry) for entry in compile_config["metrics"]])
-    params = arrays["params"]
     dtype = np.dtype(model.dtype)
     if params.dtype != dtype:
         raise _Bad(f"its weights are {params.dtype}, the model is {dtype}")

@@ -69,6 +69,7 @@ class Sequential:
         self.history: Optional[callbacks_module.History] = None
         self.epochs_trained = 0  # completed epochs: each draws its own shuffle
         self.standardizer: Any = None  # a fitted lm.data.Standardizer applied to every input
+        self._live_epoch: Any = None  # the running epoch's BatchStats while fit runs
         if layers is not None:
             if isinstance(layers, Layer) or not isinstance(layers, Iterable):
                 raise TypeError(f"layers must be a list of layers, received layers={check.describe(layers)}")
@@ -275,9 +276,11 @@ class Sequential:
                 raise ValueError(f"the standardizer was fitted on {n} features, the model takes {self.input_size}")
         self.standardizer = standardizer
 
-    def _targets(self, y: Any, n_rows: int, name: str = "y") -> np.ndarray:
-        """Targets shaped for the core: (n, units), or (n, 1) labels for the sparse loss."""
+    def _targets(self, y: Any, n_rows: int, name: str = "y", dtype: Any = None) -> np.ndarray:
+        """Targets shaped for the core: (n, units), or (n, 1) labels for the sparse loss, in
+        ``dtype`` (the model's by default)."""
         assert self.loss is not None
+        dtype = _DTYPES[self.dtype] if dtype is None else dtype
         arr = check.as_array(y, name)
         kind, units = self.loss.kind, self.output_size
         if arr.ndim == 0 or arr.shape[0] != n_rows:
@@ -294,7 +297,7 @@ class Sequential:
             if bad.size:
                 raise ValueError(f"{name} must hold integer labels in [0, {units - 1}] (the model has {units} outputs), "
                                  f"received {name}[{bad[0]}]={arr[bad[0]]!r}")
-            return check.cast(arr.reshape(-1, 1), _DTYPES[self.dtype], name)
+            return check.cast(arr.reshape(-1, 1), dtype, name)
         if arr.ndim == 1 and units == 1:
             arr = arr.reshape(-1, 1)
         if arr.ndim != 2 or arr.shape[1] != units:
@@ -310,7 +313,7 @@ class Sequential:
                 where = tuple(int(i) for i in bad[0])
                 raise ValueError(f"{name} must hold probabilities in [0, 1] for {self.loss.name}, "
                                  f"received {name}[{where}]={arr[where]!r}")
-        return check.cast(arr, _DTYPES[self.dtype], name)
+        return check.cast(arr, dtype, name)
 
     def _dataset(self, x: Any, y: Any, xname: str = "x", yname: str = "y",
                  n_features: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
@@ -389,7 +392,12 @@ class Sequential:
                              bool(track_gradient_norms))
         except KeyboardInterrupt:
             # Ctrl-C lands between chunks: the weights and optimizer state are those of the last
-            # completed step and History holds the finished epochs. Close the progress bar only.
+            # completed step and History holds the finished epochs. An epoch whose last chunk
+            # completed counts as trained (its shuffle is used up). Close the progress bar only.
+            live = self._live_epoch
+            if live is not None and live.batches == steps:
+                self.epochs_trained += 1
+            self._live_epoch = None
             for cb in cbs.callbacks:
                 if isinstance(cb, ProgressDisplay):
                     cb.on_train_end({})
@@ -406,6 +414,7 @@ class Sequential:
             cbs.on_epoch_begin(epoch, {})
             order = _core.shuffled_order(n, self.seed, self.epochs_trained) if shuffle else None
             stats = _core.BatchStats()
+            self._live_epoch = stats  # the core counts its batches, even if Ctrl-C cuts in below
             done = 0
             while done < steps and not self.stop_training:
                 take = min(chunk, steps - done)
@@ -417,6 +426,7 @@ class Sequential:
                 chunk = max(1, min(int(chunk * 2), int(take * _CHUNK_SECONDS / max(elapsed, 1e-6))))
                 cbs.on_batch_end(done - 1, self._logs(stats))
             self.epochs_trained += 1
+            self._live_epoch = None
             logs = self._logs(stats)
             if track_gradient_norms and stats.batches:
                 for name, total in zip(dense_names, stats.gradient_norms):
