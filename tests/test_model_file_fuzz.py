@@ -14,6 +14,8 @@ import pathlib
 import signal
 import subprocess
 import sys
+import atexit
+import shutil
 import tempfile
 import textwrap
 import time
@@ -29,6 +31,7 @@ import lamina.io as lio
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 WORKDIR = pathlib.Path(tempfile.mkdtemp(prefix="lamina-fuzz-"))
+atexit.register(shutil.rmtree, WORKDIR, ignore_errors=True)
 
 
 def _saved_bytes():
@@ -202,6 +205,8 @@ def mutated_headers(draw):
                 parent = parent[key]
             old = parent[path[-1]]
         except (KeyError, IndexError, TypeError):
+            continue
+        if not isinstance(parent, (dict, list)):  # a path into a string: nothing to mutate there
             continue
         action = draw(st.sampled_from(("replace", "replace", "delete", "perturb")))
         if action == "delete":

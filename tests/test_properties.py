@@ -115,6 +115,11 @@ def reference_forward(model, x64):
     through activations whose Lipschitz constant is at most ~1.13)."""
     u = float(np.finfo(model.dtype).eps)
     tiny = float(np.finfo(model.dtype).tiny)
+    with np.errstate(over="ignore", invalid="ignore"):  # huge weights: callers check finiteness
+        return _reference_forward(model, x64, u, tiny)
+
+
+def _reference_forward(model, x64, u, tiny):
     weights = [w.astype(np.float64) for w in model.get_weights()]
     a = x64
     err = np.zeros_like(x64)
@@ -556,5 +561,9 @@ def test_gradient_check_passes_on_valid_data_or_rejects_it(spec, data):
         return
     report = lm.gradient_check(model, x, y, max_params=30)
     assert_unchanged(model, before)
+    if kind == "huge":
+        # Targets of 1e30 make J ~ 1e60: J(theta +- eps) differ below float64's resolution, so
+        # two-sided differences carry no information. The check must still run and report.
+        return
     assert np.isfinite(report.difference)
     assert report.difference < 1e-5, report  # a correct backprop; 1e-7 is the default threshold
