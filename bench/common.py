@@ -71,14 +71,20 @@ def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 
 
-def alternate(contenders: Dict[str, Callable[[], float]], repeats: int) -> Dict[str, List[float]]:
+def alternate(contenders: Dict[str, Callable[[], float]], repeats: int,
+              budget_seconds: Optional[float] = None, min_repeats: int = 3) -> Dict[str, List[float]]:
     """Runs each contender's measurement in turn, ``repeats`` rounds, and returns every value.
 
     Alternating (A B A B ...) instead of (A A A B B B) spreads any slow phase of a shared
-    machine over both sides, so the ratio of medians stays meaningful.
+    machine over both sides, so the ratio of medians stays meaningful. With a budget, rounds
+    stop once it is spent (after at least ``min_repeats``), which bounds a run on a busy machine.
     """
     results: Dict[str, List[float]] = {name: [] for name in contenders}
+    start = time.perf_counter()
     for r in range(repeats):
+        if budget_seconds is not None and r >= min(min_repeats, repeats) \
+                and time.perf_counter() - start > budget_seconds:
+            break
         names = list(contenders)
         if r % 2:  # also alternate who goes first
             names.reverse()

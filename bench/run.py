@@ -70,7 +70,8 @@ def print_report(res: dict) -> None:
               f"run without --keep-openblas-env or with env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)")
     print(f"data: {meta['data']}")
     load0, load1 = meta["load_avg_1min_at_start"], meta.get("load_avg_1min_at_end")
-    busy = "" if load0 is None or load0 < 0.5 else "  WARNING: machine was busy at start; ratios are noisy"
+    busy = "" if load0 is None or load0 < 0.5 else \
+        "  WARNING: load >= 0.5 at start - unless it was this run's own warm-up, ratios are noisy"
     print(f"load average (1 min): {load0:.2f} at start, {load1:.2f} at end (includes this run){busy}")
     print(f"repeats: {meta['repeats']} (median reported; ratio = lamina / peer, > 1 means lamina is faster)")
 

@@ -20,6 +20,8 @@ from common import N_CLASSES, N_FEATURES, N_HIDDEN, Data, alternate, median, rat
 BATCH_SIZES = (1, 10, 32, 128, 512)
 SKLEARN_BATCH = 128
 
+BUDGET_FULL, BUDGET_QUICK = 40.0, 8.0  # seconds per batch size before repeats are cut short
+
 # Samples trained per timed repeat, by batch size.
 SAMPLES_FULL = {1: 1000, 10: 8000, 32: 20000, 128: 60000, 512: 60000}
 SAMPLES_QUICK = {1: 150, 10: 1000, 32: 3000, 128: 8192, 512: 8192}
@@ -114,13 +116,14 @@ def run(data: Data, repeats: int, quick: bool, skipped: List[str]) -> List[Dict[
             contenders["torch"] = torch_trainer(data, batch, n)
         if have_sklearn and batch == SKLEARN_BATCH:
             contenders["sklearn"] = sklearn_trainer(data, batch, n)
-        times = alternate(contenders, repeats)
+        # ~3x an idle machine's time for all rounds of this batch size: a busy machine cuts repeats short
+        times = alternate(contenders, repeats, budget_seconds=BUDGET_QUICK if quick else BUDGET_FULL)
         rate: Dict[str, Optional[float]] = {name: n / median(t) for name, t in times.items()}
         rows.append({
             "batch": batch, "samples_per_repeat": n,
             "lamina_sps": rate["lamina"], "torch_sps": rate.get("torch"), "sklearn_sps": rate.get("sklearn"),
             "ratio_vs_torch": ratio(rate["lamina"], rate.get("torch")),
             "ratio_vs_sklearn": ratio(rate["lamina"], rate.get("sklearn")),
-            "seconds_all": times,
+            "repeats": len(times["lamina"]), "seconds_all": times,
         })
     return rows
