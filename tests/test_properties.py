@@ -532,7 +532,9 @@ def test_set_weights_copies_valid_weights_and_changes_nothing_otherwise(spec, da
     assert model.optimizer.iterations == before["iterations"] and model.epochs_trained == before["epochs_trained"]
     want, bound = reference_forward(model, np.ones((2, spec["inputs"])))
     got = model.predict(np.ones((2, spec["inputs"])))
-    if np.isfinite(want).all() and np.abs(want).max() < 1e30:
+    # Compare only where every intermediate fits the model's dtype (1e29 * 1e29 overflows float32).
+    fits = np.abs(reference_forward.logits).max() < np.finfo(spec["dtype"]).max / 1e3
+    if np.isfinite(want).all() and np.abs(want).max() < 1e30 and fits:
         assert (np.abs(got - want) <= 4 * bound).all()
 
 

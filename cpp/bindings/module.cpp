@@ -12,6 +12,7 @@
 
 #include "lamina/activations.h"
 #include "lamina/dense.h"
+#include "lamina/finite.h"
 #include "lamina/gemm.h"
 #include "lamina/initializers.h"
 #include "lamina/losses.h"
@@ -190,9 +191,7 @@ bool all_finite(const py::array& a) {
     const T* p = c.data();
     const index_t n = c.size();
     py::gil_scoped_release release;
-    for (index_t i = 0; i < n; ++i)
-        if (!std::isfinite(p[i])) return false;
-    return true;
+    return lamina::all_finite(p, n);
 }
 
 // --- configuration from Python dicts ---------------------------------------------------------

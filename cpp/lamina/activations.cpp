@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "lamina/threading.h"
+#include "lamina/vectorize.h"
 
 namespace lamina {
 
@@ -80,7 +81,7 @@ void softmax_rows(T* a, const T* z, index_t rows, index_t cols) {
 }  // namespace
 
 template <typename T>
-void activation_forward(Activation act, T* a, const T* z, index_t rows, index_t cols) {
+LAMINA_VECTORIZE void activation_forward(Activation act, T* a, const T* z, index_t rows, index_t cols) {
     const index_t n = rows * cols;
     const T slope = static_cast<T>(kLeakyReluSlope), alpha = static_cast<T>(kEluAlpha);
     switch (act) {
@@ -120,7 +121,7 @@ void activation_forward(Activation act, T* a, const T* z, index_t rows, index_t 
 }
 
 template <typename T>
-void activation_backward(Activation act, T* dz, const T* da, const T* z, const T* a, index_t rows,
+LAMINA_VECTORIZE void activation_backward(Activation act, T* dz, const T* da, const T* z, const T* a, index_t rows,
                          index_t cols) {
     const index_t n = rows * cols;
     const T slope = static_cast<T>(kLeakyReluSlope), alpha = static_cast<T>(kEluAlpha);

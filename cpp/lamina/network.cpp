@@ -7,6 +7,7 @@
 #include "lamina/dense.h"
 #include "lamina/random.h"
 #include "lamina/threading.h"
+#include "lamina/vectorize.h"
 
 namespace lamina {
 
@@ -265,40 +266,57 @@ double Network<T>::train_step(const T* y, index_t n, index_t ycols, BatchStats& 
     return loss;
 }
 
-// dz (n, units), x (n, in): for each kernel row i, g = sum_r x[r, i] dz[r, :] (+ the
-// regularization gradient) is formed in a stack buffer and handed straight to the optimizer.
-// Rows are independent, so threads split them without changing any result.
+namespace {
+
+// g (rows, units) = x[:, 0:rows]^T dz for a handful of samples (x has row stride in): a rank-n
+// update written as n axpy sweeps per row, which vectorize along units. For n <= kFusedBatch
+// this beats calling gemm per block (no packing, no dispatch, no nested thread team).
+template <typename T>
+LAMINA_VECTORIZE void rank_n_rows(T* g, const T* x, index_t in, const T* dz, index_t units,
+                                  index_t n, index_t rows) {
+    for (index_t i = 0; i < rows; ++i) {
+        T* gi = g + i * units;
+        const T a0 = x[i];
+        for (index_t j = 0; j < units; ++j) gi[j] = a0 * dz[j];
+        for (index_t r = 1; r < n; ++r) {
+            const T a = x[r * in + i];
+            const T* dzr = dz + r * units;
+            for (index_t j = 0; j < units; ++j) gi[j] += a * dzr[j];
+        }
+    }
+}
+
+}  // namespace
+
+// dz (n, units), x (n, in): the kernel gradient x^T dz is formed kRows rows at a time in a small
+// per-thread block (it stays in L1/L2), the regularization gradient is added, and the optimizer
+// rule is applied to those rows straight away, so dW never travels through memory. Blocks of
+// rows are independent, so threads split them without changing any result.
 template <typename T>
 void Network<T>::fused_kernel_update(const DenseParams& d, const T* dz, const T* x, index_t n) {
-    constexpr index_t kBlock = 256;
     const LayerSpec& s = layers_[d.layer];
     const T l1 = static_cast<T>(s.l1), two_l2 = static_cast<T>(2.0 * s.l2);
     const bool regularized = s.l1 != 0.0 || s.l2 != 0.0;
     T* W = params_.data() + d.kernel_offset;
     const index_t in = d.in, units = d.units;
-    const bool parallel = 2 * n * in * units >= 8 * kParallelMinFlops;
+    const index_t kRows = std::max<index_t>(1, 8192 / units);  // a block of ~32 KB
+    const index_t blocks = (in + kRows - 1) / kRows;
+    const bool parallel = 2 * n * in * units >= 8 * kParallelMinFlops && blocks > 1;
 #pragma omp parallel for schedule(static) if (parallel)
-    for (index_t i = 0; i < in; ++i) {
-        T* w_row = W + i * units;
-        for (index_t j0 = 0; j0 < units; j0 += kBlock) {
-            const index_t width = std::min(kBlock, units - j0);
-            T g[kBlock];
-            for (index_t j = 0; j < width; ++j) g[j] = T(0);
-            for (index_t r = 0; r < n; ++r) {
-                const T a = x[r * in + i];
-                if (a == T(0)) continue;  // zero inputs (ReLU, blank pixels) add nothing
-                const T* dzr = dz + r * units + j0;
-                for (index_t j = 0; j < width; ++j) g[j] += a * dzr[j];
+    for (index_t b = 0; b < blocks; ++b) {
+        thread_local std::vector<T> block;  // grows once per thread, then reused
+        const index_t i0 = b * kRows, rows = std::min(kRows, in - i0), count = rows * units;
+        if (static_cast<index_t>(block.size()) < count) block.resize(static_cast<std::size_t>(count));
+        T* g = block.data();
+        rank_n_rows(g, x + i0, in, dz, units, n, rows);
+        T* w = W + i0 * units;
+        if (regularized) {
+            for (index_t j = 0; j < count; ++j) {
+                const T sign = w[j] > T(0) ? T(1) : (w[j] < T(0) ? T(-1) : T(0));
+                g[j] += two_l2 * w[j] + l1 * sign;
             }
-            if (regularized) {
-                const T* w = w_row + j0;
-                for (index_t j = 0; j < width; ++j) {
-                    const T sign = w[j] > T(0) ? T(1) : (w[j] < T(0) ? T(-1) : T(0));
-                    g[j] += two_l2 * w[j] + l1 * sign;
-                }
-            }
-            optimizer_.update_span(w_row + j0, g, d.kernel_offset + i * units + j0, width);
         }
+        optimizer_.update_span(w, g, d.kernel_offset + i0 * units, count);
     }
 }
 

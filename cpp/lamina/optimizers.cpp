@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "lamina/threading.h"
+#include "lamina/vectorize.h"
 
 namespace lamina {
 
@@ -92,7 +93,7 @@ void Optimizer<T>::begin_step() {
 }
 
 template <typename T>
-void Optimizer<T>::update_span(T* w, const T* g, index_t offset, index_t n) {
+LAMINA_VECTORIZE void Optimizer<T>::update_span(T* w, const T* g, index_t offset, index_t n) {
     const OptimizerConfig& c = config_;
     const T lr = static_cast<T>(c.learning_rate);
     const T eps = static_cast<T>(c.epsilon);

@@ -52,7 +52,7 @@ public:
     // end_step() advances the counter. Clipping needs the whole gradient, so it is not available
     // this way (see clips()).
     void begin_step();
-    void update_span(T* w, const T* g, index_t offset, index_t n);
+    void update_span(T* w, const T* g, index_t offset, index_t n);  // AVX2 clone where supported
     void end_step() { ++iterations; }
     bool clips() const { return config_.clipnorm > 0 || config_.clipvalue > 0 || config_.global_clipnorm > 0; }
 

@@ -96,6 +96,7 @@ def cast(arr: np.ndarray, dtype: Any, name: str) -> np.ndarray:
     """A contiguous copy (or the array itself) in ``dtype``; values that overflow it are an error."""
     with np.errstate(over="ignore", invalid="ignore"):
         out = np.ascontiguousarray(arr, dtype=dtype)
-    if out.dtype.kind == "f" and not _core.all_finite(out):  # e.g. 1e300 into float32
+    converted = out.dtype != arr.dtype  # only a conversion can overflow (e.g. 1e300 into float32)
+    if converted and out.dtype.kind == "f" and not _core.all_finite(out):
         raise ValueError(f"{name} holds values too large for {np.dtype(dtype).name}")
     return out
