@@ -30,6 +30,29 @@ index_t argmax_row(const T* r, index_t cols) {
     return best;
 }
 
+// g (n) += d/dw [l1 |w| + l2 w^2] = l1 sign(w) + 2 l2 w, with sign(0) = 0.
+template <typename T>
+LAMINA_VECTORIZE void add_regularization_gradient(T* g, const T* w, index_t n, double l1, double l2) {
+    const T a = static_cast<T>(l1), b = static_cast<T>(2.0 * l2);
+    for (index_t i = 0; i < n; ++i) {
+        const T sign = w[i] > T(0) ? T(1) : (w[i] < T(0) ? T(-1) : T(0));
+        g[i] += b * w[i] + a * sign;
+    }
+}
+
+// out[0] = sum |w|, out[1] = sum w^2 over w (n), accumulated in double.
+template <typename T>
+LAMINA_VECTORIZE void chunk_abs_and_squares(const T* w, index_t n, double* out) {
+    double abs_sum = 0.0, sq_sum = 0.0;
+    for (index_t i = 0; i < n; ++i) {
+        const double v = w[i];
+        abs_sum += std::fabs(v);
+        sq_sum += v * v;
+    }
+    out[0] = abs_sum;
+    out[1] = sq_sum;
+}
+
 }  // namespace
 
 template <typename T>
@@ -68,6 +91,9 @@ Network<T>::Network(index_t input_dim, std::vector<LayerSpec> layers, std::uint6
         widths_.push_back(width);
     }
     params_.assign(static_cast<std::size_t>(offset), T(0));
+    index_t max_kernel = 0;
+    for (const DenseParams& d : dense_) max_kernel = std::max(max_kernel, d.in * d.units);
+    penalty_partials_.assign(static_cast<std::size_t>(2 * ((max_kernel + kPenaltyChunk - 1) / kPenaltyChunk)), 0.0);
     grads_.assign(static_cast<std::size_t>(offset), T(0));
     // Streams follow the Dense layers' order, so inserting a Dropout changes no initial weight.
     for (std::size_t i = 0; i < dense_.size(); ++i) {
@@ -203,10 +229,19 @@ double Network<T>::regularization_penalty() const {
         const LayerSpec& s = layers_[d.layer];
         if (s.l1 == 0.0 && s.l2 == 0.0) continue;
         const T* w = params_.data() + d.kernel_offset;
+        const index_t n = d.in * d.units, chunks = (n + kPenaltyChunk - 1) / kPenaltyChunk;
+        double* partial = penalty_partials_.data();
+        // Fixed chunks summed in parallel, then added in chunk order: the same for any thread count.
+        const bool parallel = n >= 4 * kParallelMinFlops;
+#pragma omp parallel for schedule(static) if (parallel)
+        for (index_t c = 0; c < chunks; ++c) {
+            const index_t i0 = c * kPenaltyChunk;
+            chunk_abs_and_squares(w + i0, std::min(kPenaltyChunk, n - i0), partial + 2 * c);
+        }
         double abs_sum = 0.0, sq_sum = 0.0;
-        for (index_t i = 0; i < d.in * d.units; ++i) {
-            abs_sum += std::fabs(double(w[i]));
-            sq_sum += double(w[i]) * double(w[i]);
+        for (index_t c = 0; c < chunks; ++c) {
+            abs_sum += partial[2 * c];
+            sq_sum += partial[2 * c + 1];
         }
         penalty += s.l1 * abs_sum + s.l2 * sq_sum;
     }
@@ -295,7 +330,6 @@ LAMINA_VECTORIZE void rank_n_rows(T* g, const T* x, index_t in, const T* dz, ind
 template <typename T>
 void Network<T>::fused_kernel_update(const DenseParams& d, const T* dz, const T* x, index_t n) {
     const LayerSpec& s = layers_[d.layer];
-    const T l1 = static_cast<T>(s.l1), two_l2 = static_cast<T>(2.0 * s.l2);
     const bool regularized = s.l1 != 0.0 || s.l2 != 0.0;
     T* W = params_.data() + d.kernel_offset;
     const index_t in = d.in, units = d.units;
@@ -310,12 +344,7 @@ void Network<T>::fused_kernel_update(const DenseParams& d, const T* dz, const T*
         T* g = block.data();
         rank_n_rows(g, x + i0, in, dz, units, n, rows);
         T* w = W + i0 * units;
-        if (regularized) {
-            for (index_t j = 0; j < count; ++j) {
-                const T sign = w[j] > T(0) ? T(1) : (w[j] < T(0) ? T(-1) : T(0));
-                g[j] += two_l2 * w[j] + l1 * sign;
-            }
-        }
+        if (regularized) add_regularization_gradient(g, w, count, s.l1, s.l2);
         optimizer_.update_span(w, g, d.kernel_offset + i0 * units, count);
     }
 }
@@ -387,10 +416,12 @@ double Network<T>::backward(const T* y, index_t n, index_t ycols, bool backprop,
             dense_backward(dx, dW, db, g, in_[l], W, n, d.in, d.units);
         }
         if (!fused_update && (s.l1 != 0.0 || s.l2 != 0.0)) {
-            const T l1 = static_cast<T>(s.l1), two_l2 = static_cast<T>(2.0 * s.l2);
-            for (index_t i = 0; i < d.in * d.units; ++i) {
-                const T sign = W[i] > T(0) ? T(1) : (W[i] < T(0) ? T(-1) : T(0));
-                dW[i] += two_l2 * W[i] + l1 * sign;
+            const index_t n_w = d.in * d.units, chunks = (n_w + kPenaltyChunk - 1) / kPenaltyChunk;
+            const bool parallel = n_w >= 4 * kParallelMinFlops;
+#pragma omp parallel for schedule(static) if (parallel)
+            for (index_t c = 0; c < chunks; ++c) {
+                const index_t i0 = c * kPenaltyChunk;
+                add_regularization_gradient(dW + i0, W + i0, std::min(kPenaltyChunk, n_w - i0), s.l1, s.l2);
             }
         }
         if (!needs_input_grad_[l]) break;

@@ -149,6 +149,8 @@ private:
     bool last_training_ = false;
     std::vector<T> grad_a_, grad_b_;  // ping-pong gradient buffers (capacity, max width)
     std::vector<T> batch_x_, batch_y_;
+    static constexpr index_t kPenaltyChunk = 4096;      // fixed, so sums never depend on threads
+    mutable std::vector<double> penalty_partials_;      // (2 * chunks) of the largest kernel
 
     std::mutex mutex_;
 };
