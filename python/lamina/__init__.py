@@ -35,12 +35,22 @@ def set_num_threads(n: int) -> None:
 
     ``OMP_NUM_THREADS`` sets the starting value. numpy's own BLAS threads are separate; see the
     README for keeping both from oversubscribing the cores.
+
+    >>> previous = lm.get_num_threads()
+    >>> lm.set_num_threads(2)
+    >>> lm.get_num_threads()
+    2
+    >>> lm.set_num_threads(previous)
     """
     _core.set_num_threads(positive_int(n, "n"))
 
 
 def get_num_threads() -> int:
-    """Threads the core uses."""
+    """Threads the core uses.
+
+    >>> lm.get_num_threads() >= 1
+    True
+    """
     return int(_core.get_num_threads())
 
 

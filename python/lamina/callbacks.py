@@ -28,7 +28,17 @@ Logs = Dict[str, float]
 class Callback:
     """Base class; override the hooks you need. ``self.model`` is the model being trained and
     ``self.params`` holds ``epochs``, ``steps`` (batches per epoch), ``batch_size``, ``samples``
-    and ``verbose``."""
+    and ``verbose``.
+
+    >>> class PrintLoss(lm.callbacks.Callback):
+    ...     def on_epoch_end(self, epoch, logs=None):
+    ...         print(f"epoch {epoch + 1}/{self.params['epochs']}: {sorted(logs)}")
+    >>> model = lm.Sequential([lm.layers.Dense(1, input_shape=(2,))], seed=0)
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> _ = model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2, verbose=0, callbacks=[PrintLoss()])
+    epoch 1/2: ['loss']
+    epoch 2/2: ['loss']
+    """
 
     def __init__(self) -> None:
         self.model: Any = None
@@ -61,7 +71,14 @@ class Callback:
 
 class History(Callback):
     """Records each epoch's logs: ``history.history["loss"]``, ``["val_accuracy"]``, ...
-    ``history.epoch`` lists the epoch numbers."""
+    ``history.epoch`` lists the epoch numbers. ``fit`` returns one.
+
+    >>> model = lm.Sequential([lm.layers.Dense(1, input_shape=(2,))], seed=0)
+    >>> model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    >>> history = model.fit(np.ones((8, 2)), np.ones((8, 1)), epochs=3, validation_split=0.25, verbose=0)
+    >>> history.epoch, sorted(history.history)
+    ([0, 1, 2], ['loss', 'mean_absolute_error', 'val_loss', 'val_mean_absolute_error'])
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -88,7 +105,7 @@ class History(Callback):
 
 
 class CallbackList:
-    """Calls a list of callbacks in order."""
+    """Calls a list of callbacks in order (internal plumbing for ``fit``; History goes last)."""
 
     def __init__(self, callbacks: Iterable[Callback], model: Any, params: Dict[str, Any]) -> None:
         callbacks = list(callbacks)
@@ -246,6 +263,15 @@ class ModelCheckpoint(Callback):
     ``filepath`` may hold format fields filled from the epoch number (1-based, as Keras) and the
     logs: ``"ckpt-{epoch:02d}-{val_loss:.3f}.lamina"``. With ``save_best_only=True`` a file is
     written only when ``monitor`` improves on the best value so far.
+
+    >>> import os, tempfile
+    >>> model = lm.Sequential([lm.layers.Dense(1, input_shape=(2,))], seed=0)
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     checkpoint = ModelCheckpoint(os.path.join(tmp, "ckpt-{epoch:02d}.lamina"))
+    ...     _ = model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2, verbose=0, callbacks=[checkpoint])
+    ...     print([os.path.basename(path) for path in checkpoint.saved])
+    ['ckpt-01.lamina', 'ckpt-02.lamina']
     """
 
     def __init__(self, filepath: Any, monitor: str = "val_loss", save_best_only: bool = False,
@@ -353,6 +379,15 @@ class ReduceLROnPlateau(Callback):
     """Multiplies the learning rate by ``factor`` once ``monitor`` has not improved (by more than
     ``min_delta``) for ``patience`` epochs, never going below ``min_lr``; after a reduction it
     waits ``cooldown`` epochs before counting again. Logs the rate as ``learning_rate``.
+
+    >>> model = lm.Sequential([lm.layers.Dense(1, input_shape=(2,))], seed=0)
+    >>> model.compile(optimizer=lm.optimizers.SGD(learning_rate=0.1), loss="mse")
+    >>> reduce = ReduceLROnPlateau(monitor="loss", factor=0.5, patience=2)
+    >>> reduce.set_model(model); reduce.on_train_begin()
+    >>> for epoch, loss in enumerate([1.0, 1.0, 1.0]):  # no improvement after the first epoch
+    ...     reduce.on_epoch_end(epoch, {"loss": loss})
+    >>> model.optimizer.learning_rate
+    0.05
     """
 
     def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10, min_delta: float = 1e-4,
@@ -413,7 +448,18 @@ class ReduceLROnPlateau(Callback):
 class CSVLogger(Callback):
     """Writes one CSV row per epoch: ``epoch`` then the logs' keys in sorted order (as Keras).
     ``append=True`` adds to an existing file (without repeating its header). The file is opened
-    and closed for every row, so it is complete after each epoch even if training crashes."""
+    and closed for every row, so it is complete after each epoch even if training crashes.
+
+    >>> import os, tempfile
+    >>> model = lm.Sequential([lm.layers.Dense(1, input_shape=(2,))], seed=0)
+    >>> model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "log.csv")
+    ...     _ = model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2, verbose=0, callbacks=[CSVLogger(path)])
+    ...     with open(path) as f:
+    ...         print(f.readline().strip())
+    epoch,loss,mean_absolute_error
+    """
 
     def __init__(self, filename: Any, separator: str = ",", append: bool = False) -> None:
         super().__init__()
@@ -462,7 +508,16 @@ def _csv_value(value: Any) -> Any:
 # ---------------------------------------------------------------------------------- TerminateOnNaN
 class TerminateOnNaN(Callback):
     """Stops training as soon as the loss is NaN or infinite (checked after every chunk of
-    batches and at the end of each epoch), printing why."""
+    batches and at the end of each epoch), printing why.
+
+    >>> model = lm.Sequential([lm.layers.Dense(1, input_shape=(2,))], seed=0)
+    >>> guard = TerminateOnNaN()
+    >>> guard.set_model(model)
+    >>> guard.on_epoch_end(0, {"loss": float("nan")})
+    Epoch 1: invalid loss (nan), terminating training
+    >>> model.stop_training
+    True
+    """
 
     def _check(self, where: str, logs: Optional[Logs]) -> None:
         loss = (logs or {}).get("loss")

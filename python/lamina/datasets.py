@@ -180,7 +180,14 @@ def load_fashion_mnist(
 
 
 def data_home() -> Path:
-    """Root of lamina's dataset cache: ``$LAMINA_DATA_HOME`` or ``~/.cache/lamina/datasets``."""
+    """Root of lamina's dataset cache: ``$LAMINA_DATA_HOME`` or ``~/.cache/lamina/datasets``.
+
+    >>> import os
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"LAMINA_DATA_HOME": "/srv/datasets"}):
+    ...     print(data_home().as_posix())
+    /srv/datasets
+    """
     configured = os.environ.get("LAMINA_DATA_HOME")
     if configured:
         return Path(configured).expanduser()

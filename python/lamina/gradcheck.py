@@ -26,7 +26,11 @@ from lamina import layers as layers_module
 
 @dataclass
 class ParameterGap:
-    """One parameter's analytic and numerical derivative."""
+    """One parameter's analytic and numerical derivative.
+
+    >>> ParameterGap("dense/bias[0]", analytic=0.5, numerical=0.25).gap
+    0.25
+    """
 
     name: str
     analytic: float
@@ -39,7 +43,14 @@ class ParameterGap:
 
 @dataclass
 class GradientCheckReport:
-    """The outcome of ``gradient_check``."""
+    """The outcome of ``gradient_check``: it passes when ``difference < threshold``.
+
+    >>> report = GradientCheckReport(difference=3e-10, threshold=1e-7, epsilon=1e-7, checked=13, total=13)
+    >>> report.passed
+    True
+    >>> report
+    GradientCheckReport(passed: difference=3.000e-10 < threshold=1e-07, 13 of 13 parameters, epsilon=1e-07)
+    """
 
     difference: float
     threshold: float

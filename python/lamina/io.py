@@ -131,7 +131,15 @@ def _fsync_dir(directory: str) -> None:
 
 def save_model(model: Any, path: Any) -> None:
     """Writes ``model`` to ``path`` (str or ``pathlib.Path``, used exactly as given) atomically;
-    see the module docstring for what the file holds. ``load_model(path)`` reads it back."""
+    see the module docstring for what the file holds. ``load_model(path)`` reads it back.
+
+    >>> import os, tempfile
+    >>> model = lm.Sequential([lm.layers.Dense(2, input_shape=(3,))], seed=0)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     save_model(model, os.path.join(tmp, "model.lamina"))
+    ...     print(os.listdir(tmp))
+    ['model.lamina']
+    """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, received path={path!r}")
     path = os.fspath(path)
@@ -291,7 +299,17 @@ def load_model(path: Any) -> Any:
     """Reads a model written by ``model.save`` / ``save_model``: compiled as it was saved (when
     it was), with its weights, optimizer state, counters and standardizer, ready to predict or to
     continue training. A file that is not a lamina model, or is damaged, truncated or from a newer
-    format, raises ``ValueError`` naming the file."""
+    format, raises ``ValueError`` naming the file.
+
+    >>> import os, tempfile
+    >>> model = lm.Sequential([lm.layers.Dense(2, input_shape=(3,))], seed=0)
+    >>> model.compile(optimizer="adam", loss="mse")
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     model.save(os.path.join(tmp, "model.lamina"))
+    ...     restored = load_model(os.path.join(tmp, "model.lamina"))
+    >>> restored.optimizer, np.array_equal(restored.get_weights()[0], model.get_weights()[0])
+    (Adam(...), True)
+    """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, received path={path!r}")
     path = os.fspath(path)

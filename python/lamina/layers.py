@@ -33,7 +33,12 @@ def _input_size(input_shape: Any) -> Optional[int]:
 
 
 class Layer:
-    """Base class: a name, an optional input size, and a binding to the built network."""
+    """Base class: a name, an optional input size, and a binding to the built network.
+
+    >>> layer = lm.layers.Layer(name="block", input_shape=(5,))
+    >>> layer.get_config(), layer.weights
+    ({'name': 'block', 'input_shape': [5]}, [])
+    """
 
     def __init__(self, name: Optional[str] = None, input_shape: Any = None) -> None:
         if name is not None and not isinstance(name, str):
@@ -85,7 +90,14 @@ class Layer:
 
 
 class Input(Layer):
-    """Declares the number of input features: ``Input(shape=(784,))``. It holds no weights."""
+    """Declares the number of input features: ``Input(shape=(784,))``. It holds no weights.
+
+    >>> lm.layers.Input(shape=(784,))
+    Input(shape=(784,))
+    >>> model = lm.Sequential([lm.layers.Input(shape=(784,)), lm.layers.Dense(10, activation="softmax")])
+    >>> model.layers, model.layers[0].kernel.shape  # it sizes the next layer, then drops out
+    ([Dense(10, activation='softmax')], (784, 10))
+    """
 
     def __init__(self, shape: Sequence[int], name: Optional[str] = None) -> None:
         super().__init__(name=name, input_shape=shape)
@@ -206,7 +218,13 @@ class Dropout(Layer):
 
 
 def deserialize(class_name: str, config: Dict[str, Any]) -> Layer:
-    """A layer from ``{"class_name": ..., "config": ...}`` as written by ``get_config``."""
+    """A layer from ``{"class_name": ..., "config": ...}`` as written by ``get_config``.
+
+    >>> dense = lm.layers.Dense(4, activation="relu", name="hidden", input_shape=(3,))
+    >>> copy = deserialize("Dense", dense.get_config())
+    >>> copy, copy.name, copy.input_size
+    (Dense(4, activation='relu'), 'hidden', 3)
+    """
     classes = {"Dense": Dense, "Dropout": Dropout, "Input": Input}
     if class_name not in classes:
         raise ValueError(f"unknown layer class, received class_name={describe(class_name)}")

@@ -20,7 +20,11 @@ ARGMAX_ONEHOT, ARGMAX_SPARSE, THRESHOLD = "argmax_onehot", "argmax_sparse", "thr
 
 
 class Metric:
-    """Base class: ``name`` (the key in History), the scoring ``mode`` it needs (None: any)."""
+    """Base class: ``name`` (the key in History), the scoring ``mode`` it needs (None: any).
+
+    >>> [(m.name, m.mode) for m in (lm.metrics.get("accuracy"), lm.metrics.get("binary_accuracy"))]
+    [('accuracy', None), ('binary_accuracy', 'threshold')]
+    """
 
     name = ""
     mode: Optional[str] = None
@@ -42,7 +46,15 @@ def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 class Accuracy(Metric):
-    """Fraction of samples (or outputs, for binary) whose predicted class is right."""
+    """Fraction of samples (or outputs, for binary) whose predicted class is right.
+
+    >>> model = lm.Sequential([lm.layers.Dense(3, activation="softmax", input_shape=(2,))], seed=0)
+    >>> model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=[Accuracy()])
+    >>> x = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> labels = model.predict(x, verbose=0).argmax(axis=1)  # the model is right on these labels
+    >>> model.evaluate(x, labels, verbose=0)[1]
+    1.0
+    """
 
     name = "accuracy"
     needs_classes = True
@@ -57,7 +69,11 @@ class Accuracy(Metric):
 
 
 class BinaryAccuracy(Accuracy):
-    """Accuracy with every output a yes/no at threshold 0.5."""
+    """Accuracy with every output a yes/no at threshold 0.5.
+
+    >>> BinaryAccuracy().name, BinaryAccuracy().mode
+    ('binary_accuracy', 'threshold')
+    """
 
     mode = THRESHOLD
 
@@ -66,7 +82,15 @@ class BinaryAccuracy(Accuracy):
 
 
 class CategoricalAccuracy(Accuracy):
-    """Accuracy of argmax against one-hot targets."""
+    """Accuracy of argmax against one-hot targets.
+
+    >>> model = lm.Sequential([lm.layers.Dense(3, activation="softmax", input_shape=(2,))], seed=0)
+    >>> model.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=[CategoricalAccuracy()])
+    >>> x = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> wrong = np.eye(3)[(model.predict(x, verbose=0).argmax(axis=1) + 1) % 3]  # never the argmax
+    >>> model.evaluate(x, wrong, verbose=0)[1]
+    0.0
+    """
 
     mode = ARGMAX_ONEHOT
 
@@ -75,7 +99,11 @@ class CategoricalAccuracy(Accuracy):
 
 
 class SparseCategoricalAccuracy(Accuracy):
-    """Accuracy of argmax against integer labels."""
+    """Accuracy of argmax against integer labels.
+
+    >>> SparseCategoricalAccuracy().get_config(), SparseCategoricalAccuracy().mode
+    ({'name': 'sparse_categorical_accuracy'}, 'argmax_sparse')
+    """
 
     mode = ARGMAX_SPARSE
 
@@ -117,7 +145,14 @@ class _PerClass(Metric):
 
 
 class Precision(_PerClass):
-    """tp / (tp + fp)."""
+    """tp / (tp + fp).
+
+    >>> model = lm.Sequential([lm.layers.Dense(1, activation="sigmoid", kernel_initializer="zeros",
+    ...                                        input_shape=(1,))])  # every prediction is 0.5
+    >>> model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=[Precision()])
+    >>> model.evaluate(np.zeros((4, 1)), np.array([0, 1, 1, 1]), verbose=0)[1]  # all "yes": 3 of 4 right
+    0.75
+    """
 
     name = "precision"
 
@@ -126,7 +161,14 @@ class Precision(_PerClass):
 
 
 class Recall(_PerClass):
-    """tp / (tp + fn)."""
+    """tp / (tp + fn).
+
+    >>> model = lm.Sequential([lm.layers.Dense(1, activation="sigmoid", kernel_initializer="zeros",
+    ...                                        input_shape=(1,))])  # every prediction is 0.5
+    >>> model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=[Recall()])
+    >>> model.evaluate(np.zeros((4, 1)), np.array([0, 1, 1, 1]), verbose=0)[1]  # every "yes" found
+    1.0
+    """
 
     name = "recall"
 
@@ -135,7 +177,14 @@ class Recall(_PerClass):
 
 
 class F1Score(_PerClass):
-    """2 tp / (2 tp + fp + fn): the harmonic mean of precision and recall."""
+    """2 tp / (2 tp + fp + fn): the harmonic mean of precision and recall.
+
+    >>> model = lm.Sequential([lm.layers.Dense(1, activation="sigmoid", kernel_initializer="zeros",
+    ...                                        input_shape=(1,))])  # every prediction is 0.5
+    >>> model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=[F1Score()])
+    >>> model.evaluate(np.zeros((4, 1)), np.array([0, 1, 1, 1]), verbose=0)[1]  # 2*3 / (2*3 + 1 + 0)
+    0.857142...
+    """
 
     name = "f1"
 
@@ -145,7 +194,13 @@ class F1Score(_PerClass):
 
 
 class MeanSquaredError(Metric):
-    """Mean of (p - y)^2 over every output of every sample."""
+    """Mean of (p - y)^2 over every output of every sample.
+
+    >>> model = lm.Sequential([lm.layers.Dense(1, kernel_initializer="zeros", input_shape=(1,))])
+    >>> model.compile(optimizer="sgd", loss="mae", metrics=[MeanSquaredError()])  # predictions are all 0
+    >>> model.evaluate(np.zeros((2, 1)), np.array([[1.0], [3.0]]), verbose=0)  # [loss, mse]
+    [2.0, 5.0]
+    """
 
     name = "mean_squared_error"
 
@@ -157,7 +212,13 @@ class MeanSquaredError(Metric):
 
 
 class MeanAbsoluteError(Metric):
-    """Mean of |p - y| over every output of every sample."""
+    """Mean of |p - y| over every output of every sample.
+
+    >>> model = lm.Sequential([lm.layers.Dense(1, kernel_initializer="zeros", input_shape=(1,))])
+    >>> model.compile(optimizer="sgd", loss="mse", metrics=[MeanAbsoluteError(name="mae")])
+    >>> model.evaluate(np.zeros((2, 1)), np.array([[1.0], [3.0]]), verbose=0)  # [loss, mae]
+    [5.0, 2.0]
+    """
 
     name = "mean_absolute_error"
 
@@ -197,11 +258,20 @@ _CLASSES = {cls.__name__: cls for cls in (Accuracy, BinaryAccuracy, CategoricalA
 
 
 def serialize(metric: Metric) -> Dict[str, Any]:
-    """``{"class_name": ..., "config": ...}``, JSON-able; ``deserialize`` inverts it."""
+    """``{"class_name": ..., "config": ...}``, JSON-able; ``deserialize`` inverts it.
+
+    >>> serialize(Precision(average="weighted"))
+    {'class_name': 'Precision', 'config': {'name': 'precision', 'average': 'weighted'}}
+    """
     return {"class_name": type(metric).__name__, "config": metric.get_config()}
 
 
 def deserialize(entry: Dict[str, Any]) -> Metric:
+    """The metric ``serialize`` described.
+
+    >>> deserialize(serialize(Recall(average="weighted")))
+    Recall(average='weighted')
+    """
     cls = _CLASSES.get(entry.get("class_name", ""))
     if cls is None:
         raise ValueError(f"unknown metric class, received {describe(entry.get('class_name'))}")
@@ -209,7 +279,13 @@ def deserialize(entry: Dict[str, Any]) -> Metric:
 
 
 def scoring_mode(loss_kind: str, units: int, metrics: list) -> Optional[str]:
-    """The one rule the core uses to turn outputs into classes for these metrics, or None."""
+    """The one rule the core uses to turn outputs into classes for these metrics, or None.
+
+    >>> scoring_mode("sparse", 10, [Accuracy()]), scoring_mode("regression", 1, [Accuracy()])
+    ('argmax_sparse', 'threshold')
+    >>> print(scoring_mode("regression", 1, [MeanSquaredError()]))  # no classes needed
+    None
+    """
     wanted = {m.mode for m in metrics if m.mode is not None}
     if len(wanted) > 1:
         raise ValueError(f"metrics ask for incompatible ways of scoring classes: {sorted(wanted)}")

@@ -72,6 +72,13 @@ def export(model: Any, path: Any, opset: int = 17) -> Any:
 
     ``opset`` is the ONNX operator-set version (13 up to what the installed onnx knows); the
     file's IR version is the lowest that opset allows, so older runtimes can read it too.
+
+    >>> import os, tempfile
+    >>> model = lm.Sequential([lm.layers.Dense(3, activation="softmax", input_shape=(4,))], seed=0)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     proto = export(model, os.path.join(tmp, "model.onnx"), opset=13)
+    >>> proto.graph.input[0].name, proto.graph.output[0].name, proto.opset_import[0].version
+    ('input', 'output', 13)
     """
     from lamina import __version__
     from lamina._validation import describe

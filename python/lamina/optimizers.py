@@ -15,7 +15,14 @@ from lamina._validation import describe, finite_float
 
 
 class Optimizer:
-    """Base class: learning rate, clipping, and the binding to a compiled model's C++ state."""
+    """Base class: learning rate, clipping, and the binding to a compiled model's C++ state.
+
+    >>> model = lm.Sequential([lm.layers.Dense(1, input_shape=(2,))], seed=0)
+    >>> model.compile(optimizer=lm.optimizers.SGD(learning_rate=0.1, clipnorm=1.0), loss="mse")
+    >>> _ = model.fit(np.ones((4, 2)), np.ones((4, 1)), batch_size=2, epochs=1, verbose=0)
+    >>> model.optimizer.iterations, model.optimizer.clipnorm  # two steps of two samples
+    (2, 1.0)
+    """
 
     name = ""
 
@@ -86,6 +93,9 @@ class SGD(Optimizer):
 
     otherwise: ``m <- momentum * m - lr * g``; then ``w <- w + m``, or with ``nesterov=True``
     ``w <- w + momentum * m - lr * g``.
+
+    >>> SGD(learning_rate=0.1, momentum=0.9, nesterov=True)
+    SGD(momentum=0.9, nesterov=True, learning_rate=0.1)
     """
 
     name = "sgd"
@@ -106,6 +116,9 @@ class RMSprop(Optimizer):
     ``a <- rho * a + (1 - rho) * g`` and the denominator uses ``v - a^2`` instead of ``v``;
     ``step = lr * g / sqrt(v + epsilon)``; without momentum ``w <- w - step``, with it
     ``m <- momentum * m + step`` and ``w <- w - m``.
+
+    >>> RMSprop(learning_rate=0.01, centered=True).get_config()
+    {'rho': 0.9, 'momentum': 0.0, 'epsilon': 1e-07, 'centered': True, 'name': 'rmsprop', 'learning_rate': 0.01}
     """
 
     name = "rmsprop"
@@ -125,6 +138,9 @@ class RMSprop(Optimizer):
 class Adagrad(Optimizer):
     """Adagrad. ``acc`` starts at ``initial_accumulator_value``;
     ``acc <- acc + g^2``; ``w <- w - lr * g / sqrt(acc + epsilon)``.
+
+    >>> Adagrad(learning_rate=0.05, initial_accumulator_value=0.0)
+    Adagrad(initial_accumulator_value=0.0, epsilon=1e-07, learning_rate=0.05)
     """
 
     name = "adagrad"
@@ -146,6 +162,12 @@ class Adam(Optimizer):
     ``m <- m + (1 - beta_1) (g - m)``; ``v <- v + (1 - beta_2) (g^2 - v)``;
     with ``amsgrad=True`` ``v_hat <- max(v_hat, v)`` replaces ``v`` below;
     ``w <- w - alpha * m / (sqrt(v) + epsilon)``. ``t`` advances once per step.
+
+    >>> model = lm.Sequential([lm.layers.Dense(1, input_shape=(2,))], seed=0)
+    >>> model.compile(optimizer=Adam(learning_rate=3e-4), loss="mse")
+    >>> model.optimizer.learning_rate = 1e-3  # takes effect from the next step
+    >>> model.optimizer
+    Adam(beta_1=0.9, beta_2=0.999, epsilon=1e-07, amsgrad=False, learning_rate=0.001)
     """
 
     name = "adam"
@@ -165,6 +187,9 @@ class Adam(Optimizer):
 class AdamW(Adam):
     """Adam with decoupled weight decay: first ``w <- w - lr * weight_decay * w`` (every weight,
     biases included, as Keras does by default), then the Adam update above.
+
+    >>> AdamW(learning_rate=1e-3, weight_decay=0.01).get_config()["weight_decay"]
+    0.01
     """
 
     name = "adamw"

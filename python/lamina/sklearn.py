@@ -391,6 +391,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     ``n_iter_``, ``loss_``, ``loss_curve_``, ``best_loss_`` (or ``validation_scores_`` and
     ``best_validation_score_`` with early stopping), ``n_layers_``, ``n_outputs_``,
     ``out_activation_``, ``coefs_`` / ``intercepts_`` and ``model_``, the ``lamina.Sequential``.
+
+    >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]] * 5)
+    >>> y = np.array(["no", "yes", "yes", "yes"] * 5)  # logical OR
+    >>> clf = MLPClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.05, random_state=0).fit(X, y)
+    >>> clf.classes_, clf.predict([[0.0, 0.0], [1.0, 1.0]])
+    (array(['no', 'yes'], dtype='<U3'), array(['no', 'yes'], dtype='<U3'))
     """
 
     _is_classifier = True
@@ -502,6 +508,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     Fitted attributes: ``n_features_in_``, ``n_outputs_``, ``n_iter_``, ``loss_``,
     ``loss_curve_``, ``best_loss_`` (or ``validation_scores_`` and ``best_validation_score_``),
     ``n_layers_``, ``out_activation_``, ``coefs_`` / ``intercepts_`` and ``model_``.
+
+    >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]] * 5)
+    >>> reg = MLPRegressor(hidden_layer_sizes=(8,), learning_rate_init=0.05, random_state=0).fit(X, X.sum(axis=1))
+    >>> reg.out_activation_, reg.predict(X[:3]).shape, reg.score(X, X.sum(axis=1)) > 0.9
+    ('identity', (3,), True)
     """
 
     def _output(self) -> Tuple[int, str, str, float]:
