@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <type_traits>
 
+#include "lamina/optimizers_avx2.h"
 #include "lamina/threading.h"
 #include "lamina/vectorize.h"
 
@@ -19,6 +21,16 @@ OptimizerKind optimizer_from_name(const std::string& name) {
 }
 
 namespace {
+
+// The hand-vectorized rules need AVX2 and FMA; decided once per process.
+bool cpu_has_avx2_fma() {
+#ifdef LAMINA_HAVE_AVX2_TU
+    static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return yes;
+#else
+    return false;
+#endif
+}
 
 // Sum of squares in a fixed order (double accumulation): the same on any thread count.
 template <typename T>
@@ -124,6 +136,12 @@ LAMINA_VECTORIZE void Optimizer<T>::update_span(T* w, const T* g, index_t offset
             T* m = slots[1].empty() ? nullptr : slots[1].data() + offset;
             T* avg = slots[2].empty() ? nullptr : slots[2].data() + offset;
             if (!m && !avg) {  // the common case, kept branch-free so it vectorizes
+                if constexpr (std::is_same_v<T, float>) {
+                    if (cpu_has_avx2_fma()) {
+                        rmsprop_update_f32_avx2(w, v, g, n, lr, rho, eps);
+                        return;
+                    }
+                }
                 for (index_t i = 0; i < n; ++i) {
                     v[i] = rho * v[i] + (T(1) - rho) * g[i] * g[i];
                     w[i] -= lr * g[i] / std::sqrt(v[i] + eps);
