@@ -274,10 +274,11 @@ class _BaseMLP(BaseEstimator):
     # ----------------------------------------------------------------- subclass hooks
     def _output(self) -> Tuple[int, str, str, float]:
         """(units, activation, loss, loss scale to scikit-learn's) for the fitted targets."""
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must define _output() (MLPClassifier and MLPRegressor do)")
 
     def _score_encoded(self, model: Sequential, x: np.ndarray, y: np.ndarray) -> float:
-        raise NotImplementedError
+        """The validation score early stopping watches, on encoded targets."""
+        raise TypeError(f"{type(self).__name__} must define _score_encoded() (MLPClassifier and MLPRegressor do)")
 
     # ----------------------------------------------------------------- building and training
     def _build(self, n_features: int, batch_size: int) -> Sequential:
