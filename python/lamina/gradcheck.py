@@ -73,15 +73,26 @@ class GradientCheckReport:
         return "\n".join(lines)
 
 
-def _parameter_names(model: Any) -> List[str]:
-    """A readable name for every entry of the flat parameter vector, e.g. 'dense_1/kernel[3, 7]'."""
-    names: List[str] = []
+def _tensors(model: Any) -> List[Tuple[str, str, int, Tuple[int, ...]]]:
+    """(layer name, "kernel"/"bias", offset in the flat vector, shape) for every weight tensor."""
+    out, offset = [], 0
     for layer in model.layers:
         if not isinstance(layer, layers_module.Dense):
             continue
         for label, w in zip(("kernel", "bias"), layer.weights):
-            names += [f"{layer.name}/{label}[{', '.join(map(str, idx))}]" for idx in np.ndindex(*w.shape)]
-    return names
+            out.append((layer.name, label, offset, w.shape))
+            offset += w.size
+    return out
+
+
+def _parameter_name(tensors: List[Tuple[str, str, int, Tuple[int, ...]]], index: int) -> str:
+    """A readable name for one entry of the flat parameter vector, e.g. 'dense_1/kernel[3, 7]'."""
+    for layer, label, offset, shape in tensors:
+        size = int(np.prod(shape))
+        if offset <= index < offset + size:
+            position = np.unravel_index(index - offset, shape)
+            return f"{layer}/{label}[{', '.join(str(int(i)) for i in position)}]"
+    raise IndexError(index)
 
 
 def _apply_simulated_bug(model: Any, grad: np.ndarray, bug: Tuple[str, float]) -> None:
@@ -89,15 +100,10 @@ def _apply_simulated_bug(model: Any, grad: np.ndarray, bug: Tuple[str, float]) -
         raise ValueError(f"simulate_bug must be (layer_name, factor), received simulate_bug={check.describe(bug)}")
     name, factor = bug
     factor = check.finite_float(factor, "simulate_bug factor")
-    offset = 0
-    for layer in model.layers:
-        if not isinstance(layer, layers_module.Dense):
-            continue
-        size = layer.kernel.size
-        if layer.name == name:
-            grad[offset:offset + size] *= factor
+    for layer, label, offset, shape in _tensors(model):
+        if layer == name and label == "kernel":
+            grad[offset:offset + int(np.prod(shape))] *= factor
             return
-        offset += size + (layer.units if layer.use_bias else 0)
     dense = [l.name for l in model.layers if isinstance(l, layers_module.Dense)]
     raise ValueError(f"simulate_bug names no Dense layer, received {name!r}; the model has {dense}")
 
@@ -157,7 +163,7 @@ def gradient_check(model: Any, x: Any, y: Any, epsilon: float = 1e-7, threshold:
         a, b = (approx / scale, grad / scale) if scale > 0 else (approx, grad)
         denominator = np.linalg.norm(a) + np.linalg.norm(b)
         difference = float(np.linalg.norm(a - b) / denominator) if denominator > 0 else 0.0
-    names = _parameter_names(model)
+    tensors = _tensors(model)
     order = np.argsort(-np.abs(approx - grad))[:worst]
-    gaps = [ParameterGap(names[indices[i]], float(grad[i]), float(approx[i])) for i in order]
+    gaps = [ParameterGap(_parameter_name(tensors, int(indices[i])), float(grad[i]), float(approx[i])) for i in order]
     return GradientCheckReport(difference, threshold, epsilon, int(indices.size), int(total), gaps)
