@@ -273,6 +273,7 @@ void sgemv_avx2_row(index_t k, const float* a, index_t inc_a, const float* b, in
 #pragma GCC unroll 8
     for (int v = 0; v < V; ++v) acc[v] = _mm256_setzero_ps();
     for (index_t p = 0; p < k; ++p, a += inc_a, b += ldb) {
+        if (*a == 0) continue;  // a zero input adds nothing: skip its row of b (see gemm_kernels.h)
         const __m256 ap = _mm256_broadcast_ss(a);
 #pragma GCC unroll 8
         for (int v = 0; v < V; ++v) acc[v] = _mm256_fmadd_ps(ap, _mm256_loadu_ps(b + 8 * v), acc[v]);
@@ -300,6 +301,7 @@ void dgemv_avx2_row(index_t k, const double* a, index_t inc_a, const double* b, 
 #pragma GCC unroll 8
     for (int v = 0; v < V; ++v) acc[v] = _mm256_setzero_pd();
     for (index_t p = 0; p < k; ++p, a += inc_a, b += ldb) {
+        if (*a == 0) continue;  // a zero input adds nothing: skip its row of b (see gemm_kernels.h)
         const __m256d ap = _mm256_broadcast_sd(a);
 #pragma GCC unroll 8
         for (int v = 0; v < V; ++v) acc[v] = _mm256_fmadd_pd(ap, _mm256_loadu_pd(b + 4 * v), acc[v]);

@@ -64,6 +64,7 @@ void gemv_generic_row(index_t k, const T* a, index_t inc_a, const T* b, index_t 
     T row[W] = {};
     for (index_t p = 0; p < k; ++p, a += inc_a, b += ldb) {
         const T ai = *a;
+        if (ai == T(0)) continue;  // as the AVX2 kernel: zero inputs skip their row of b
         for (int j = 0; j < W; ++j) row[j] += ai * b[j];
     }
     for (int j = 0; j < W; ++j) c[j] = beta == T(0) ? alpha * row[j] : alpha * row[j] + beta * c[j];
