@@ -262,3 +262,52 @@ def test_optimizer_objects_expose_keras_defaults():
     assert lm.optimizers.get("adamw").weight_decay == 0.004
     with pytest.raises(ValueError, match="at most one"):
         lm.optimizers.SGD(clipnorm=1.0, clipvalue=1.0)
+
+
+# --- sparse inputs through the fused small-batch path --------------------------------------------
+# Batches of <= 16 rows fuse the kernel gradient with the update, and kernel rows whose input is
+# zero in every sample of the batch skip the gradient (Optimizer::zero_gradient_effect). These
+# prove the skipped rows still follow each rule exactly as a full update with g = 0 would.
+
+@pytest.mark.parametrize("batch_size", [1, 3, 8])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_sparse_inputs_in_small_batches_follow_every_rule_as_the_dense_reference(case, batch_size, rng):
+    kind, config = CASES[case]
+    model = _two_layer(optimizer=lm.optimizers.get(dict(config, name=kind)))
+    x = rng.standard_normal((24, 3))
+    x[:, 1] = 0.0             # an input that is always zero
+    x[rng.random(x.shape) < 0.3] = 0.0  # and scattered zeros, so some batches have all-zero rows
+    y = rng.standard_normal((24, 2))
+    weights = model.get_weights()
+    ref = Reference(kind, config, sum(w.size for w in weights))
+    for start in range(0, 24, batch_size):
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        g = _flat(_numpy_gradient(weights, xb, yb))
+        flat = ref.step(_flat(weights), g, _spans(weights))
+        weights = [flat[s].reshape(w.shape) for s, w in zip(_spans(weights), weights)]
+    model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+    for got, want in zip(model.get_weights(), weights):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, err_msg=case)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_rmsprop_rows_with_zero_input_keep_their_weights_bit_for_bit_and_decay_state_by_exactly_rho(dtype):
+    model = lm.Sequential([lm.layers.Dense(70, activation="relu", input_shape=(20,)), lm.layers.Dense(3)],
+                          seed=1, dtype=dtype)
+    model.compile(optimizer=lm.optimizers.RMSprop(learning_rate=0.01, rho=0.8), loss="mse")
+    rng = np.random.default_rng(3)
+    warm = rng.standard_normal((16, 20)).astype(dtype)
+    model.fit(warm, rng.standard_normal((16, 3)).astype(dtype), batch_size=4, verbose=0)  # v > 0 everywhere
+    x = rng.standard_normal((1, 20)).astype(dtype)
+    zero = np.array([0, 5, 6, 7, 19])
+    x[0, zero] = 0.0
+    kernel_before = model.get_weights()[0].copy()
+    v_before = model._net.optimizer_slots()[0].copy()
+    model.fit(x, rng.standard_normal((1, 3)).astype(dtype), batch_size=1, verbose=0)
+    kernel_after = model.get_weights()[0]
+    v_after = model._net.optimizer_slots()[0]
+    np.testing.assert_array_equal(kernel_after[zero], kernel_before[zero])
+    rows = v_before[: 20 * 70].reshape(20, 70)[zero], v_after[: 20 * 70].reshape(20, 70)[zero]
+    np.testing.assert_array_equal(rows[1], rows[0] * np.asarray(0.8, dtype=dtype))
+    live = np.setdiff1d(np.arange(20), zero)
+    assert (kernel_after[live] != kernel_before[live]).any(axis=1).all()

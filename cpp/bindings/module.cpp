@@ -18,6 +18,7 @@
 #include "lamina/losses.h"
 #include "lamina/network.h"
 #include "lamina/optimizers.h"
+#include "lamina/rank_update.h"
 #include "lamina/threading.h"
 #include "lamina/train.h"
 
@@ -174,6 +175,16 @@ py::tuple dense_backward_binding(const CArray<T>& dz, const CArray<T>& x, const 
     dense_backward(dx.mutable_data(), dW.mutable_data(), db.mutable_data(), dz.data(), x.data(), W.data(),
                    x.shape(0), x.shape(1), W.shape(1));
     return py::make_tuple(dx, dW, db);
+}
+
+template <typename T>
+py::array_t<T> rank_update_binding(const CArray<T>& x, const CArray<T>& dz) {
+    require_2d(x, "x");
+    require_2d(dz, "dz");
+    if (x.shape(0) != dz.shape(0)) fail("x and dz must have the same number of rows");
+    auto g = new_like_2d<T>(x.shape(1), dz.shape(1));
+    rank_n_rows(g.mutable_data(), x.data(), x.shape(1), dz.data(), dz.shape(1), x.shape(0), x.shape(1));
+    return g;
 }
 
 template <typename T>
@@ -508,6 +519,10 @@ PYBIND11_MODULE(_core, m) {
         return by_dtype(dz, [&](auto t) -> py::object { using T = decltype(t);
             return dense_backward_binding<T>(dz.cast<CArray<T>>(), x.cast<CArray<T>>(), W.cast<CArray<T>>()); });
     });
+    m.def("rank_update", [](const py::array& x, const py::array& dz) {
+        return by_dtype(dz, [&](auto t) -> py::object { using T = decltype(t);
+            return rank_update_binding<T>(x.cast<CArray<T>>(), dz.cast<CArray<T>>()); });
+    }, py::arg("x"), py::arg("dz"), "x^T dz by the small-batch rank-n kernel of the fused update.");
     m.def("initialize", [](const std::string& name, index_t count, index_t fan_in, index_t fan_out, double value,
                            std::uint64_t seed, std::uint64_t stream, const std::string& dtype, double value2) -> py::object {
         if (dtype == "float64") return initialize_binding<double>(name, count, fan_in, fan_out, value, value2, seed, stream);

@@ -203,6 +203,27 @@ LAMINA_VECTORIZE void Optimizer<T>::update_span(T* w, const T* g, index_t offset
 }
 
 template <typename T>
+typename Optimizer<T>::ZeroGradient Optimizer<T>::zero_gradient_effect() const {
+    const OptimizerConfig& c = config_;
+    switch (c.kind) {
+        case OptimizerKind::SGD:
+            return c.momentum == 0.0 ? ZeroGradient::Unchanged : ZeroGradient::Full;
+        case OptimizerKind::Adagrad: return ZeroGradient::Unchanged;  // acc += 0, w -= 0
+        case OptimizerKind::RMSprop:
+            return c.momentum == 0.0 && !c.centered ? ZeroGradient::DecayFirstSlot : ZeroGradient::Full;
+        default: return ZeroGradient::Full;
+    }
+}
+
+// v <- rho v: what rho v + (1 - rho) g^2 rounds to when g = 0, fused multiply-add or not.
+template <typename T>
+LAMINA_VECTORIZE void Optimizer<T>::decay_span(index_t offset, index_t n) {
+    const T rho = static_cast<T>(config_.rho);
+    T* v = slots[0].data() + offset;
+    for (index_t i = 0; i < n; ++i) v[i] *= rho;
+}
+
+template <typename T>
 void Optimizer<T>::step(T* w, T* g, const std::vector<TensorSpan>& tensors) {
     index_t n = 0;
     for (const TensorSpan& t : tensors) n = std::max(n, t.offset + t.size);

@@ -54,6 +54,15 @@ public:
     void begin_step();
     void update_span(T* w, const T* g, index_t offset, index_t n);  // AVX2 clone where supported
     void end_step() { ++iterations; }
+
+    // What a step with an all-zero gradient does to a span, so the fused small-batch path can
+    // skip the rows whose inputs are all zero (Fashion-MNIST images are about half zeros):
+    // Unchanged (plain SGD, Adagrad), DecayFirstSlot (plain RMSprop: v <- rho v, w stays), or
+    // Full (anything else: momentum, Adam, centering move the weights even without a gradient).
+    // decay_span gives bit-for-bit what update_span gives for g = 0.
+    enum class ZeroGradient { Unchanged, DecayFirstSlot, Full };
+    ZeroGradient zero_gradient_effect() const;
+    void decay_span(index_t offset, index_t n);
     bool clips() const { return config_.clipnorm > 0 || config_.clipvalue > 0 || config_.global_clipnorm > 0; }
 
     const OptimizerConfig& config() const { return config_; }
