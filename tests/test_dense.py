@@ -92,3 +92,40 @@ def test_dense_kernels_check_shapes():
         _core.dense_forward(np.zeros((2, 3)), np.zeros((3, 2)), np.zeros(3))
     with pytest.raises(ValueError):
         _core.dense_backward(np.zeros((2, 2)), np.zeros((3, 3)), np.zeros((3, 2)))
+
+
+# --- bias and activation in the GEMM's tile epilogue ----------------------------------------------
+# Batches above 16 rows go through the blocked GEMM, which applies bias and activation to each
+# tile as it finishes; smaller ones apply them once after the product. Both must give z = x W + b
+# and a = f(z) exactly as the whole-array activation kernel computes f.
+
+ELEMENTWISE = ["linear", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus", "gelu"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("batch,inputs,units", [(1, 5, 3), (16, 9, 70), (17, 33, 21), (150, 70, 145), (300, 260, 40)])
+@pytest.mark.parametrize("activation", ELEMENTWISE)
+def test_dense_forward_epilogue_gives_z_and_activation_of_z_on_every_gemm_path(activation, batch, inputs, units,
+                                                                               dtype, rng):
+    x, W, b = _data(rng, batch, inputs, units, dtype)
+    z, a = _core.dense_forward(x, W, b, activation=activation)
+    np.testing.assert_array_equal(z, _core.dense_forward(x, W, b))
+    np.testing.assert_array_equal(a, _core.activation_forward(activation, z))
+    x64, W64 = x.astype(np.float64), W.astype(np.float64)
+    bound = np.abs(x64) @ np.abs(W64) + np.abs(b)
+    assert np.all(np.abs(z - (x64 @ W64 + b)) <= (inputs + 2) * np.finfo(dtype).eps * bound + np.finfo(dtype).tiny)
+
+
+def test_dense_forward_epilogue_refuses_softmax_and_unknown_names():
+    x, W = np.ones((20, 3)), np.ones((3, 4))
+    with pytest.raises(ValueError, match="elementwise.*softmax"):
+        _core.dense_forward(x, W, None, activation="softmax")
+    with pytest.raises(ValueError, match="unknown activation.*'swish'"):
+        _core.dense_forward(x, W, None, activation="swish")
+
+
+def test_dense_forward_epilogue_without_bias_only_applies_the_activation(rng):
+    x, W, _ = _data(rng, 40, 30, 50, np.float32)
+    z, a = _core.dense_forward(x, W, None, activation="relu")
+    np.testing.assert_array_equal(z, _core.dense_forward(x, W))
+    np.testing.assert_array_equal(a, np.maximum(z, 0))

@@ -76,8 +76,10 @@ void gemm_binding(bool trans_a, bool trans_b, double alpha, const py::array& a, 
     const T* B = static_cast<const T*>(b.data());
     T* C = static_cast<T*>(c.mutable_data());
     py::gil_scoped_release release;
-    auto fn = naive ? gemm_naive<T> : gemm<T>;
-    fn(trans_a, trans_b, m, n, k, static_cast<T>(alpha), A, lda, B, ldb, static_cast<T>(beta), C, ldc);
+    if (naive)
+        gemm_naive<T>(trans_a, trans_b, m, n, k, static_cast<T>(alpha), A, lda, B, ldb, static_cast<T>(beta), C, ldc);
+    else
+        gemm<T>(trans_a, trans_b, m, n, k, static_cast<T>(alpha), A, lda, B, ldb, static_cast<T>(beta), C, ldc);
 }
 
 template <typename T>
@@ -148,7 +150,8 @@ py::tuple fused_loss_binding(const std::string& name, const CArray<T>& z, const 
 }
 
 template <typename T>
-py::array_t<T> dense_forward_binding(const CArray<T>& x, const CArray<T>& W, const py::object& b) {
+py::object dense_forward_binding(const CArray<T>& x, const CArray<T>& W, const py::object& b,
+                                 const py::object& activation) {
     require_2d(x, "x");
     require_2d(W, "W");
     if (W.shape(0) != x.shape(1)) fail("W must have x.shape[1] rows, received shape " + shape_of(W));
@@ -158,9 +161,18 @@ py::array_t<T> dense_forward_binding(const CArray<T>& x, const CArray<T>& W, con
         if (bias.ndim() != 1 || bias.shape(0) != W.shape(1)) fail("b must have shape (units,)");
     }
     auto z = new_like_2d<T>(x.shape(0), W.shape(1));
-    dense_forward(z.mutable_data(), x.data(), W.data(), b.is_none() ? nullptr : bias.data(), x.shape(0),
-                  x.shape(1), W.shape(1));
-    return z;
+    const T* bp = b.is_none() ? nullptr : bias.data();
+    if (activation.is_none()) {
+        dense_forward(z.mutable_data(), x.data(), W.data(), bp, x.shape(0), x.shape(1), W.shape(1));
+        return z;
+    }
+    const std::string name = activation.cast<std::string>();
+    const Activation act = activation_from_name(name);
+    if (!is_elementwise(act)) fail("activation must be elementwise, received '" + name + "'");
+    auto a = new_like_2d<T>(x.shape(0), W.shape(1));
+    dense_forward(z.mutable_data(), x.data(), W.data(), bp, x.shape(0), x.shape(1), W.shape(1), act,
+                  a.mutable_data());
+    return py::make_tuple(z, a);
 }
 
 template <typename T>
@@ -511,10 +523,11 @@ PYBIND11_MODULE(_core, m) {
             return fused_loss_binding<T>(name, z.cast<CArray<T>>(), y.cast<CArray<T>>(), scale); });
     }, py::arg("name"), py::arg("z"), py::arg("y"), py::arg("scale") = 1.0,
        "Softmax/sigmoid + cross-entropy on logits z: (sum of row losses, scale * gradient w.r.t. z)");
-    m.def("dense_forward", [](const py::array& x, const py::array& W, const py::object& b) {
+    m.def("dense_forward", [](const py::array& x, const py::array& W, const py::object& b, const py::object& activation) {
         return by_dtype(x, [&](auto t) -> py::object { using T = decltype(t);
-            return dense_forward_binding<T>(x.cast<CArray<T>>(), W.cast<CArray<T>>(), b); });
-    }, py::arg("x"), py::arg("W"), py::arg("b") = py::none());
+            return dense_forward_binding<T>(x.cast<CArray<T>>(), W.cast<CArray<T>>(), b, activation); });
+    }, py::arg("x"), py::arg("W"), py::arg("b") = py::none(), py::arg("activation") = py::none(),
+       "z = x @ W + b; with an (elementwise) activation name, (z, activation(z)) from the GEMM's tile epilogue.");
     m.def("dense_backward", [](const py::array& dz, const py::array& x, const py::array& W) {
         return by_dtype(dz, [&](auto t) -> py::object { using T = decltype(t);
             return dense_backward_binding<T>(dz.cast<CArray<T>>(), x.cast<CArray<T>>(), W.cast<CArray<T>>()); });

@@ -78,46 +78,90 @@ void softmax_rows(T* a, const T* z, index_t rows, index_t cols) {
     }
 }
 
+// The elementwise activations, one functor each, shared by the whole-array pass and the
+// per-tile GEMM epilogue so both compute every element alike.
+template <typename T>
+struct Elementwise {
+    struct Relu {  // NaN passes through (NaN < 0 is false): divergence must stay visible.
+        T operator()(T z) const { return z < T(0) ? T(0) : z; }
+    };
+    struct LeakyRelu {
+        T operator()(T z) const { return z > T(0) ? z : static_cast<T>(kLeakyReluSlope) * z; }
+    };
+    struct Elu {
+        T operator()(T z) const { return z > T(0) ? z : static_cast<T>(kEluAlpha) * std::expm1(z); }
+    };
+    struct Sigmoid {
+        T operator()(T z) const { return sigmoid(z); }
+    };
+    struct Tanh {
+        T operator()(T z) const { return std::tanh(z); }
+    };
+    struct Softplus {  // log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow for large |x|.
+        T operator()(T z) const { return std::max(z, T(0)) + std::log1p(std::exp(-std::fabs(z))); }
+    };
+    struct Gelu {  // The exact form (Keras's default, approximate=False): x * Phi(x).
+        T operator()(T z) const { return T(0.5) * z * (T(1) + std::erf(z * T(kInvSqrt2))); }
+    };
+};
+
+// Calls body(f) with the functor of an elementwise activation; false for Linear and Softmax.
+template <typename T, typename Body>
+inline bool with_elementwise(Activation act, Body body) {
+    using E = Elementwise<T>;
+    switch (act) {
+        case Activation::Relu: body(typename E::Relu{}); return true;
+        case Activation::LeakyRelu: body(typename E::LeakyRelu{}); return true;
+        case Activation::Elu: body(typename E::Elu{}); return true;
+        case Activation::Sigmoid: body(typename E::Sigmoid{}); return true;
+        case Activation::Tanh: body(typename E::Tanh{}); return true;
+        case Activation::Softplus: body(typename E::Softplus{}); return true;
+        case Activation::Gelu: body(typename E::Gelu{}); return true;
+        case Activation::Linear:
+        case Activation::Softmax: return false;
+    }
+    return false;
+}
+
 }  // namespace
+
+bool is_elementwise(Activation act) { return act != Activation::Softmax; }
 
 template <typename T>
 LAMINA_VECTORIZE void activation_forward(Activation act, T* a, const T* z, index_t rows, index_t cols) {
     const index_t n = rows * cols;
-    const T slope = static_cast<T>(kLeakyReluSlope), alpha = static_cast<T>(kEluAlpha);
-    switch (act) {
-        case Activation::Linear:
-            if (a != z) std::copy(z, z + n, a);
-            return;
-        case Activation::Relu:
-            // Written so that NaN passes through (NaN < 0 is false): divergence must stay visible.
-            for_each_index(n, [=](index_t i) { a[i] = z[i] < T(0) ? T(0) : z[i]; });
-            return;
-        case Activation::LeakyRelu:
-            for_each_index(n, [=](index_t i) { a[i] = z[i] > T(0) ? z[i] : slope * z[i]; });
-            return;
-        case Activation::Elu:
-            for_each_index(n, [=](index_t i) { a[i] = z[i] > T(0) ? z[i] : alpha * std::expm1(z[i]); });
-            return;
-        case Activation::Sigmoid:
-            for_each_index(n, [=](index_t i) { a[i] = sigmoid(z[i]); });
-            return;
-        case Activation::Tanh:
-            for_each_index(n, [=](index_t i) { a[i] = std::tanh(z[i]); });
-            return;
-        case Activation::Softmax: softmax_rows(a, z, rows, cols); return;
-        case Activation::Softplus:
-            // log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow for large |x|.
-            for_each_index(n, [=](index_t i) {
-                a[i] = std::max(z[i], T(0)) + std::log1p(std::exp(-std::fabs(z[i])));
-            });
-            return;
-        case Activation::Gelu:
-            // The exact form (Keras's default, approximate=False): x * Phi(x).
-            for_each_index(n, [=](index_t i) {
-                a[i] = T(0.5) * z[i] * (T(1) + std::erf(z[i] * T(kInvSqrt2)));
-            });
-            return;
+    if (act == Activation::Linear) {
+        if (a != z) std::copy(z, z + n, a);
+        return;
     }
+    if (act == Activation::Softmax) {
+        softmax_rows(a, z, rows, cols);
+        return;
+    }
+    with_elementwise<T>(act, [=](auto f) { for_each_index(n, [=](index_t i) { a[i] = f(z[i]); }); });
+}
+
+template <typename T>
+LAMINA_VECTORIZE void bias_activation_rows(Activation act, T* c, index_t ldc, const T* bias, T* out,
+                                           index_t ldo, index_t rows, index_t cols) {
+    if (bias != nullptr)
+        for (index_t r = 0; r < rows; ++r) {
+            T* cr = c + r * ldc;
+            for (index_t j = 0; j < cols; ++j) cr[j] += bias[j];
+        }
+    if (out == nullptr) return;
+    if (act == Activation::Linear) {
+        for (index_t r = 0; r < rows; ++r)
+            if (out + r * ldo != c + r * ldc) std::copy(c + r * ldc, c + r * ldc + cols, out + r * ldo);
+        return;
+    }
+    with_elementwise<T>(act, [=](auto f) {
+        for (index_t r = 0; r < rows; ++r) {
+            const T* cr = c + r * ldc;
+            T* orow = out + r * ldo;
+            for (index_t j = 0; j < cols; ++j) orow[j] = f(cr[j]);
+        }
+    });
 }
 
 template <typename T>
@@ -175,6 +219,10 @@ LAMINA_VECTORIZE void activation_backward(Activation act, T* dz, const T* da, co
 
 template void activation_forward<float>(Activation, float*, const float*, index_t, index_t);
 template void activation_forward<double>(Activation, double*, const double*, index_t, index_t);
+template void bias_activation_rows<float>(Activation, float*, index_t, const float*, float*, index_t,
+                                          index_t, index_t);
+template void bias_activation_rows<double>(Activation, double*, index_t, const double*, double*,
+                                           index_t, index_t, index_t);
 template void activation_backward<float>(Activation, float*, const float*, const float*,
                                          const float*, index_t, index_t);
 template void activation_backward<double>(Activation, double*, const double*, const double*,

@@ -1,21 +1,41 @@
 #include "lamina/dense.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "lamina/gemm.h"
 
 namespace lamina {
 
+namespace {
+
+template <typename T>
+struct BiasActivation {
+    const T* bias;  // (units) or null
+    Activation act;
+    T* out;  // (batch, units) or null
+    index_t ld_out;
+};
+
+template <typename T>
+void bias_activation_tile(const void* ctx, T* c, index_t ldc, index_t i0, index_t j0, index_t rows,
+                          index_t cols) {
+    const auto& e = *static_cast<const BiasActivation<T>*>(ctx);
+    bias_activation_rows(e.act, c, ldc, e.bias ? e.bias + j0 : nullptr,
+                         e.out ? e.out + i0 * e.ld_out + j0 : nullptr, e.ld_out, rows, cols);
+}
+
+}  // namespace
+
 template <typename T>
 void dense_forward(T* z, const T* x, const T* W, const T* b, index_t batch, index_t in,
-                   index_t units) {
-    if (b != nullptr) {
-        // z starts as the broadcast bias, then gemm accumulates x W onto it (beta = 1).
-        for (index_t r = 0; r < batch; ++r) std::copy(b, b + units, z + r * units);
-        gemm<T>(false, false, batch, units, in, T(1), x, in, W, units, T(1), z, units);
-    } else {
-        gemm<T>(false, false, batch, units, in, T(1), x, in, W, units, T(0), z, units);
-    }
+                   index_t units, Activation act, T* a) {
+    if (a != nullptr && !is_elementwise(act))
+        throw std::invalid_argument("dense_forward applies elementwise activations only");
+    const BiasActivation<T> work{b, act, a, units};
+    const TileEpilogue<T> epilogue{&bias_activation_tile<T>, &work};
+    const bool any = b != nullptr || a != nullptr;
+    gemm<T>(false, false, batch, units, in, T(1), x, in, W, units, T(0), z, units, any ? &epilogue : nullptr);
 }
 
 template <typename T>
@@ -34,9 +54,9 @@ void dense_backward(T* dx, T* dW, T* db, const T* dz, const T* x, const T* W, in
 }
 
 template void dense_forward<float>(float*, const float*, const float*, const float*, index_t,
-                                   index_t, index_t);
+                                   index_t, index_t, Activation, float*);
 template void dense_forward<double>(double*, const double*, const double*, const double*, index_t,
-                                    index_t, index_t);
+                                    index_t, index_t, Activation, double*);
 template void dense_backward<float>(float*, float*, float*, const float*, const float*,
                                     const float*, index_t, index_t, index_t);
 template void dense_backward<double>(double*, double*, double*, const double*, const double*,

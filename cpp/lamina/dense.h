@@ -1,14 +1,17 @@
 // The Dense layer's forward and backward passes (llm.c style: outputs first, then inputs, then
 // sizes). Kernel W is (inputs, units), the Keras layout.
 #pragma once
+#include "lamina/activations.h"
 #include "lamina/matrix.h"
 
 namespace lamina {
 
-// x (batch, in), W (in, units), b (units) or null  ->  z (batch, units) = x W + b
+// x (batch, in), W (in, units), b (units) or null  ->  z (batch, units) = x W + b, and, when
+// a (batch, units) is given, a = act(z) for an elementwise act. Bias and activation are
+// applied to each tile of z by the GEMM as soon as it is finished, while it is in cache.
 template <typename T>
 void dense_forward(T* z, const T* x, const T* W, const T* b, index_t batch, index_t in,
-                   index_t units);
+                   index_t units, Activation act = Activation::Linear, T* a = nullptr);
 
 // dz (batch, units), x (batch, in), W (in, units)  ->
 //   dW (in, units) = x^T dz      (overwritten; skipped when null)

@@ -171,7 +171,16 @@ struct Problem {
     T beta;
     T* C;
     index_t rs_c, cs_c;
+    const TileEpilogue<T>* epilogue = nullptr;  // blocked paths only (C untransposed there)
 };
+
+// After the last depth block has finished the tile C[i0 :, j0 :] (rows x cols).
+template <typename T>
+inline void finish_tile(const Problem<T>& P, bool last_depth_block, index_t i0, index_t j0,
+                        index_t rows, index_t cols) {
+    if (P.epilogue != nullptr && last_depth_block)
+        P.epilogue->fn(P.epilogue->ctx, P.C + i0 * P.rs_c + j0, P.rs_c, i0, j0, rows, cols);
+}
 
 // Rows (after the transpose trick) up to which gemm skips the blocked path: op(A) is packed
 // whole (cheap: m*k values), B is read in place where its layout allows, and threads split the
@@ -322,10 +331,12 @@ void gemm_blocked_ic(const Problem<T>& P, int nthreads) {
                     pack_a<T, MR>(P.ta, P.A, P.lda, ic, mc, pc, kc, ap);
                     for (index_t jr = 0; jr < nc; jr += NR) {
                         const index_t nr = std::min(NR, nc - jr);
-                        for (index_t ir = 0; ir < mc; ir += MR)
+                        for (index_t ir = 0; ir < mc; ir += MR) {
                             ukr(kc, ap + ir * kc, bp + jr * kc, NR, P.alpha, beta,
                                 P.C + (ic + ir) * P.rs_c + (jc + jr) * P.cs_c, P.rs_c, P.cs_c,
                                 std::min(MR, mc - ir), nr);
+                            finish_tile(P, pc + kc == k, ic + ir, jc + jr, std::min(MR, mc - ir), nr);
+                        }
                     }
                 }
 #pragma omp barrier
@@ -372,10 +383,12 @@ void gemm_blocked_jr(const Problem<T>& P, int nthreads) {
                     // (implicit barrier: the whole A block is packed)
                     for (index_t jp = jp_begin; jp < jp_end; ++jp) {
                         const index_t jr = jp * NR, nr = std::min(NR, nc - jr);
-                        for (index_t ir = 0; ir < mc; ir += MR)
+                        for (index_t ir = 0; ir < mc; ir += MR) {
                             ukr(kc, ap + ir * kc, bp + jr * kc, NR, P.alpha, beta,
                                 P.C + (ic + ir) * P.rs_c + (jc + jr) * P.cs_c, P.rs_c, P.cs_c,
                                 std::min(MR, mc - ir), nr);
+                            finish_tile(P, pc + kc == k, ic + ir, jc + jr, std::min(MR, mc - ir), nr);
+                        }
                     }
 #pragma omp barrier
                     // (everyone is done with this A block before it is overwritten)
@@ -423,10 +436,12 @@ inline T at_b(bool trans, const T* B, index_t ldb, index_t p, index_t j) {
 
 template <typename T>
 void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* A,
-          index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc) {
+          index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc,
+          const TileEpilogue<T>* epilogue) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == T(0)) {
         scale_c(m, n, beta, C, ldc);
+        if (epilogue != nullptr) epilogue->fn(epilogue->ctx, C, ldc, 0, 0, m, n);
         return;
     }
     Problem<T> P{trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, 1};
@@ -434,12 +449,15 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, 
     // short side lands on the kernel's rows. The choice depends on the shape only.
     if (n <= kSmallM && m > n)
         P = Problem<T>{!trans_b, !trans_a, n, m, k, alpha, B, ldb, A, lda, beta, C, 1, ldc};
+    const bool tiled = P.m > kSmallM;  // only the blocked paths hand out tiles
+    if (tiled) P.epilogue = epilogue;
     if (P.m <= kSmallM && P.tb)
         gemm_small_m_dot(P);
     else if (P.m <= kSmallM)
         gemm_small_m(P);
     else
         gemm_blocked(P);
+    if (!tiled && epilogue != nullptr) epilogue->fn(epilogue->ctx, C, ldc, 0, 0, m, n);
 }
 
 template <typename T>
@@ -460,7 +478,7 @@ std::string gemm_kernel_name() { return kernels().name; }
 
 #define LAMINA_INSTANTIATE_GEMM(T)                                                          \
     template void gemm<T>(bool, bool, index_t, index_t, index_t, T, const T*, index_t,      \
-                          const T*, index_t, T, T*, index_t);                              \
+                          const T*, index_t, T, T*, index_t, const TileEpilogue<T>*);      \
     template void gemm_naive<T>(bool, bool, index_t, index_t, index_t, T, const T*, index_t, \
                                 const T*, index_t, T, T*, index_t);
 LAMINA_INSTANTIATE_GEMM(float)

@@ -13,9 +13,21 @@
 
 namespace lamina {
 
+// Work done on each finished tile of C while it is still in cache (Dense forward: bias and
+// activation, so they cost no extra pass over C). fn(ctx, c, ldc, i0, j0, rows, cols) gets the
+// block C[i0 : i0 + rows, j0 : j0 + cols], c pointing at C(i0, j0). Tiles are disjoint and come
+// from any of gemm's threads, so fn must be elementwise and must not start threads; paths that
+// do not work in tiles (small m, k == 0) call it once on the whole of C, giving the same result.
+template <typename T>
+struct TileEpilogue {
+    void (*fn)(const void* ctx, T* c, index_t ldc, index_t i0, index_t j0, index_t rows, index_t cols);
+    const void* ctx;
+};
+
 template <typename T>
 void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* A,
-          index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc);
+          index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc,
+          const TileEpilogue<T>* epilogue = nullptr);
 
 // The reference twin: three plain loops, no blocking, no threads. Tests compare against it.
 template <typename T>

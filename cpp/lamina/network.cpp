@@ -196,10 +196,15 @@ const T* Network<T>::forward(const T* x, index_t n, bool training) {
             const DenseParams& d = dense_[dense_index_[l]];
             T* z = z_[l].data();
             const T* b = d.bias_offset >= 0 ? params_.data() + d.bias_offset : nullptr;
-            dense_forward(z, in, params_.data() + d.kernel_offset, b, n, d.in, d.units);
+            const T* W = params_.data() + d.kernel_offset;
             if (s.activation == Activation::Linear) {
+                dense_forward(z, in, W, b, n, d.in, d.units);
                 out_[l] = z;
+            } else if (is_elementwise(s.activation)) {
+                dense_forward(z, in, W, b, n, d.in, d.units, s.activation, a_[l].data());
+                out_[l] = a_[l].data();
             } else {
+                dense_forward(z, in, W, b, n, d.in, d.units);
                 activation_forward(s.activation, a_[l].data(), z, n, d.units);
                 out_[l] = a_[l].data();
             }
