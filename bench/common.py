@@ -22,6 +22,8 @@ REEXEC_MARKER = "LAMINA_BENCH_REMOVED_ENV"  # JSON of the variables run.py remov
 
 N_FEATURES, N_CLASSES, N_HIDDEN = 784, 10, 512
 
+SETTLE_SECONDS = 0.25  # idle time before each measurement (see alternate)
+
 
 # ----------------------------------------------------------------------------- data
 class Data:
@@ -78,6 +80,11 @@ def alternate(contenders: Dict[str, Callable[[], float]], repeats: int,
     Alternating (A B A B ...) instead of (A A A B B B) spreads any slow phase of a shared
     machine over both sides, so the ratio of medians stays meaningful. With a budget, rounds
     stop once it is spent (after at least ``min_repeats``), which bounds a run on a busy machine.
+
+    Before each measurement the machine is left idle for ``SETTLE_SECONDS``: a library's worker
+    threads keep spinning for a while after its last call (OpenBLAS's for about 0.1 s), and on
+    2 cores they would take a core from whichever contender runs next -- measured to halve
+    lamina's GEMM rate right after a numpy matmul (178 -> 84 GFLOP/s at 784x512x128).
     """
     results: Dict[str, List[float]] = {name: [] for name in contenders}
     start = time.perf_counter()
@@ -89,6 +96,7 @@ def alternate(contenders: Dict[str, Callable[[], float]], repeats: int,
         if r % 2:  # also alternate who goes first
             names.reverse()
         for name in names:
+            time.sleep(SETTLE_SECONDS)
             results[name].append(contenders[name]())
     return results
 
