@@ -415,7 +415,8 @@ def test_evaluate_matches_a_float64_loss_or_rejects_the_data(spec, data):
     yv = np.asarray(y).astype(spec["dtype"]).astype(np.float64)
     if spec["task"] != "sparse_categorical_crossentropy":
         yv = yv.reshape(p.shape)
-    want = reference_loss(spec["task"], p, yv, reference_forward.logits)
+    with np.errstate(over="ignore"):  # huge targets (y = 1e300) give an infinite MSE, on both sides
+        want = reference_loss(spec["task"], p, yv, reference_forward.logits)
     assume(np.abs(p).max() < 1e6)  # the reference is meaningful for moderate activations only
     rtol, atol = _loss_tolerance(spec["dtype"])
     np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=what)
