@@ -311,3 +311,25 @@ def test_rmsprop_rows_with_zero_input_keep_their_weights_bit_for_bit_and_decay_s
     np.testing.assert_array_equal(rows[1], rows[0] * np.asarray(0.8, dtype=dtype))
     live = np.setdiff1d(np.arange(20), zero)
     assert (kernel_after[live] != kernel_before[live]).any(axis=1).all()
+
+
+@pytest.mark.parametrize("batch_size", [1, 2])
+def test_float32_rmsprop_on_sparse_inputs_in_the_fused_path_follows_the_float64_reference(batch_size, rng):
+    # float32 RMSprop at batch 1 forms each kernel row's gradient in registers inside the
+    # optimizer's AVX2 kernel; batch 2 goes through rank_n_rows. Both must follow the rule.
+    kind, config = CASES["rmsprop_plain"]
+    model = _two_layer(optimizer=lm.optimizers.get(dict(config, name=kind)), dtype="float32")
+    x = rng.standard_normal((12, 3)).astype(np.float32)
+    x[:, 1] = 0.0
+    x[rng.random(x.shape) < 0.3] = 0.0
+    y = rng.standard_normal((12, 2)).astype(np.float32)
+    weights = [w.astype(np.float64) for w in model.get_weights()]
+    ref = Reference(kind, config, sum(w.size for w in weights))
+    for start in range(0, 12, batch_size):
+        g = _flat(_numpy_gradient(weights, x[start:start + batch_size].astype(np.float64),
+                                  y[start:start + batch_size].astype(np.float64)))
+        flat = ref.step(_flat(weights), g, _spans(weights))
+        weights = [flat[s].reshape(w.shape) for s, w in zip(_spans(weights), weights)]
+    model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+    for got, want in zip(model.get_weights(), weights):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)

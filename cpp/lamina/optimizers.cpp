@@ -215,6 +215,25 @@ typename Optimizer<T>::ZeroGradient Optimizer<T>::zero_gradient_effect() const {
     }
 }
 
+template <typename T>
+bool Optimizer<T>::has_row_update() const {
+    return std::is_same_v<T, float> && cpu_has_avx2_fma() && zero_gradient_effect() == ZeroGradient::DecayFirstSlot;
+}
+
+template <typename T>
+void Optimizer<T>::update_row(T* w, index_t offset, const T* a, const T* const* dz_rows, index_t samples,
+                              index_t units) {
+    if constexpr (std::is_same_v<T, float>) {
+#ifdef LAMINA_HAVE_AVX2_TU
+        const OptimizerConfig& c = config_;
+        rmsprop_row_update_f32_avx2(w, slots[0].data() + offset, a, dz_rows, samples, units,
+                                    static_cast<T>(c.learning_rate), static_cast<T>(c.rho), static_cast<T>(c.epsilon));
+        return;
+#endif
+    }
+    throw std::logic_error("update_row without has_row_update()");
+}
+
 // v <- rho v: what rho v + (1 - rho) g^2 rounds to when g = 0, fused multiply-add or not.
 template <typename T>
 LAMINA_VECTORIZE void Optimizer<T>::decay_span(index_t offset, index_t n) {

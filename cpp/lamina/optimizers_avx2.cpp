@@ -18,9 +18,8 @@ inline __m256 rsqrt_newton(__m256 x) {
 }
 
 // Eight lanes: v <- rho v + (1 - rho) g^2; w <- w - lr g / sqrt(v + eps).
-inline void update8(float* w, float* v, const float* g, __m256i mask, bool full, __m256 rho,
+inline void update8(float* w, float* v, __m256 gi, __m256i mask, bool full, __m256 rho,
                     __m256 one_minus_rho, __m256 lr, __m256 eps) {
-    const __m256 gi = full ? _mm256_loadu_ps(g) : _mm256_maskload_ps(g, mask);
     __m256 vi = full ? _mm256_loadu_ps(v) : _mm256_maskload_ps(v, mask);
     __m256 wi = full ? _mm256_loadu_ps(w) : _mm256_maskload_ps(w, mask);
     vi = _mm256_add_ps(_mm256_mul_ps(rho, vi), _mm256_mul_ps(one_minus_rho, _mm256_mul_ps(gi, gi)));
@@ -35,7 +34,34 @@ inline void update8(float* w, float* v, const float* g, __m256i mask, bool full,
     }
 }
 
+// Eight lanes of g = sum_r a[r] dz_rows[r][j : j + 8], summed in the order of rank_n_rows
+// (the first sample multiplied, the rest fused-multiply-added), so the fused row update below
+// gives the same bits as forming g first.
+inline __m256 gradient8(const float* a, const float* const* dz_rows, index_t samples, index_t j,
+                        __m256i mask, bool full) {
+    auto load = [&](const float* p) { return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask); };
+    __m256 g = _mm256_mul_ps(_mm256_set1_ps(a[0]), load(dz_rows[0] + j));
+    for (index_t r = 1; r < samples; ++r) g = _mm256_fmadd_ps(_mm256_set1_ps(a[r]), load(dz_rows[r] + j), g);
+    return g;
+}
+
 }  // namespace
+
+void rmsprop_row_update_f32_avx2(float* w, float* v, const float* a, const float* const* dz_rows,
+                                 index_t samples, index_t units, float lr, float rho, float eps) {
+    const __m256 vrho = _mm256_set1_ps(rho), vomr = _mm256_set1_ps(1.0f - rho);
+    const __m256 vlr = _mm256_set1_ps(lr), veps = _mm256_set1_ps(eps);
+    const __m256i all = _mm256_set1_epi32(-1);
+    index_t j = 0;
+    for (; j + 8 <= units; j += 8)
+        update8(w + j, v + j, gradient8(a, dz_rows, samples, j, all, true), all, true, vrho, vomr, vlr, veps);
+    if (j < units) {
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(units - j)), lane);
+        update8(w + j, v + j, gradient8(a, dz_rows, samples, j, mask, false), mask, false, vrho, vomr, vlr,
+                veps);
+    }
+}
 
 void rmsprop_update_f32_avx2(float* w, float* v, const float* g, index_t n, float lr, float rho,
                              float eps) {
@@ -43,13 +69,13 @@ void rmsprop_update_f32_avx2(float* w, float* v, const float* g, index_t n, floa
     const __m256 vlr = _mm256_set1_ps(lr), veps = _mm256_set1_ps(eps);
     const __m256i all = _mm256_set1_epi32(-1);
     index_t i = 0;
-    for (; i + 8 <= n; i += 8) update8(w + i, v + i, g + i, all, true, vrho, vomr, vlr, veps);
+    for (; i + 8 <= n; i += 8) update8(w + i, v + i, _mm256_loadu_ps(g + i), all, true, vrho, vomr, vlr, veps);
     if (i < n) {
         // The tail goes through the same instructions (masked), so every element is computed
         // alike wherever a span happens to end.
         const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n - i)), lane);
-        update8(w + i, v + i, g + i, mask, false, vrho, vomr, vlr, veps);
+        update8(w + i, v + i, _mm256_maskload_ps(g + i, mask), mask, false, vrho, vomr, vlr, veps);
     }
 }
 
