@@ -340,6 +340,9 @@ void Network<T>::fused_kernel_update(const DenseParams& d, const T* dz, const T*
     const LayerSpec& s = layers_[d.layer];
     const bool regularized = s.l1 != 0.0 || s.l2 != 0.0;
     const ZeroGradient zero_effect = regularized ? ZeroGradient::Full : optimizer_.zero_gradient_effect();
+    // Skipping pays per row; for narrow kernels (a 10-unit output layer, whose inputs are relu
+    // outputs and half zero) the runs get short and the calls cost more than the rows.
+    constexpr index_t kSkipMinUnits = 64;
     T* W = params_.data() + d.kernel_offset;
     const index_t in = d.in, units = d.units;
     const index_t kRows = std::max<index_t>(1, 8192 / units);  // a block of ~32 KB
@@ -349,10 +352,11 @@ void Network<T>::fused_kernel_update(const DenseParams& d, const T* dz, const T*
     // has one (4-10% faster than through the block). With more samples each lane's sum is a
     // chain of dependent FMAs there, and rank_n_rows's eight independent accumulators win
     // (batch 10: 37k vs 26k samples/s).
-    const bool row_kernel = !regularized && n == 1 && optimizer_.has_row_update();
+    const bool row_kernel = !regularized && n == 1 && units >= kSkipMinUnits && optimizer_.has_row_update();
+    const bool skip_rows = zero_effect != ZeroGradient::Full && units >= kSkipMinUnits;
     // Row i's input column x[:, i] is all zero.
     auto zero_input = [&](index_t i) {
-        if (zero_effect == ZeroGradient::Full) return false;
+        if (!skip_rows) return false;
         for (index_t r = 0; r < n; ++r)
             if (x[r * in + i] != T(0)) return false;
         return true;
