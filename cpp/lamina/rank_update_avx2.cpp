@@ -76,12 +76,16 @@ void rank_n_rows_avx2(typename S::T* g, const typename S::T* x, index_t in, cons
                       index_t units, index_t n, index_t rows) {
     constexpr index_t L = S::kLanes, kWide = 8 * L;
     const __m256i none = _mm256_setzero_si256();
-    for (index_t i = 0; i < rows; ++i) {
-        typename S::T* gi = g + i * units;
-        index_t j = 0;
-        for (; j + kWide <= units; j += kWide) row_block<S, 8, false>(gi + j, x + i, in, dz + j, units, n, none);
-        for (; j + L <= units; j += L) row_block<S, 1, false>(gi + j, x + i, in, dz + j, units, n, none);
-        if (j < units) row_block<S, 1, true>(gi + j, x + i, in, dz + j, units, n, S::tail_mask(units - j));
+    // Column chunks outer, rows inner: the n samples' slice of dz for one chunk stays in L1
+    // while every row of the block uses it.
+    index_t j = 0;
+    for (; j + kWide <= units; j += kWide)
+        for (index_t i = 0; i < rows; ++i) row_block<S, 8, false>(g + i * units + j, x + i, in, dz + j, units, n, none);
+    for (; j + L <= units; j += L)
+        for (index_t i = 0; i < rows; ++i) row_block<S, 1, false>(g + i * units + j, x + i, in, dz + j, units, n, none);
+    if (j < units) {
+        const __m256i mask = S::tail_mask(units - j);
+        for (index_t i = 0; i < rows; ++i) row_block<S, 1, true>(g + i * units + j, x + i, in, dz + j, units, n, mask);
     }
 }
 
