@@ -156,6 +156,8 @@ _GENERIC_SCRIPT = textwrap.dedent("""
             for ta in (False, True):
                 for tb in (False, True):
                     a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+                    if m > 16:  # sparse, so the blocked paths' zero-step skipping runs too
+                        a[rng.random(a.shape) < 0.8] = 0
                     b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
                     A = a.astype(np.float64).T if ta else a.astype(np.float64)
                     B = b.astype(np.float64).T if tb else b.astype(np.float64)
@@ -196,3 +198,55 @@ def test_gemm_matches_numpy_on_random_shapes_transposes_and_scalars():
         got = c.copy()
         _core.gemm(ta, tb, alpha, a, b, beta, got)
         _assert_within(got, want, bound, k, dtype)
+
+
+# --- sparse A: the blocked paths skip depth steps that are zero in a whole packed panel --------
+
+def _sparse_a(rng, m, k, ta, dtype):
+    """op(A) (m, k) with image-like zeros: some depth columns zero everywhere, others zero for
+    runs of rows (whole 6-row panels and partial ones), plus scattered zeros."""
+    A = rng.standard_normal((m, k))
+    A[:, rng.random(k) < 0.2] = 0.0
+    for _ in range(max(1, m // 4)):
+        i0, p0 = int(rng.integers(0, m)), int(rng.integers(0, k))
+        A[i0:i0 + int(rng.integers(1, 14)), p0:p0 + int(rng.integers(1, 40))] = 0.0
+    A[rng.random((m, k)) < 0.3] = 0.0
+    A = A.astype(dtype)
+    return np.ascontiguousarray(A.T) if ta else A
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("ta,tb", TRANSPOSES, ids=["NN", "NT", "TN", "TT"])
+@pytest.mark.parametrize("m,n,k", [(17, 16, 7), (143, 17, 255), (145, 31, 257), (300, 40, 520), (37, 257, 41)])
+def test_gemm_with_sparse_a_skips_zero_steps_and_matches_the_naive_twin(m, n, k, ta, tb, dtype, rng):
+    a = _sparse_a(rng, m, k, ta, dtype)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+    for beta in (0.0, 0.5):
+        c = rng.standard_normal((m, n)).astype(dtype)
+        want, bound = _reference(ta, tb, 1.5, a, b, beta, c)
+        got, naive = c.copy(), c.copy()
+        if beta == 0.0:
+            got[:] = np.nan  # beta = 0 must not read C
+        _core.gemm(ta, tb, 1.5, a, b, beta, got)
+        _core.gemm_naive(ta, tb, 1.5, a, b, beta, naive)
+        _assert_within(got, want, bound, k, dtype)
+        _assert_within(naive, want, bound, k, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_gemm_skipping_zero_steps_gives_the_same_bits_as_the_dense_kernel(dtype, rng):
+    # 48 rows take the blocked path, which compacts each 6-row panel to its nonzero steps; the
+    # first 6 rows alone take the small-m path, which runs the dense kernel over every step.
+    # With one depth block (k <= KC) both sum each element in the same order.
+    m, n, k = 48, 64, 250
+    a = _sparse_a(rng, m, k, False, dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    blocked, small = np.zeros((m, n), dtype), np.zeros((6, n), dtype)
+    _core.gemm(False, False, 1.0, a, b, 0.0, blocked)
+    _core.gemm(False, False, 1.0, a[:6], b, 0.0, small)
+    assert ((a[:6] == 0).all(axis=0)).any()  # the first panel does have zero steps
+    np.testing.assert_array_equal(blocked[:6], small)
+    a_zero = np.zeros((m, k), dtype)  # every step skipped: C = 0 (beta = 0, NaN never read)
+    c = np.full((m, n), np.nan, dtype)
+    _core.gemm(False, False, 1.0, a_zero, b, 0.0, c)
+    assert not c.any()

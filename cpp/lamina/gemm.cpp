@@ -5,6 +5,7 @@
 //       pack op(B)[pc:pc+KC, jc:jc+NC] -> NR-wide panels
 //       for ic in m step MC:
 //         pack op(A)[ic:ic+MC, pc:pc+KC] -> MR-tall panels
+//         (each MR-tall panel of A compacted to its depth steps that are not all zero)
 //         for jr in nc step NR: for ir in mc step MR: micro-kernel MR x NR
 //
 // Threads split either the IC loop (rows of C; B panel packed together and shared) or the JR
@@ -17,6 +18,7 @@
 #include "lamina/gemm.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -60,6 +62,7 @@ template <> struct Traits<float> {
     static SgemmUkr ukr() { return kernels().sgemm_ukr; }
     static SdotUkr dot() { return kernels().sdot_ukr; }
     static SgemvUkr gemv() { return kernels().sgemv_ukr; }
+    static SgemmStepsUkr steps_ukr() { return kernels().sgemm_steps_ukr; }
     static constexpr index_t kGemvW = kGemvWF32;
 };
 template <> struct Traits<double> {
@@ -67,6 +70,7 @@ template <> struct Traits<double> {
     static DgemmUkr ukr() { return kernels().dgemm_ukr; }
     static DdotUkr dot() { return kernels().ddot_ukr; }
     static DgemvUkr gemv() { return kernels().dgemv_ukr; }
+    static DgemmStepsUkr steps_ukr() { return kernels().dgemm_steps_ukr; }
     static constexpr index_t kGemvW = kGemvWF64;
 };
 
@@ -98,6 +102,7 @@ struct Scratch {
 };
 thread_local Scratch tl_own;     // private to a thread: its packed A block / B sliver
 thread_local Scratch tl_shared;  // the calling thread's buffer that all threads read (packed B)
+thread_local Scratch tl_own_steps, tl_shared_steps;  // step lists of the packed A panels (same roles)
 
 inline index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
 
@@ -153,6 +158,42 @@ void pack_b_panel(bool tb, const T* B, index_t ldb, index_t p0, index_t kc, inde
         for (index_t j = nr; j < NR; ++j)
             for (index_t p = 0; p < kc; ++p) bp[p * NR + j] = T(0);
     }
+}
+
+// Depth steps of packed A panels that are zero in every row add nothing to C (sparse inputs:
+// images are half zeros). After packing, each MR-tall panel of a block is compacted in place to
+// its nonzero steps, and the step list (offsets p * NR into the packed B panel) recorded, so the
+// micro-kernel can skip the rest (gemm_kernels.h, SgemmStepsUkr). Panels with no zero step
+// stay as they are (count == kc).
+struct PanelSteps {
+    std::int32_t* offsets;  // (panels, kc): panel r's list at offsets + r * kc
+    index_t* counts;        // (panels): steps kept
+};
+
+template <typename T, index_t MR, index_t NR>
+void compact_panel(T* panel, index_t kc, std::int32_t* offsets, index_t& count) {
+    index_t kept = 0;
+    for (index_t p = 0; p < kc; ++p) {
+        const T* step = panel + p * MR;
+        bool zero = true;
+        for (index_t i = 0; i < MR; ++i) zero = zero && step[i] == T(0);
+        if (zero) continue;
+        if (kept != p)
+            for (index_t i = 0; i < MR; ++i) panel[kept * MR + i] = step[i];
+        offsets[kept++] = static_cast<std::int32_t>(p * NR);
+    }
+    count = kept;
+}
+
+// One tile through the plain micro-kernel or, for a compacted panel, the steps kernel.
+template <typename T, typename Ukr, typename StepsUkr>
+inline void run_tile(Ukr ukr, StepsUkr steps_ukr, index_t kc, index_t count, const std::int32_t* offsets,
+                     const T* a, const T* b, index_t rs_b, T alpha, T beta, T* c, index_t rs_c,
+                     index_t cs_c, index_t mr, index_t nr) {
+    if (count == kc)
+        ukr(kc, a, b, rs_b, alpha, beta, c, rs_c, cs_c, mr, nr);
+    else
+        steps_ukr(count, a, b, offsets, alpha, beta, c, rs_c, cs_c, mr, nr);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -304,10 +345,12 @@ void gemm_blocked_ic(const Problem<T>& P, int nthreads) {
     using Blk = typename Traits<T>::Blk;
     constexpr index_t MR = Blk::MR, NR = Blk::NR;
     const auto ukr = Traits<T>::ukr();
+    const auto steps_ukr = Traits<T>::steps_ukr();
     const index_t m = P.m, n = P.n, k = P.k;
     const BlockPlan<Blk> plan(n, k);
     T* bp = tl_shared.get<T>(plan.kc_max * plan.nc_max);
     const index_t row_panels = ceil_div(m, MR);
+    constexpr index_t kPanels = Blk::MC / MR;
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
     {
         const index_t tid = thread_id(), nt = thread_count();
@@ -315,6 +358,8 @@ void gemm_blocked_ic(const Problem<T>& P, int nthreads) {
         const index_t i_begin = std::min(m, row_panels * tid / nt * MR);
         const index_t i_end = std::min(m, row_panels * (tid + 1) / nt * MR);
         T* ap = tl_own.get<T>(Blk::MC * plan.kc_max);
+        std::int32_t* offsets = tl_own_steps.get<std::int32_t>(kPanels * plan.kc_max);
+        index_t counts[kPanels];
         for (index_t jc = 0; jc < n; jc += plan.nc_max) {
             const index_t nc = std::min(plan.nc_max, n - jc);
             const index_t col_panels = ceil_div(nc, NR);
@@ -329,12 +374,15 @@ void gemm_blocked_ic(const Problem<T>& P, int nthreads) {
                 for (index_t ic = i_begin; ic < i_end; ic += Blk::MC) {
                     const index_t mc = std::min(Blk::MC, i_end - ic);
                     pack_a<T, MR>(P.ta, P.A, P.lda, ic, mc, pc, kc, ap);
+                    for (index_t r = 0; r < ceil_div(mc, MR); ++r)
+                        compact_panel<T, MR, NR>(ap + r * MR * kc, kc, offsets + r * kc, counts[r]);
                     for (index_t jr = 0; jr < nc; jr += NR) {
                         const index_t nr = std::min(NR, nc - jr);
                         for (index_t ir = 0; ir < mc; ir += MR) {
-                            ukr(kc, ap + ir * kc, bp + jr * kc, NR, P.alpha, beta,
-                                P.C + (ic + ir) * P.rs_c + (jc + jr) * P.cs_c, P.rs_c, P.cs_c,
-                                std::min(MR, mc - ir), nr);
+                            run_tile(ukr, steps_ukr, kc, counts[ir / MR], offsets + ir / MR * kc,
+                                     ap + ir * kc, bp + jr * kc, NR, P.alpha, beta,
+                                     P.C + (ic + ir) * P.rs_c + (jc + jr) * P.cs_c, P.rs_c, P.cs_c,
+                                     std::min(MR, mc - ir), nr);
                             finish_tile(P, pc + kc == k, ic + ir, jc + jr, std::min(MR, mc - ir), nr);
                         }
                     }
@@ -355,10 +403,14 @@ void gemm_blocked_jr(const Problem<T>& P, int nthreads) {
     using Blk = typename Traits<T>::Blk;
     constexpr index_t MR = Blk::MR, NR = Blk::NR;
     const auto ukr = Traits<T>::ukr();
+    const auto steps_ukr = Traits<T>::steps_ukr();
     const index_t m = P.m, n = P.n, k = P.k;
     const BlockPlan<Blk> plan(n, k);
     T* bp = tl_shared.get<T>(plan.kc_max * plan.nc_max + Blk::MC * plan.kc_max);
     T* ap = bp + plan.kc_max * plan.nc_max;  // 64-byte aligned: nc_max * sizeof(T) is a multiple of NR * sizeof(T) = 64
+    constexpr index_t kPanels = Blk::MC / MR;
+    std::int32_t* offsets = tl_shared_steps.get<std::int32_t>(kPanels * plan.kc_max);
+    index_t counts[kPanels];  // shared by the team: each panel's count written by the thread that packs it
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
     {
         const index_t tid = thread_id(), nt = thread_count();
@@ -377,16 +429,19 @@ void gemm_blocked_jr(const Problem<T>& P, int nthreads) {
                 for (index_t ic = 0; ic < m; ic += Blk::MC) {
                     const index_t mc = std::min(Blk::MC, m - ic);
 #pragma omp for schedule(static)
-                    for (index_t r = 0; r < ceil_div(mc, MR); ++r)
+                    for (index_t r = 0; r < ceil_div(mc, MR); ++r) {
                         pack_a<T, MR>(P.ta, P.A, P.lda, ic + r * MR, std::min(MR, mc - r * MR),
                                       pc, kc, ap + r * MR * kc);
+                        compact_panel<T, MR, NR>(ap + r * MR * kc, kc, offsets + r * kc, counts[r]);
+                    }
                     // (implicit barrier: the whole A block is packed)
                     for (index_t jp = jp_begin; jp < jp_end; ++jp) {
                         const index_t jr = jp * NR, nr = std::min(NR, nc - jr);
                         for (index_t ir = 0; ir < mc; ir += MR) {
-                            ukr(kc, ap + ir * kc, bp + jr * kc, NR, P.alpha, beta,
-                                P.C + (ic + ir) * P.rs_c + (jc + jr) * P.cs_c, P.rs_c, P.cs_c,
-                                std::min(MR, mc - ir), nr);
+                            run_tile(ukr, steps_ukr, kc, counts[ir / MR], offsets + ir / MR * kc,
+                                     ap + ir * kc, bp + jr * kc, NR, P.alpha, beta,
+                                     P.C + (ic + ir) * P.rs_c + (jc + jr) * P.cs_c, P.rs_c, P.cs_c,
+                                     std::min(MR, mc - ir), nr);
                             finish_tile(P, pc + kc == k, ic + ir, jc + jr, std::min(MR, mc - ir), nr);
                         }
                     }

@@ -15,15 +15,19 @@ namespace {
 // 2*M accumulators + 2 B vectors + 1 broadcast <= 15 of the 16 ymm registers. Rows are
 // independent, so computing only the M valid rows gives them bit-for-bit the values of a full
 // tile while skipping wasted FMAs (m = 1..5 problems).
-template <int M>
+// With Steps, only the listed depth steps: step p's row of b at b + steps[p] (see
+// gemm_kernels.h, SgemmStepsUkr); the same instructions otherwise.
+template <int M, bool Steps = false>
 void sgemm_avx2_rows(index_t k, const float* a, const float* b, index_t rs_b, float alpha,
-                     float beta, float* c, index_t rs_c, index_t cs_c, index_t nr) {
+                     float beta, float* c, index_t rs_c, index_t cs_c, index_t nr,
+                     const std::int32_t* steps = nullptr) {
     __m256 acc[M][2];
 #pragma GCC unroll 6
     for (int i = 0; i < M; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
 #pragma GCC unroll 4
     for (index_t p = 0; p < k; ++p) {
-        const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        const float* bp = Steps ? b + steps[p] : b;
+        const __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
 #pragma GCC unroll 6
         for (int i = 0; i < M; ++i) {
             const __m256 ai = _mm256_broadcast_ss(a + i);
@@ -31,7 +35,7 @@ void sgemm_avx2_rows(index_t k, const float* a, const float* b, index_t rs_b, fl
             acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
         }
         a += 6;
-        b += rs_b;
+        if (!Steps) b += rs_b;
     }
     // c = alpha * acc + beta * c, row by row; c is not read when beta == 0.
     const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
@@ -77,15 +81,17 @@ void sgemm_avx2_6x16(index_t k, const float* a, const float* b, index_t rs_b, fl
 
 // C (M, 8) = alpha * a (6, k packed) * b (k, 8, row stride rs_b) + beta * C: the float kernel's
 // register layout with 4 doubles per vector.
-template <int M>
+template <int M, bool Steps = false>
 void dgemm_avx2_rows(index_t k, const double* a, const double* b, index_t rs_b, double alpha,
-                     double beta, double* c, index_t rs_c, index_t cs_c, index_t nr) {
+                     double beta, double* c, index_t rs_c, index_t cs_c, index_t nr,
+                     const std::int32_t* steps = nullptr) {
     __m256d acc[M][2];
 #pragma GCC unroll 6
     for (int i = 0; i < M; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_pd();
 #pragma GCC unroll 4
     for (index_t p = 0; p < k; ++p) {
-        const __m256d b0 = _mm256_loadu_pd(b), b1 = _mm256_loadu_pd(b + 4);
+        const double* bp = Steps ? b + steps[p] : b;
+        const __m256d b0 = _mm256_loadu_pd(bp), b1 = _mm256_loadu_pd(bp + 4);
 #pragma GCC unroll 6
         for (int i = 0; i < M; ++i) {
             const __m256d ai = _mm256_broadcast_sd(a + i);
@@ -93,7 +99,7 @@ void dgemm_avx2_rows(index_t k, const double* a, const double* b, index_t rs_b, 
             acc[i][1] = _mm256_fmadd_pd(ai, b1, acc[i][1]);
         }
         a += 6;
-        b += rs_b;
+        if (!Steps) b += rs_b;
     }
     const __m256d va = _mm256_set1_pd(alpha), vb = _mm256_set1_pd(beta);
     const bool beta0 = beta == 0.0;
@@ -132,6 +138,32 @@ void dgemm_avx2_6x8(index_t k, const double* a, const double* b, index_t rs_b, d
         case 4: return dgemm_avx2_rows<4>(k, a, b, rs_b, alpha, beta, c, rs_c, cs_c, nr);
         case 5: return dgemm_avx2_rows<5>(k, a, b, rs_b, alpha, beta, c, rs_c, cs_c, nr);
         default: return dgemm_avx2_rows<6>(k, a, b, rs_b, alpha, beta, c, rs_c, cs_c, nr);
+    }
+}
+
+// C (6, 16) float tile over the listed depth steps only (gemm_kernels.h, SgemmStepsUkr).
+void sgemm_avx2_6x16_steps(index_t count, const float* a, const float* b, const std::int32_t* steps, float alpha,
+                           float beta, float* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr) {
+    switch (mr) {
+        case 1: return sgemm_avx2_rows<1, true>(count, a, b, 16, alpha, beta, c, rs_c, cs_c, nr, steps);
+        case 2: return sgemm_avx2_rows<2, true>(count, a, b, 16, alpha, beta, c, rs_c, cs_c, nr, steps);
+        case 3: return sgemm_avx2_rows<3, true>(count, a, b, 16, alpha, beta, c, rs_c, cs_c, nr, steps);
+        case 4: return sgemm_avx2_rows<4, true>(count, a, b, 16, alpha, beta, c, rs_c, cs_c, nr, steps);
+        case 5: return sgemm_avx2_rows<5, true>(count, a, b, 16, alpha, beta, c, rs_c, cs_c, nr, steps);
+        default: return sgemm_avx2_rows<6, true>(count, a, b, 16, alpha, beta, c, rs_c, cs_c, nr, steps);
+    }
+}
+
+// C (6, 8) double tile over the listed depth steps only (gemm_kernels.h, DgemmStepsUkr).
+void dgemm_avx2_6x8_steps(index_t count, const double* a, const double* b, const std::int32_t* steps, double alpha,
+                          double beta, double* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr) {
+    switch (mr) {
+        case 1: return dgemm_avx2_rows<1, true>(count, a, b, 8, alpha, beta, c, rs_c, cs_c, nr, steps);
+        case 2: return dgemm_avx2_rows<2, true>(count, a, b, 8, alpha, beta, c, rs_c, cs_c, nr, steps);
+        case 3: return dgemm_avx2_rows<3, true>(count, a, b, 8, alpha, beta, c, rs_c, cs_c, nr, steps);
+        case 4: return dgemm_avx2_rows<4, true>(count, a, b, 8, alpha, beta, c, rs_c, cs_c, nr, steps);
+        case 5: return dgemm_avx2_rows<5, true>(count, a, b, 8, alpha, beta, c, rs_c, cs_c, nr, steps);
+        default: return dgemm_avx2_rows<6, true>(count, a, b, 8, alpha, beta, c, rs_c, cs_c, nr, steps);
     }
 }
 
@@ -328,7 +360,8 @@ static_assert(BlockingF64::MR == 6 && BlockingF64::NR == 8, "dgemm_avx2_6x8 tile
 
 const GemmKernelTable kAvx2Kernels = {"avx2_fma", &sgemm_avx2_6x16, &dgemm_avx2_6x8,
                                        &sdot_avx2_3x4, &ddot_avx2_3x4,
-                                       &sgemv_avx2_1x64, &dgemv_avx2_1x32};
+                                       &sgemv_avx2_1x64, &dgemv_avx2_1x32,
+                                       &sgemm_avx2_6x16_steps, &dgemm_avx2_6x8_steps};
 
 }  // namespace
 

@@ -10,16 +10,18 @@ namespace {
 // One row of the tile at a time: its NR accumulators fit in registers even with 16-byte
 // vectors, and the inner j loop is a plain vectorizable loop (B rows come from L1 again for
 // each row). One store loop serves full and edge tiles, so both round the same way.
+// With steps, only the listed depth steps: step p's row of b at b + steps[p].
 template <typename T, int MR, int NR>
 void gemm_generic_ukr(index_t k, const T* a, const T* b, index_t rs_b, T alpha, T beta, T* c,
-                      index_t rs_c, index_t cs_c, index_t mr, index_t nr) {
+                      index_t rs_c, index_t cs_c, index_t mr, index_t nr,
+                      const std::int32_t* steps = nullptr) {
     alignas(64) T acc[MR][NR];
     for (index_t i = 0; i < mr; ++i) {
         T row[NR] = {};
         const T* ap = a + i;
-        const T* bp = b;
-        for (index_t p = 0; p < k; ++p, ap += MR, bp += rs_b) {
+        for (index_t p = 0; p < k; ++p, ap += MR) {
             const T ai = *ap;
+            const T* bp = steps ? b + steps[p] : b + p * rs_b;
             for (int j = 0; j < NR; ++j) row[j] += ai * bp[j];
         }
         for (int j = 0; j < NR; ++j) acc[i][j] = row[j];
@@ -109,12 +111,27 @@ void dgemm_generic_6x8(index_t k, const double* a, const double* b, index_t rs_b
     gemm_generic_ukr<double, 6, 8>(k, a, b, rs_b, alpha, beta, c, rs_c, cs_c, mr, nr);
 }
 
+// C (6, 16) float tile over listed depth steps.
+void sgemm_generic_6x16_steps(index_t count, const float* a, const float* b, const std::int32_t* steps,
+                              float alpha, float beta, float* c, index_t rs_c, index_t cs_c, index_t mr,
+                              index_t nr) {
+    gemm_generic_ukr<float, 6, 16>(count, a, b, 16, alpha, beta, c, rs_c, cs_c, mr, nr, steps);
+}
+
+// C (6, 8) double tile over listed depth steps.
+void dgemm_generic_6x8_steps(index_t count, const double* a, const double* b, const std::int32_t* steps,
+                             double alpha, double beta, double* c, index_t rs_c, index_t cs_c, index_t mr,
+                             index_t nr) {
+    gemm_generic_ukr<double, 6, 8>(count, a, b, 8, alpha, beta, c, rs_c, cs_c, mr, nr, steps);
+}
+
 static_assert(BlockingF32::MR == 6 && BlockingF32::NR == 16, "sgemm_generic_6x16 tile");
 static_assert(BlockingF64::MR == 6 && BlockingF64::NR == 8, "dgemm_generic_6x8 tile");
 
 const GemmKernelTable kGenericKernels = {"generic", &sgemm_generic_6x16, &dgemm_generic_6x8,
                                          &sdot_generic_3x4, &ddot_generic_3x4,
-                                         &sgemv_generic_1x64, &dgemv_generic_1x32};
+                                         &sgemv_generic_1x64, &dgemv_generic_1x32,
+                                         &sgemm_generic_6x16_steps, &dgemm_generic_6x8_steps};
 
 }  // namespace
 
