@@ -161,28 +161,36 @@ void pack_b_panel(bool tb, const T* B, index_t ldb, index_t p0, index_t kc, inde
 }
 
 // Depth steps of packed A panels that are zero in every row add nothing to C (sparse inputs:
-// images are half zeros). After packing, each MR-tall panel of a block is compacted in place to
-// its nonzero steps, and the step list (offsets p * NR into the packed B panel) recorded, so the
-// micro-kernel can skip the rest (gemm_kernels.h, SgemmStepsUkr). Panels with no zero step
-// stay as they are (count == kc).
-struct PanelSteps {
-    std::int32_t* offsets;  // (panels, kc): panel r's list at offsets + r * kc
-    index_t* counts;        // (panels): steps kept
-};
-
+// images are half zeros). The blocked paths pack each MR-tall panel with only its nonzero steps
+// and record the step list (offsets p * NR into the packed B panel), so the steps micro-kernel
+// skips the rest (gemm_kernels.h, SgemmStepsUkr). A panel with no zero step is packed exactly
+// as pack_a packs it (count == kc) and goes through the plain micro-kernel.
+// Pack one MR-tall panel of op(A)[i0:i0+mr, p0:p0+kc] (as pack_a: element (i, step) at
+// dst[step * MR + i], rows past mr zero) keeping only the depth steps not zero in all MR rows;
+// offsets[q] = p * NR for the q-th kept step. Returns how many were kept. Branch-free: every
+// step is written at the next free slot, and the slot is kept only if a value is nonzero.
 template <typename T, index_t MR, index_t NR>
-void compact_panel(T* panel, index_t kc, std::int32_t* offsets, index_t& count) {
+index_t pack_a_panel_steps(bool ta, const T* A, index_t lda, index_t i0, index_t mr, index_t p0,
+                           index_t kc, T* dst, std::int32_t* offsets) {
     index_t kept = 0;
     for (index_t p = 0; p < kc; ++p) {
-        const T* step = panel + p * MR;
-        bool zero = true;
-        for (index_t i = 0; i < MR; ++i) zero = zero && step[i] == T(0);
-        if (zero) continue;
-        if (kept != p)
-            for (index_t i = 0; i < MR; ++i) panel[kept * MR + i] = step[i];
-        offsets[kept++] = static_cast<std::int32_t>(p * NR);
+        T v[MR];
+        if (!ta) {
+            const T* src = A + i0 * lda + p0 + p;  // column p of the panel's rows
+            for (index_t i = 0; i < MR; ++i) v[i] = i < mr ? src[i * lda] : T(0);
+        } else {
+            const T* src = A + (p0 + p) * lda + i0;  // MR contiguous values
+            for (index_t i = 0; i < MR; ++i) v[i] = i < mr ? src[i] : T(0);
+        }
+        bool nonzero = false;
+        for (index_t i = 0; i < MR; ++i) {
+            dst[kept * MR + i] = v[i];
+            nonzero |= v[i] != T(0);
+        }
+        offsets[kept] = static_cast<std::int32_t>(p * NR);
+        kept += nonzero ? 1 : 0;
     }
-    count = kept;
+    return kept;
 }
 
 // One tile through the plain micro-kernel or, for a compacted panel, the steps kernel.
@@ -373,9 +381,10 @@ void gemm_blocked_ic(const Problem<T>& P, int nthreads) {
                 // (implicit barrier: the whole B panel is packed)
                 for (index_t ic = i_begin; ic < i_end; ic += Blk::MC) {
                     const index_t mc = std::min(Blk::MC, i_end - ic);
-                    pack_a<T, MR>(P.ta, P.A, P.lda, ic, mc, pc, kc, ap);
                     for (index_t r = 0; r < ceil_div(mc, MR); ++r)
-                        compact_panel<T, MR, NR>(ap + r * MR * kc, kc, offsets + r * kc, counts[r]);
+                        counts[r] = pack_a_panel_steps<T, MR, NR>(P.ta, P.A, P.lda, ic + r * MR,
+                                                                  std::min(MR, mc - r * MR), pc, kc,
+                                                                  ap + r * MR * kc, offsets + r * kc);
                     for (index_t jr = 0; jr < nc; jr += NR) {
                         const index_t nr = std::min(NR, nc - jr);
                         for (index_t ir = 0; ir < mc; ir += MR) {
@@ -429,11 +438,10 @@ void gemm_blocked_jr(const Problem<T>& P, int nthreads) {
                 for (index_t ic = 0; ic < m; ic += Blk::MC) {
                     const index_t mc = std::min(Blk::MC, m - ic);
 #pragma omp for schedule(static)
-                    for (index_t r = 0; r < ceil_div(mc, MR); ++r) {
-                        pack_a<T, MR>(P.ta, P.A, P.lda, ic + r * MR, std::min(MR, mc - r * MR),
-                                      pc, kc, ap + r * MR * kc);
-                        compact_panel<T, MR, NR>(ap + r * MR * kc, kc, offsets + r * kc, counts[r]);
-                    }
+                    for (index_t r = 0; r < ceil_div(mc, MR); ++r)
+                        counts[r] = pack_a_panel_steps<T, MR, NR>(P.ta, P.A, P.lda, ic + r * MR,
+                                                                  std::min(MR, mc - r * MR), pc, kc,
+                                                                  ap + r * MR * kc, offsets + r * kc);
                     // (implicit barrier: the whole A block is packed)
                     for (index_t jp = jp_begin; jp < jp_end; ++jp) {
                         const index_t jr = jp * NR, nr = std::min(NR, nc - jr);
