@@ -185,7 +185,7 @@ void Network<T>::reserve(index_t n) {
 }
 
 template <typename T>
-const T* Network<T>::forward(const T* x, index_t n, bool training) {
+const T* Network<T>::forward(const T* x, index_t n, bool training, bool outputs_only) {
     reserve(n);
     last_training_ = training;
     const T* in = x;
@@ -201,8 +201,11 @@ const T* Network<T>::forward(const T* x, index_t n, bool training) {
                 dense_forward(z, in, W, b, n, d.in, d.units);
                 out_[l] = z;
             } else if (is_elementwise(s.activation)) {
-                dense_forward(z, in, W, b, n, d.in, d.units, s.activation, a_[l].data());
-                out_[l] = a_[l].data();
+                // Prediction needs no pre-activation: the activation overwrites z in place, one
+                // stream of writes fewer. Losses and backward passes read z.
+                T* a = outputs_only && !training ? z : a_[l].data();
+                dense_forward(z, in, W, b, n, d.in, d.units, s.activation, a);
+                out_[l] = a;
             } else {
                 dense_forward(z, in, W, b, n, d.in, d.units);
                 activation_forward(s.activation, a_[l].data(), z, n, d.units);

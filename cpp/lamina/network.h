@@ -93,7 +93,9 @@ public:
 
     // Runs the layers on x (n, input_dim); returns the output (n, output_dim), valid until the
     // next forward. Dropout is active only when training.
-    const T* forward(const T* x, index_t n, bool training);
+    // outputs_only (prediction): elementwise activations overwrite their pre-activations in
+    // place, so nothing but the output may be used afterwards (no loss from logits, no backward).
+    const T* forward(const T* x, index_t n, bool training, bool outputs_only = false);
 
     // Loss of the last forward against y (n, ycols), plus the regularization penalty. With
     // backprop, fills grads() (for the whole block). Adds to stats when given.

@@ -45,7 +45,7 @@ void predict(Network<T>& net, T* out, const T* x, index_t n_rows, index_t batch_
     const index_t in = net.input_dim(), width = net.output_dim();
     for (index_t start = 0; start < n_rows; start += batch_size) {
         const index_t n = std::min(batch_size, n_rows - start);
-        const T* p = net.forward(x + start * in, n, /*training=*/false);
+        const T* p = net.forward(x + start * in, n, /*training=*/false, /*outputs_only=*/true);
         std::memcpy(out + start * width, p, sizeof(T) * static_cast<std::size_t>(n * width));
     }
 }
