@@ -321,3 +321,29 @@ def test_precision_recall_f1_match_numpy_macro_averages():
     assert logs["precision"] == pytest.approx(precision.mean())
     assert logs["recall"] == pytest.approx(recall.mean())
     assert logs["f1"] == pytest.approx(f1.mean())
+
+
+@pytest.mark.parametrize("hidden", ["relu", "tanh", "gelu", "elu"])
+def test_predict_overwrites_only_scratch_so_evaluate_and_gradients_after_it_are_unchanged(hidden):
+    # predict lets elementwise activations overwrite their pre-activations in place; a later
+    # evaluate (binary cross-entropy from the sigmoid's logits) and a gradient must not see that.
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((40, 6))
+    y = (rng.random((40, 1)) < 0.5).astype(np.float64)
+    model = lm.Sequential([lm.layers.Dense(9, activation=hidden, input_shape=(6,)),
+                           lm.layers.Dense(1, activation="sigmoid")], seed=2, dtype="float64")
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    W1, b1, W2, b2 = model.get_weights()
+    act = {"relu": lambda z: np.maximum(z, 0), "tanh": np.tanh,
+           "gelu": lambda z: z * 0.5 * (1 + np.vectorize(math.erf)(z / math.sqrt(2))),
+           "elu": lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0)))}[hidden]
+    logits = act(x @ W1 + b1) @ W2 + b2
+    want_p = 1 / (1 + np.exp(-logits))
+    want_loss = np.mean(np.maximum(logits, 0) - logits * y + np.log1p(np.exp(-np.abs(logits))))
+    before = model.evaluate(x, y, batch_size=40)
+    report_before = lm.gradient_check(model, x[:5], y[:5])
+    np.testing.assert_allclose(model.predict(x, batch_size=40), want_p, rtol=1e-12)
+    after = model.evaluate(x, y, batch_size=40)
+    assert after == before
+    np.testing.assert_allclose(after, want_loss, rtol=1e-12)
+    assert lm.gradient_check(model, x[:5], y[:5]).difference == report_before.difference
