@@ -107,6 +107,16 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
+def timed_per_call(fn: Callable[[], Any], min_seconds: float) -> float:
+    """Seconds per call of ``fn``, over as many back-to-back calls as fill ``min_seconds``
+    (at least one), so a short call is not timed once, cold, straight after the idle pause."""
+    calls, start = 0, time.perf_counter()
+    while calls < 1 or time.perf_counter() - start < min_seconds:
+        fn()
+        calls += 1
+    return (time.perf_counter() - start) / calls
+
+
 def ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
     if a is None or b is None or b == 0:
         return None

@@ -11,11 +11,12 @@ from typing import Any, Callable, Dict, List
 
 import numpy as np
 
-from common import Data, alternate, median, ratio, timed
+from common import Data, alternate, median, ratio, timed_per_call
 from train import lamina_model, torch_model
 
 SAMPLES_FULL = {1: 3000, 1024: 10000}
 SAMPLES_QUICK = {1: 500, 1024: 10000}
+MIN_SECONDS = 0.3  # each measurement repeats the pass over the samples for at least this long
 
 
 def lamina_predictor(x: np.ndarray, batch: int) -> Callable[[], float]:
@@ -31,7 +32,7 @@ def lamina_predictor(x: np.ndarray, batch: int) -> Callable[[], float]:
         def work() -> None:
             model.predict(x, batch_size=batch)
     work()  # warm-up
-    return lambda: timed(work)
+    return lambda: timed_per_call(work, MIN_SECONDS)
 
 
 def torch_predictor(x: np.ndarray, batch: int) -> Callable[[], float]:
@@ -54,7 +55,7 @@ def torch_predictor(x: np.ndarray, batch: int) -> Callable[[], float]:
                 torch.cat(outs).numpy()
 
     work()
-    return lambda: timed(work)
+    return lambda: timed_per_call(work, MIN_SECONDS)
 
 
 def run(data: Data, repeats: int, quick: bool, have_torch: bool) -> List[Dict[str, Any]]:

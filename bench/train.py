@@ -15,11 +15,12 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from common import N_CLASSES, N_FEATURES, N_HIDDEN, Data, alternate, median, ratio, timed
+from common import N_CLASSES, N_FEATURES, N_HIDDEN, Data, alternate, median, ratio, timed_per_call
 
 BATCH_SIZES = (1, 10, 32, 128, 512)
 SKLEARN_BATCH = 128
 
+MIN_SECONDS = 0.3  # a measurement repeats its pass until at least this long (common.timed_per_call)
 BUDGET_FULL, BUDGET_QUICK = 40.0, 8.0  # seconds per batch size before repeats are cut short
 
 # Samples trained per timed repeat, by batch size.
@@ -42,7 +43,7 @@ def lamina_trainer(data: Data, batch: int, n: int) -> Callable[[], float]:
     model = lamina_model()
     x, y = data.x_train[:n], data.y_train_onehot[:n]
     model.fit(x[: max(3 * batch, 64)], y[: max(3 * batch, 64)], batch_size=batch, epochs=1, verbose=0)  # warm-up
-    return lambda: timed(lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0))
+    return lambda: timed_per_call(lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0), MIN_SECONDS)
 
 
 # ----------------------------------------------------------------------------- torch
@@ -76,7 +77,7 @@ def torch_trainer(data: Data, batch: int, n: int) -> Callable[[], float]:
     x, y = torch.from_numpy(data.x_train[:n]), torch.from_numpy(data.y_train[:n])
     w = max(3 * batch, 64)
     torch_epoch(model, opt, loss_fn, x[:w], y[:w], batch)  # warm-up
-    return lambda: timed(lambda: torch_epoch(model, opt, loss_fn, x, y, batch))
+    return lambda: timed_per_call(lambda: torch_epoch(model, opt, loss_fn, x, y, batch), MIN_SECONDS)
 
 
 # ----------------------------------------------------------------------------- scikit-learn
@@ -88,7 +89,7 @@ def sklearn_trainer(data: Data, batch: int, n: int) -> Callable[[], float]:
     classes = np.arange(N_CLASSES)
     clf.partial_fit(x[: 3 * batch], y[: 3 * batch], classes=classes)  # warm-up
     # partial_fit is one pass over the data given, in shuffled minibatches of batch_size.
-    return lambda: timed(lambda: clf.partial_fit(x, y))
+    return lambda: timed_per_call(lambda: clf.partial_fit(x, y), MIN_SECONDS)
 
 
 # ----------------------------------------------------------------------------- driver
