@@ -103,3 +103,38 @@ def test_set_num_threads_round_trips_and_rejects_non_positive(restore_threads):
     with pytest.raises(ValueError, match="n=1.5"):
         lm.set_num_threads(1.5)
     assert lm.get_num_threads() == 2
+
+
+# --- flush-to-zero inside the training loop ---------------------------------------------------
+
+def _one_step_onto_a_subnormal(flush):
+    """One SGD step that takes a float32 weight from 2e-38 (normal) to about 1e-38 (subnormal)."""
+    previous = lm.get_flush_denormals()
+    lm.set_flush_denormals(flush)
+    try:
+        model = lm.Sequential([lm.layers.Dense(1, use_bias=False, input_shape=(1,))], seed=0, dtype="float32")
+        model.compile(optimizer=lm.optimizers.SGD(learning_rate=0.25), loss="mse")
+        model.set_weights([np.array([[2e-38]], dtype=np.float32)])
+        model.fit(np.ones((1, 1), np.float32), np.zeros((1, 1), np.float32), batch_size=1, verbose=0)
+        return float(model.get_weights()[0][0, 0]), model
+    finally:
+        lm.set_flush_denormals(previous)
+
+
+def test_training_flushes_subnormals_by_default_and_keeps_them_when_asked():
+    tiny = float(np.finfo(np.float32).tiny)
+    assert lm.get_flush_denormals() is True and lm.build_info()["flush_denormals"] is True
+    kept, _ = _one_step_onto_a_subnormal(False)
+    assert 0 < kept < tiny and kept == pytest.approx(1e-38, rel=1e-3)
+    flushed, model = _one_step_onto_a_subnormal(True)
+    assert flushed == 0 or flushed >= tiny  # the subnormal product or result became zero
+    # Only the training loop flushes: predict and numpy in this thread keep IEEE subnormals.
+    model.set_weights([np.array([[1e-39]], dtype=np.float32)])
+    assert model.predict(np.ones((1, 1), np.float32))[0, 0] == np.float32(1e-39)
+    assert np.float32(1e-39) * np.float32(2) > 0
+
+
+def test_set_flush_denormals_takes_only_a_bool():
+    with pytest.raises(TypeError, match="on must be a bool, received 1"):
+        lm.set_flush_denormals(1)
+    assert lm.get_flush_denormals() is True

@@ -12,6 +12,7 @@
 
 #include "lamina/activations.h"
 #include "lamina/dense.h"
+#include "lamina/denormals.h"
 #include "lamina/finite.h"
 #include "lamina/gemm.h"
 #include "lamina/initializers.h"
@@ -563,5 +564,7 @@ PYBIND11_MODULE(_core, m) {
     });
     m.def("get_num_threads", &get_num_threads);
     m.def("openmp_enabled", &openmp_enabled);
+    m.def("set_flush_denormals", &set_flush_denormals, py::arg("on"));
+    m.def("flush_denormals", &flush_denormals);
     m.def("gemm_kernel_name", &gemm_kernel_name);
 }

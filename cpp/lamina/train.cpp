@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "lamina/denormals.h"
 #include "lamina/random.h"
 
 namespace lamina {
@@ -11,6 +12,7 @@ template <typename T>
 void train_batches(Network<T>& net, BatchStats& stats, const T* x, const T* y, index_t ycols,
                    const std::int64_t* order, index_t n_rows, index_t first, index_t batch_size,
                    index_t n_batches) {
+    const FlushDenormalsScope flush;  // training's decaying optimizer state (see denormals.h)
     net.reserve(std::min(batch_size, n_rows));  // a batch never holds more rows than the data
     const index_t in = net.input_dim();
     T* bx = net.batch_x();
