@@ -383,19 +383,8 @@ void Network<T>::fused_kernel_update(const DenseParams& d, const T* dz, const T*
                 continue;
             }
             if (row_kernel) {
-                for (index_t i = i0; i < i1; ++i) {
-                    // Sample 0 always (as rank_n_rows starts), then the samples with a nonzero input.
-                    T a[kFusedBatch];
-                    const T* dz_rows[kFusedBatch];
-                    index_t count_r = 0;
-                    for (index_t r = 0; r < n; ++r) {
-                        const T xr = x[r * in + i];
-                        if (r > 0 && xr == T(0)) continue;
-                        a[count_r] = xr;
-                        dz_rows[count_r++] = dz + r * units;
-                    }
-                    optimizer_.update_row(W + i * units, d.kernel_offset + i * units, a, dz_rows, count_r, units);
-                }
+                for (index_t i = i0; i < i1; ++i)
+                    optimizer_.update_row(W + i * units, d.kernel_offset + i * units, x[i], dz, units);
                 i0 = i1;
                 continue;
             }

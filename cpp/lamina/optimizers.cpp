@@ -221,13 +221,12 @@ bool Optimizer<T>::has_row_update() const {
 }
 
 template <typename T>
-void Optimizer<T>::update_row(T* w, index_t offset, const T* a, const T* const* dz_rows, index_t samples,
-                              index_t units) {
+void Optimizer<T>::update_row(T* w, index_t offset, T x, const T* dz, index_t units) {
     if constexpr (std::is_same_v<T, float>) {
 #ifdef LAMINA_HAVE_AVX2_TU
         const OptimizerConfig& c = config_;
-        rmsprop_row_update_f32_avx2(w, slots[0].data() + offset, a, dz_rows, samples, units,
-                                    static_cast<T>(c.learning_rate), static_cast<T>(c.rho), static_cast<T>(c.epsilon));
+        rmsprop_row_update_f32_avx2(w, slots[0].data() + offset, x, dz, units, static_cast<T>(c.learning_rate),
+                                    static_cast<T>(c.rho), static_cast<T>(c.epsilon));
         return;
 #endif
     }

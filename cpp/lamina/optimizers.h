@@ -61,12 +61,11 @@ public:
     // Full (anything else: momentum, Adam, centering move the weights even without a gradient).
     // decay_span gives bit-for-bit what update_span gives for g = 0.
     enum class ZeroGradient { Unchanged, DecayFirstSlot, Full };
-    // The fused path's fast lane, where a hand-written kernel exists (float32 plain RMSprop on
-    // AVX2/FMA): update_row updates one kernel row w (units, at params offset) with
-    // g = sum_r a[r] * dz_rows[r][0 : units] formed in registers and never stored -- the same
-    // bits as forming g with rank_n_rows (a[0] is sample 0's input; later zero inputs omitted).
+    // The batch-1 fused path's fast lane, where a hand-written kernel exists (float32 plain
+    // RMSprop on AVX2/FMA): update_row updates one kernel row w (units, at params offset) with
+    // g = x * dz formed in registers and never stored -- the same bits as forming g first.
     bool has_row_update() const;
-    void update_row(T* w, index_t offset, const T* a, const T* const* dz_rows, index_t samples, index_t units);
+    void update_row(T* w, index_t offset, T x, const T* dz, index_t units);
     ZeroGradient zero_gradient_effect() const;
     void decay_span(index_t offset, index_t n);
     bool clips() const { return config_.clipnorm > 0 || config_.clipvalue > 0 || config_.global_clipnorm > 0; }

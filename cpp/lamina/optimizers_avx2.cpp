@@ -34,32 +34,22 @@ inline void update8(float* w, float* v, __m256 gi, __m256i mask, bool full, __m2
     }
 }
 
-// Eight lanes of g = sum_r a[r] dz_rows[r][j : j + 8], summed in the order of rank_n_rows
-// (the first sample multiplied, the rest fused-multiply-added), so the fused row update below
-// gives the same bits as forming g first.
-inline __m256 gradient8(const float* a, const float* const* dz_rows, index_t samples, index_t j,
-                        __m256i mask, bool full) {
-    auto load = [&](const float* p) { return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask); };
-    __m256 g = _mm256_mul_ps(_mm256_set1_ps(a[0]), load(dz_rows[0] + j));
-    for (index_t r = 1; r < samples; ++r) g = _mm256_fmadd_ps(_mm256_set1_ps(a[r]), load(dz_rows[r] + j), g);
-    return g;
-}
-
 }  // namespace
 
-void rmsprop_row_update_f32_avx2(float* w, float* v, const float* a, const float* const* dz_rows,
-                                 index_t samples, index_t units, float lr, float rho, float eps) {
+void rmsprop_row_update_f32_avx2(float* w, float* v, float x, const float* dz, index_t units,
+                                 float lr, float rho, float eps) {
     const __m256 vrho = _mm256_set1_ps(rho), vomr = _mm256_set1_ps(1.0f - rho);
-    const __m256 vlr = _mm256_set1_ps(lr), veps = _mm256_set1_ps(eps);
+    const __m256 vlr = _mm256_set1_ps(lr), veps = _mm256_set1_ps(eps), vx = _mm256_set1_ps(x);
     const __m256i all = _mm256_set1_epi32(-1);
     index_t j = 0;
+    // g = x dz, one rounding: what rank_n_rows gives for one sample.
     for (; j + 8 <= units; j += 8)
-        update8(w + j, v + j, gradient8(a, dz_rows, samples, j, all, true), all, true, vrho, vomr, vlr, veps);
+        update8(w + j, v + j, _mm256_mul_ps(vx, _mm256_loadu_ps(dz + j)), all, true, vrho, vomr, vlr, veps);
     if (j < units) {
         const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(units - j)), lane);
-        update8(w + j, v + j, gradient8(a, dz_rows, samples, j, mask, false), mask, false, vrho, vomr, vlr,
-                veps);
+        update8(w + j, v + j, _mm256_mul_ps(vx, _mm256_maskload_ps(dz + j, mask)), mask, false, vrho, vomr,
+                vlr, veps);
     }
 }
 

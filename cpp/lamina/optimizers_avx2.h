@@ -10,9 +10,9 @@ namespace lamina {
 void rmsprop_update_f32_avx2(float* w, float* v, const float* g, index_t n, float lr, float rho,
                              float eps);
 
-// One kernel row of the fused small-batch update: the same rule with g (units) =
-// sum_r a[r] * dz_rows[r][0 : units] formed eight lanes at a time in registers, never stored.
-void rmsprop_row_update_f32_avx2(float* w, float* v, const float* a, const float* const* dz_rows,
-                                 index_t samples, index_t units, float lr, float rho, float eps);
+// One kernel row of the batch-1 fused update: the same rule with g (units) = x * dz formed in
+// registers, never stored.
+void rmsprop_row_update_f32_avx2(float* w, float* v, float x, const float* dz, index_t units,
+                                 float lr, float rho, float eps);
 
 }  // namespace lamina
