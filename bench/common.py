@@ -101,12 +101,6 @@ def alternate(contenders: Dict[str, Callable[[], float]], repeats: int,
     return results
 
 
-def timed(fn: Callable[[], Any]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def timed_per_call(fn: Callable[[], Any], min_seconds: float) -> float:
     """Seconds per call of ``fn``, over as many back-to-back calls as fill ``min_seconds``
     (at least one), so a short call is not timed once, cold, straight after the idle pause."""
