@@ -539,6 +539,8 @@ void gemm_naive(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T a
 
 std::string gemm_kernel_name() { return kernels().name; }
 
+bool avx2_kernels() { return &kernels() != gemm_generic_kernels(); }
+
 #define LAMINA_INSTANTIATE_GEMM(T)                                                          \
     template void gemm<T>(bool, bool, index_t, index_t, index_t, T, const T*, index_t,      \
                           const T*, index_t, T, T*, index_t, const TileEpilogue<T>*);      \

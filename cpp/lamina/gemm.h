@@ -41,4 +41,9 @@ void gemm_naive(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T a
 // Which micro-kernel gemm() dispatches to ("avx2_fma" or "generic").
 std::string gemm_kernel_name();
 
+// Whether the AVX2/FMA kernels are in use: the CPU has AVX2 and FMA, and LAMINA_GEMM_KERNEL does
+// not force the portable ones. Every hand-vectorized kernel (GEMM, the rank-n update, the
+// RMSprop rule) follows this one choice, so one switch exercises every portable twin.
+bool avx2_kernels();
+
 }  // namespace lamina

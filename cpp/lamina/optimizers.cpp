@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "lamina/gemm.h"
 #include "lamina/optimizers_avx2.h"
 #include "lamina/threading.h"
 #include "lamina/vectorize.h"
@@ -21,16 +22,6 @@ OptimizerKind optimizer_from_name(const std::string& name) {
 }
 
 namespace {
-
-// The hand-vectorized rules need AVX2 and FMA; decided once per process.
-bool cpu_has_avx2_fma() {
-#ifdef LAMINA_HAVE_AVX2_TU
-    static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return yes;
-#else
-    return false;
-#endif
-}
 
 // Sum of squares in a fixed order (double accumulation): the same on any thread count.
 template <typename T>
@@ -137,7 +128,7 @@ LAMINA_VECTORIZE void Optimizer<T>::update_span(T* w, const T* g, index_t offset
             T* avg = slots[2].empty() ? nullptr : slots[2].data() + offset;
             if (!m && !avg) {  // the common case, kept branch-free so it vectorizes
                 if constexpr (std::is_same_v<T, float>) {
-                    if (cpu_has_avx2_fma()) {
+                    if (avx2_kernels()) {
                         rmsprop_update_f32_avx2(w, v, g, n, lr, rho, eps);
                         return;
                     }
@@ -217,7 +208,7 @@ typename Optimizer<T>::ZeroGradient Optimizer<T>::zero_gradient_effect() const {
 
 template <typename T>
 bool Optimizer<T>::has_row_update() const {
-    return std::is_same_v<T, float> && cpu_has_avx2_fma() && zero_gradient_effect() == ZeroGradient::DecayFirstSlot;
+    return std::is_same_v<T, float> && avx2_kernels() && zero_gradient_effect() == ZeroGradient::DecayFirstSlot;
 }
 
 template <typename T>

@@ -9,12 +9,6 @@ namespace lamina {
 
 namespace {
 
-// The same choice as gemm's (CPU check, and LAMINA_GEMM_KERNEL=generic forces the plain twin).
-bool use_avx2() {
-    static const bool yes = gemm_kernel_name() == "avx2_fma";
-    return yes;
-}
-
 // The portable twin: n axpy sweeps per row, vectorized along units.
 template <typename T>
 LAMINA_VECTORIZE void rank_n_rows_plain(T* g, const T* x, index_t in, const T* dz, index_t units,
@@ -37,7 +31,7 @@ LAMINA_VECTORIZE void rank_n_rows_plain(T* g, const T* x, index_t in, const T* d
 template <typename T>
 void rank_n_rows(T* g, const T* x, index_t in, const T* dz, index_t units, index_t n, index_t rows) {
 #ifdef LAMINA_HAVE_AVX2_TU
-    if (use_avx2()) {
+    if (avx2_kernels()) {
         if constexpr (std::is_same_v<T, float>) return rank_n_rows_f32_avx2(g, x, in, dz, units, n, rows);
         else return rank_n_rows_f64_avx2(g, x, in, dz, units, n, rows);
     }
