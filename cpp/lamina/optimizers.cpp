@@ -127,12 +127,14 @@ LAMINA_VECTORIZE void Optimizer<T>::update_span(T* w, const T* g, index_t offset
             T* m = slots[1].empty() ? nullptr : slots[1].data() + offset;
             T* avg = slots[2].empty() ? nullptr : slots[2].data() + offset;
             if (!m && !avg) {  // the common case, kept branch-free so it vectorizes
+#ifdef LAMINA_HAVE_AVX2_TU  // the kernel exists only in x86-64 builds
                 if constexpr (std::is_same_v<T, float>) {
                     if (avx2_kernels()) {
                         rmsprop_update_f32_avx2(w, v, g, n, lr, rho, eps);
                         return;
                     }
                 }
+#endif
                 for (index_t i = 0; i < n; ++i) {
                     v[i] = rho * v[i] + (T(1) - rho) * g[i] * g[i];
                     w[i] -= lr * g[i] / std::sqrt(v[i] + eps);
