@@ -193,17 +193,6 @@ index_t pack_a_panel_steps(bool ta, const T* A, index_t lda, index_t i0, index_t
     return kept;
 }
 
-// One tile through the plain micro-kernel or, for a compacted panel, the steps kernel.
-template <typename T, typename Ukr, typename StepsUkr>
-inline void run_tile(Ukr ukr, StepsUkr steps_ukr, index_t kc, index_t count, const std::int32_t* offsets,
-                     const T* a, const T* b, index_t rs_b, T alpha, T beta, T* c, index_t rs_c,
-                     index_t cs_c, index_t mr, index_t nr) {
-    if (count == kc)
-        ukr(kc, a, b, rs_b, alpha, beta, c, rs_c, cs_c, mr, nr);
-    else
-        steps_ukr(count, a, b, offsets, alpha, beta, c, rs_c, cs_c, mr, nr);
-}
-
 // ---------------------------------------------------------------------------------------------
 
 // The problem after argument normalisation. C element (i, j) is at C[i * rs_c + j * cs_c], so
@@ -223,14 +212,22 @@ struct Problem {
     const TileEpilogue<T>* epilogue = nullptr;  // blocked paths only (C untransposed there)
 };
 
-// After the last depth block has finished the tile C[i0 :, j0 :] (rows x cols).
-template <typename T>
-inline void finish_tile(const Problem<T>& P, bool last_depth_block, index_t i0, index_t j0,
-                        index_t rows, index_t cols) {
+// One MR x NR tile of a blocked product over one depth block: the plain micro-kernel, or the
+// steps kernel for a panel packed with fewer than kc steps; after the last depth block the
+// epilogue runs on the finished tile while it is in cache. The tile is C[i0 :, j0 :] (mr x nr),
+// a the packed A panel (count steps, their offsets into the packed B panel b).
+template <typename T, typename Ukr, typename StepsUkr>
+inline void compute_tile(const Problem<T>& P, Ukr ukr, StepsUkr steps_ukr, index_t kc, index_t count,
+                         const std::int32_t* offsets, const T* a, const T* b, T beta, bool last_depth_block,
+                         index_t i0, index_t j0, index_t mr, index_t nr) {
+    T* c = P.C + i0 * P.rs_c + j0 * P.cs_c;
+    if (count == kc)
+        ukr(kc, a, b, Traits<T>::Blk::NR, P.alpha, beta, c, P.rs_c, P.cs_c, mr, nr);  // b: a packed panel
+    else
+        steps_ukr(count, a, b, offsets, P.alpha, beta, c, P.rs_c, P.cs_c, mr, nr);
     if (P.epilogue != nullptr && last_depth_block)
-        P.epilogue->fn(P.epilogue->ctx, P.C + i0 * P.rs_c + j0, P.rs_c, i0, j0, rows, cols);
+        P.epilogue->fn(P.epilogue->ctx, c, P.rs_c, i0, j0, mr, nr);
 }
-
 // Rows (after the transpose trick) up to which gemm skips the blocked path: op(A) is packed
 // whole (cheap: m*k values), B is read in place where its layout allows, and threads split the
 // columns of C.
@@ -388,11 +385,9 @@ void gemm_blocked_ic(const Problem<T>& P, int nthreads) {
                     for (index_t jr = 0; jr < nc; jr += NR) {
                         const index_t nr = std::min(NR, nc - jr);
                         for (index_t ir = 0; ir < mc; ir += MR) {
-                            run_tile(ukr, steps_ukr, kc, counts[ir / MR], offsets + ir / MR * kc,
-                                     ap + ir * kc, bp + jr * kc, NR, P.alpha, beta,
-                                     P.C + (ic + ir) * P.rs_c + (jc + jr) * P.cs_c, P.rs_c, P.cs_c,
-                                     std::min(MR, mc - ir), nr);
-                            finish_tile(P, pc + kc == k, ic + ir, jc + jr, std::min(MR, mc - ir), nr);
+                            compute_tile(P, ukr, steps_ukr, kc, counts[ir / MR], offsets + ir / MR * kc,
+                                         ap + ir * kc, bp + jr * kc, beta, pc + kc == k, ic + ir, jc + jr,
+                                         std::min(MR, mc - ir), nr);
                         }
                     }
                 }
@@ -446,11 +441,9 @@ void gemm_blocked_jr(const Problem<T>& P, int nthreads) {
                     for (index_t jp = jp_begin; jp < jp_end; ++jp) {
                         const index_t jr = jp * NR, nr = std::min(NR, nc - jr);
                         for (index_t ir = 0; ir < mc; ir += MR) {
-                            run_tile(ukr, steps_ukr, kc, counts[ir / MR], offsets + ir / MR * kc,
-                                     ap + ir * kc, bp + jr * kc, NR, P.alpha, beta,
-                                     P.C + (ic + ir) * P.rs_c + (jc + jr) * P.cs_c, P.rs_c, P.cs_c,
-                                     std::min(MR, mc - ir), nr);
-                            finish_tile(P, pc + kc == k, ic + ir, jc + jr, std::min(MR, mc - ir), nr);
+                            compute_tile(P, ukr, steps_ukr, kc, counts[ir / MR], offsets + ir / MR * kc,
+                                         ap + ir * kc, bp + jr * kc, beta, pc + kc == k, ic + ir, jc + jr,
+                                         std::min(MR, mc - ir), nr);
                         }
                     }
 #pragma omp barrier
