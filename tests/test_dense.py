@@ -116,6 +116,21 @@ def test_dense_forward_epilogue_gives_z_and_activation_of_z_on_every_gemm_path(a
     assert np.all(np.abs(z - (x64 @ W64 + b)) <= (inputs + 2) * np.finfo(dtype).eps * bound + np.finfo(dtype).tiny)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("activation", ELEMENTWISE)
+def test_dense_forward_epilogue_on_the_sparse_row_path(activation, dtype, rng):
+    # Mostly-zero inputs (like images) at >= 128 rows are multiplied row by row from their
+    # nonzeros; the epilogue then runs per chunk of rows and 64-column panel (ragged last one).
+    x, W, b = _data(rng, 300, 260, 140, dtype)
+    x[rng.random(x.shape) < 0.7] = 0
+    z, a = _core.dense_forward(x, W, b, activation=activation)
+    np.testing.assert_array_equal(z, _core.dense_forward(x, W, b))
+    np.testing.assert_array_equal(a, _core.activation_forward(activation, z))
+    x64, W64 = x.astype(np.float64), W.astype(np.float64)
+    bound = np.abs(x64) @ np.abs(W64) + np.abs(b)
+    assert np.all(np.abs(z - (x64 @ W64 + b)) <= 262 * np.finfo(dtype).eps * bound + np.finfo(dtype).tiny)
+
+
 def test_dense_forward_epilogue_refuses_softmax_and_unknown_names():
     x, W = np.ones((20, 3)), np.ones((3, 4))
     with pytest.raises(ValueError, match="elementwise.*softmax"):

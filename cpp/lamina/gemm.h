@@ -7,9 +7,12 @@
 // may hold NaN. Each element of C is summed over k in the same order whatever the number of
 // threads, so results are bit-identical for any thread count. Terms whose op(A) factor is zero
 // are skipped where that is cheap to know (zero entries of a single-row A; depth steps that are
-// zero in a whole packed 6-row panel): sparse inputs such as images do less work, the sums are
-// unchanged, and only a non-finite B value met solely by zeros behaves differently (0 * inf is
-// not added, as in reference BLAS's xGEMV).
+// zero in a whole packed 6-row panel; every zero of a mostly-zero A in a plain product C = A B,
+// which is then computed row by row from each row's nonzeros): sparse inputs such as images do
+// less work, and only a non-finite B value met solely by zeros behaves differently (0 * inf is
+// not added, as in reference BLAS's xGEMV). Which path runs depends on the shape and, for the
+// row-by-row one, on the share of zeros in A, so the rounding of a row can depend on the rest
+// of the batch; it never depends on the thread count.
 #pragma once
 #include <string>
 

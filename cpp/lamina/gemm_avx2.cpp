@@ -353,7 +353,173 @@ void dgemv_avx2_1x32(index_t k, const double* a, index_t inc_a, const double* b,
     dgemv_avx2_row<8>(k, a, inc_a, b, ldb, alpha, beta, c);
 }
 
+// c (1, nr) = [c +] sum_q vals[q] * b[offs[q] :], one row of the sparse-row path
+// (gemm_kernels.h): 8 accumulators of L lanes (W = 8 * L columns), one FMA chain per column as
+// in sgemm_avx2_rows. Each listed step costs a broadcast, an offset load and 8 loads of b, so
+// this runs below the 6 x 16 kernel's FMA rate, but does no work for any zero of A.
+template <typename T>
+struct Lanes;
+template <>
+struct Lanes<float> {
+    using V = __m256;
+    static constexpr int L = 8;
+    static V zero() { return _mm256_setzero_ps(); }
+    static V load(const float* p) { return _mm256_loadu_ps(p); }
+    static V bcast(const float* p) { return _mm256_broadcast_ss(p); }
+    static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+    static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+};
+template <>
+struct Lanes<double> {
+    using V = __m256d;
+    static constexpr int L = 4;
+    static V zero() { return _mm256_setzero_pd(); }
+    static V load(const double* p) { return _mm256_loadu_pd(p); }
+    static V bcast(const double* p) { return _mm256_broadcast_sd(p); }
+    static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+    static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
+};
+
+// One full row of W = 8 * L columns at c.
+template <typename T>
+void sparse_row_avx2_full(index_t count, const std::int32_t* offs, const T* vals, const T* b,
+                          bool accumulate, T* c) {
+    using X = Lanes<T>;
+    constexpr int L = X::L;
+    typename X::V acc[8];
+#pragma GCC unroll 8
+    for (int v = 0; v < 8; ++v) acc[v] = accumulate ? X::load(c + L * v) : X::zero();
+#pragma GCC unroll 4
+    for (index_t q = 0; q < count; ++q) {
+        const T* bq = b + offs[q];
+        const typename X::V a = X::bcast(vals + q);
+#pragma GCC unroll 8
+        for (int v = 0; v < 8; ++v) acc[v] = X::fma(a, X::load(bq + L * v), acc[v]);
+    }
+#pragma GCC unroll 8
+    for (int v = 0; v < 8; ++v) X::store(c + L * v, acc[v]);
+}
+
+template <typename T>
+void sparse_row_avx2(index_t count, const std::int32_t* offs, const T* vals, const T* b,
+                     bool accumulate, T* c, index_t nr) {
+    constexpr index_t W = 8 * Lanes<T>::L;
+    if (nr == W) return sparse_row_avx2_full(count, offs, vals, b, accumulate, c);
+    // Edge panel: the same arithmetic on a stack row, valid part copied out.
+    alignas(32) T edge[W] = {};
+    if (accumulate)
+        for (index_t j = 0; j < nr; ++j) edge[j] = c[j];
+    sparse_row_avx2_full(count, offs, vals, b, true, edge);
+    for (index_t j = 0; j < nr; ++j) c[j] = edge[j];
+}
+
+void sgemm_avx2_sparse_row(index_t count, const std::int32_t* offs, const float* vals,
+                           const float* b, bool accumulate, float* c, index_t nr) {
+    sparse_row_avx2<float>(count, offs, vals, b, accumulate, c, nr);
+}
+void dgemm_avx2_sparse_row(index_t count, const std::int32_t* offs, const double* vals,
+                           const double* b, bool accumulate, double* c, index_t nr) {
+    sparse_row_avx2<double>(count, offs, vals, b, accumulate, c, nr);
+}
+
+// For each 8-bit mask of nonzero lanes, the lane indices of the set bits first (a permutation
+// that packs the nonzeros of 8 floats to the front), and how many bits are set (no POPCNT
+// needed beyond AVX2).
+struct CompressTable {
+    alignas(32) std::int32_t lanes[256][8];
+    std::int32_t count[256];
+};
+constexpr CompressTable make_compress_table() {
+    CompressTable t{};
+    for (int mask = 0; mask < 256; ++mask) {
+        int out = 0;
+        for (int lane = 0; lane < 8; ++lane)
+            if (mask >> lane & 1) t.lanes[mask][out++] = lane;
+        t.count[mask] = out;
+    }
+    return t;
+}
+constexpr CompressTable kCompressTable = make_compress_table();
+
+// Nonzero entries of 8 floats at a time (gemm_kernels.h, SCompressUkr): compare, look up the
+// packing permutation, store all 8 permuted values and offsets, advance by the nonzero count.
+index_t scompress_avx2(const float* a, index_t len, std::int32_t first_off, std::int32_t off_step,
+                       std::int32_t* offs, float* vals) {
+    index_t count = 0, p = 0;
+    __m256i off = _mm256_add_epi32(_mm256_set1_epi32(first_off),
+                                   _mm256_mullo_epi32(_mm256_set1_epi32(off_step),
+                                                      _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+    const __m256i off_8 = _mm256_set1_epi32(8 * off_step);
+    for (; p + 8 <= len; p += 8) {
+        const __m256 x = _mm256_loadu_ps(a + p);
+        // Unordered not-equal: NaN counts as nonzero.
+        const int mask = _mm256_movemask_ps(_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NEQ_UQ));
+        const __m256i perm = _mm256_load_si256(reinterpret_cast<const __m256i*>(kCompressTable.lanes[mask]));
+        _mm256_storeu_ps(vals + count, _mm256_permutevar8x32_ps(x, perm));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(offs + count), _mm256_permutevar8x32_epi32(off, perm));
+        count += kCompressTable.count[mask];
+        off = _mm256_add_epi32(off, off_8);
+    }
+    std::int32_t o = first_off + static_cast<std::int32_t>(p) * off_step;
+    for (; p < len; ++p, o += off_step) {  // tail: branch-free, as the portable twin
+        vals[count] = a[p];
+        offs[count] = o;
+        count += a[p] != 0.0f ? 1 : 0;
+    }
+    return count;
+}
+
+// The same for 4 doubles: each double moves as a pair of 32-bit lanes; the offsets (4 int32)
+// move with the 4-lane indices.
+struct CompressTable4 {
+    alignas(32) std::int32_t pairs[16][8];
+    alignas(16) std::int32_t lanes[16][4];
+    std::int32_t count[16];
+};
+constexpr CompressTable4 make_compress_table4() {
+    CompressTable4 t{};
+    for (int mask = 0; mask < 16; ++mask) {
+        int out = 0;
+        for (int lane = 0; lane < 4; ++lane)
+            if (mask >> lane & 1) {
+                t.pairs[mask][2 * out] = 2 * lane;
+                t.pairs[mask][2 * out + 1] = 2 * lane + 1;
+                t.lanes[mask][out++] = lane;
+            }
+        t.count[mask] = out;
+    }
+    return t;
+}
+constexpr CompressTable4 kCompressTable4 = make_compress_table4();
+
+index_t dcompress_avx2(const double* a, index_t len, std::int32_t first_off, std::int32_t off_step,
+                       std::int32_t* offs, double* vals) {
+    index_t count = 0, p = 0;
+    __m128i off = _mm_add_epi32(_mm_set1_epi32(first_off),
+                                _mm_mullo_epi32(_mm_set1_epi32(off_step), _mm_setr_epi32(0, 1, 2, 3)));
+    const __m128i off_4 = _mm_set1_epi32(4 * off_step);
+    for (; p + 4 <= len; p += 4) {
+        const __m256d x = _mm256_loadu_pd(a + p);
+        const int mask = _mm256_movemask_pd(_mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_NEQ_UQ));
+        const __m256i pairs = _mm256_load_si256(reinterpret_cast<const __m256i*>(kCompressTable4.pairs[mask]));
+        const __m128i lanes = _mm_load_si128(reinterpret_cast<const __m128i*>(kCompressTable4.lanes[mask]));
+        _mm256_storeu_pd(vals + count, _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(x), pairs)));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(offs + count),
+                         _mm_castps_si128(_mm_permutevar_ps(_mm_castsi128_ps(off), lanes)));
+        count += kCompressTable4.count[mask];
+        off = _mm_add_epi32(off, off_4);
+    }
+    std::int32_t o = first_off + static_cast<std::int32_t>(p) * off_step;
+    for (; p < len; ++p, o += off_step) {
+        vals[count] = a[p];
+        offs[count] = o;
+        count += a[p] != 0.0 ? 1 : 0;
+    }
+    return count;
+}
+
 static_assert(kGemvWF32 == 64 && kGemvWF64 == 32, "row-vector kernels are 1 x 64 / 1 x 32");
+static_assert(kSparseWF32 == 64 && kSparseWF64 == 32, "sparse-row kernels are 8 vectors wide");
 static_assert(kDotMR == 3 && kDotNR == 4, "dot kernels are 3 x 4");
 static_assert(BlockingF32::MR == 6 && BlockingF32::NR == 16, "sgemm_avx2_6x16 tile");
 static_assert(BlockingF64::MR == 6 && BlockingF64::NR == 8, "dgemm_avx2_6x8 tile");
@@ -361,7 +527,9 @@ static_assert(BlockingF64::MR == 6 && BlockingF64::NR == 8, "dgemm_avx2_6x8 tile
 const GemmKernelTable kAvx2Kernels = {"avx2_fma", &sgemm_avx2_6x16, &dgemm_avx2_6x8,
                                        &sdot_avx2_3x4, &ddot_avx2_3x4,
                                        &sgemv_avx2_1x64, &dgemv_avx2_1x32,
-                                       &sgemm_avx2_6x16_steps, &dgemm_avx2_6x8_steps};
+                                       &sgemm_avx2_6x16_steps, &dgemm_avx2_6x8_steps,
+                                       &sgemm_avx2_sparse_row, &dgemm_avx2_sparse_row,
+                                       &scompress_avx2, &dcompress_avx2};
 
 }  // namespace
 

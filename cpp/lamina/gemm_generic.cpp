@@ -125,13 +125,66 @@ void dgemm_generic_6x8_steps(index_t count, const double* a, const double* b, co
     gemm_generic_ukr<double, 6, 8>(count, a, b, 8, alpha, beta, c, rs_c, cs_c, mr, nr, steps);
 }
 
+// c (1, nr) = [c +] sum_q vals[q] * b[offs[q] :], one row of the sparse-row path
+// (gemm_kernels.h). W accumulators per row, like one row of gemm_generic_ukr.
+template <typename T, int W>
+void sparse_row_generic(index_t count, const std::int32_t* offs, const T* vals, const T* b,
+                        bool accumulate, T* c, index_t nr) {
+    T row[W] = {};
+    if (accumulate)
+        for (index_t j = 0; j < nr; ++j) row[j] = c[j];
+    for (index_t q = 0; q < count; ++q) {
+        const T v = vals[q];
+        const T* bq = b + offs[q];
+        for (int j = 0; j < W; ++j) row[j] += v * bq[j];
+    }
+    for (index_t j = 0; j < nr; ++j) c[j] = row[j];
+}
+
+void sgemm_generic_sparse_row(index_t count, const std::int32_t* offs, const float* vals,
+                              const float* b, bool accumulate, float* c, index_t nr) {
+    sparse_row_generic<float, kSparseWF32>(count, offs, vals, b, accumulate, c, nr);
+}
+
+void dgemm_generic_sparse_row(index_t count, const std::int32_t* offs, const double* vals,
+                              const double* b, bool accumulate, double* c, index_t nr) {
+    sparse_row_generic<double, kSparseWF64>(count, offs, vals, b, accumulate, c, nr);
+}
+
+// Nonzero entries of a (gemm_kernels.h, SCompressUkr). Branch-free: every entry is written at the
+// next free slot, which advances only past a nonzero.
+template <typename T>
+index_t compress_generic(const T* a, index_t len, std::int32_t first_off, std::int32_t off_step,
+                         std::int32_t* offs, T* vals) {
+    index_t count = 0;
+    std::int32_t off = first_off;
+    for (index_t p = 0; p < len; ++p, off += off_step) {
+        vals[count] = a[p];
+        offs[count] = off;
+        count += a[p] != T(0) ? 1 : 0;
+    }
+    return count;
+}
+
+index_t scompress_generic(const float* a, index_t len, std::int32_t first_off, std::int32_t off_step,
+                          std::int32_t* offs, float* vals) {
+    return compress_generic<float>(a, len, first_off, off_step, offs, vals);
+}
+
+index_t dcompress_generic(const double* a, index_t len, std::int32_t first_off, std::int32_t off_step,
+                          std::int32_t* offs, double* vals) {
+    return compress_generic<double>(a, len, first_off, off_step, offs, vals);
+}
+
 static_assert(BlockingF32::MR == 6 && BlockingF32::NR == 16, "sgemm_generic_6x16 tile");
 static_assert(BlockingF64::MR == 6 && BlockingF64::NR == 8, "dgemm_generic_6x8 tile");
 
 const GemmKernelTable kGenericKernels = {"generic", &sgemm_generic_6x16, &dgemm_generic_6x8,
                                          &sdot_generic_3x4, &ddot_generic_3x4,
                                          &sgemv_generic_1x64, &dgemv_generic_1x32,
-                                         &sgemm_generic_6x16_steps, &dgemm_generic_6x8_steps};
+                                         &sgemm_generic_6x16_steps, &dgemm_generic_6x8_steps,
+                                         &sgemm_generic_sparse_row, &dgemm_generic_sparse_row,
+                                         &scompress_generic, &dcompress_generic};
 
 }  // namespace
 

@@ -86,6 +86,33 @@ using SgemvUkr = void (*)(index_t k, const float* a, index_t inc_a, const float*
 using DgemvUkr = void (*)(index_t k, const double* a, index_t inc_a, const double* b,
                           index_t ldb, double alpha, double beta, double* c);
 
+// Sparse-row path (mostly-zero op(A), e.g. a batch of images: half of Fashion-MNIST's pixels are
+// zero, but only 16% of the depth steps are zero in all six rows of a packed panel). Each row of
+// A is listed as its nonzero entries, and one row of C is computed from that list alone, so every
+// zero is skipped, not only those shared by a panel:
+//
+//   c (1, nr) = [c +] sum_q vals[q] * b[offs[q] : offs[q] + nr],   nr <= W = kSparseW<type>
+//
+// b is a packed W-wide panel of op(B) (row p at b + p * W; offs[q] = p * W for the q-th listed
+// depth step p), c one row of C over the panel's columns (nr valid), read only if accumulate.
+// One depth block at a time, C accumulating across blocks in order, as the blocked paths do.
+// kSparseKC bounds the depth block so that the block of b (kSparseKC x W) stays in L1.
+constexpr index_t kSparseWF32 = 64, kSparseWF64 = 32, kSparseKC = 96;
+using SgemmSparseRowUkr = void (*)(index_t count, const std::int32_t* offs, const float* vals,
+                                   const float* b, bool accumulate, float* c, index_t nr);
+using DgemmSparseRowUkr = void (*)(index_t count, const std::int32_t* offs, const double* vals,
+                                   const double* b, bool accumulate, double* c, index_t nr);
+
+// List the nonzero entries of a (len contiguous values): for each a[p] != 0, in order of p,
+// vals[q] = a[p] and offs[q] = first_off + p * off_step. Returns the count. May write up to
+// kCompressSlack entries past the count (vectorized stores), so buffers hold len + kCompressSlack.
+// NaN counts as nonzero (it must reach C).
+constexpr index_t kCompressSlack = 8;
+using SCompressUkr = index_t (*)(const float* a, index_t len, std::int32_t first_off,
+                                 std::int32_t off_step, std::int32_t* offs, float* vals);
+using DCompressUkr = index_t (*)(const double* a, index_t len, std::int32_t first_off,
+                                 std::int32_t off_step, std::int32_t* offs, double* vals);
+
 struct GemmKernelTable {
     const char* name;
     SgemmUkr sgemm_ukr;
@@ -96,6 +123,10 @@ struct GemmKernelTable {
     DgemvUkr dgemv_ukr;
     SgemmStepsUkr sgemm_steps_ukr;
     DgemmStepsUkr dgemm_steps_ukr;
+    SgemmSparseRowUkr sgemm_sparse_row_ukr;
+    DgemmSparseRowUkr dgemm_sparse_row_ukr;
+    SCompressUkr scompress;
+    DCompressUkr dcompress;
 };
 
 // Defined in gemm_avx2.cpp (only when LAMINA_HAVE_AVX2_TU; call only if the CPU has AVX2+FMA).
