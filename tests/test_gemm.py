@@ -240,13 +240,14 @@ def test_gemm_with_sparse_a_skips_zero_steps_and_matches_the_naive_twin(m, n, k,
 def test_gemm_skipping_zero_steps_gives_the_same_bits_as_the_dense_kernel(dtype, rng):
     # 48 rows take the blocked path, which compacts each 6-row panel to its nonzero steps; the
     # first 6 rows alone take the small-m path, which runs the dense kernel over every step.
-    # With one depth block (k <= KC) both sum each element in the same order.
+    # With one depth block (k <= KC) both sum each element in the same order. (alpha 2 keeps
+    # the 48 rows off the sparse-row path, which plain products of sparse A take.)
     m, n, k = 48, 64, 250
     a = _sparse_a(rng, m, k, False, dtype)
     b = rng.standard_normal((k, n)).astype(dtype)
     blocked, small = np.zeros((m, n), dtype), np.zeros((6, n), dtype)
-    _core.gemm(False, False, 1.0, a, b, 0.0, blocked)
-    _core.gemm(False, False, 1.0, a[:6], b, 0.0, small)
+    _core.gemm(False, False, 2.0, a, b, 0.0, blocked)
+    _core.gemm(False, False, 2.0, a[:6], b, 0.0, small)
     assert ((a[:6] == 0).all(axis=0)).any()  # the first panel does have zero steps
     np.testing.assert_array_equal(blocked[:6], small)
     a_zero = np.zeros((m, k), dtype)  # every step skipped: C = 0 (beta = 0, NaN never read)
@@ -256,8 +257,8 @@ def test_gemm_skipping_zero_steps_gives_the_same_bits_as_the_dense_kernel(dtype,
 
 
 # --- sparse rows: a mostly-zero op(A) in a plain product is computed row by row from each row's
-# nonzeros (Dense forward on images). Taken for alpha 1, beta 0, A untransposed, >= 128 rows
-# and at most 60% nonzeros in a sample of rows.
+# nonzeros (Dense forward on images). Taken for alpha 1, beta 0, A untransposed, >= 8 rows,
+# >= 64 columns (32 for doubles) and at most 60% nonzeros in a sample of rows.
 
 def _mostly_zero_a(rng, m, k, dtype, density=0.35):
     a = rng.standard_normal((m, k))
@@ -269,10 +270,10 @@ def _mostly_zero_a(rng, m, k, dtype, density=0.35):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("tb", [False, True], ids=["N", "T"])
-@pytest.mark.parametrize("m,n,k", [(128, 64, 64), (129, 70, 97), (301, 130, 200), (257, 33, 785), (600, 520, 130)])
+@pytest.mark.parametrize("m,n,k", [(8, 64, 64), (17, 70, 97), (129, 130, 200), (257, 33, 785), (600, 520, 130)])
 def test_gemm_sparse_rows_match_numpy_and_the_naive_twin(m, n, k, tb, dtype, rng):
-    # Rows past a thread's 128-row chunk, panels past 64 (32 doubles) columns with a ragged
-    # last one, depth blocks of up to 96 with a ragged last one.
+    # Rows past the 256-row chunk, 64-column (32 for doubles) panels split between threads with a
+    # ragged last one, depth blocks of up to 96 with a ragged last one.
     a = _mostly_zero_a(rng, m, k, dtype)
     b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
     got, naive = np.full((m, n), np.nan, dtype), np.zeros((m, n), dtype)

@@ -8,7 +8,7 @@
 //         (each MR-tall panel of A compacted to its depth steps that are not all zero)
 //         for jr in nc step NR: for ir in mc step MR: micro-kernel MR x NR
 //
-// A plain product (alpha 1, beta 0) with a mostly-zero, untransposed op(A) of 128 rows or more
+// A plain product (alpha 1, beta 0) with a mostly-zero, untransposed op(A) of 8 rows or more
 // (Dense forward on images) goes instead row by row over each row's nonzeros (gemm_sparse_rows).
 //
 // Threads split either the IC loop (rows of C; B panel packed together and shared) or the JR
@@ -111,7 +111,7 @@ struct Scratch {
 thread_local Scratch tl_own;     // private to a thread: its packed A block / B sliver
 thread_local Scratch tl_shared;  // the calling thread's buffer that all threads read (packed B)
 thread_local Scratch tl_own_steps, tl_shared_steps;  // step lists of the packed A panels (same roles)
-thread_local Scratch tl_own_counts;  // sparse-row path: entries per row and depth block
+thread_local Scratch tl_shared_counts;  // sparse-row path: entries per row and depth block (shared)
 
 inline index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
 
@@ -477,13 +477,13 @@ void gemm_blocked(const Problem<T>& P) {
 
 // Sparse-row path (gemm_kernels.h, SgemmSparseRowUkr): for an untransposed, mostly-zero op(A)
 // in a plain product (alpha 1, beta 0: Dense forward). Taken when a sample of rows is at most
-// kSparseMaxDensity nonzero: on Fashion-MNIST (half zeros) the layer-1 forward at 1024 rows
-// goes from ~195 to ~220 effective GFLOP/s; at density 1 the sparse-row kernel is ~30% slower
-// than the blocked path, the break-even is near 0.75.
-constexpr index_t kSparseMinRows = 128;     // below, packing all of B for few rows does not pay
+// kSparseMaxDensity nonzero. Layer-1 forward on Fashion-MNIST (half zeros), effective GFLOP/s,
+// blocked -> sparse rows: 10 rows 99 -> 131, 32 rows 150 -> 185, 1024 rows 195 -> 228. With
+// zeros scattered at random (none shared by a panel) both paths run alike at density 0.6.
+constexpr index_t kSparseMinRows = 8;       // fewer: listing and packing do not pay (measured even at 6)
 constexpr double kSparseMaxDensity = 0.6;
 constexpr index_t kSparseSampleRows = 16;   // rows looked at to estimate the density
-constexpr index_t kSparseChunk = 128;       // rows listed at a time by each thread
+constexpr index_t kSparseChunk = 256;       // rows listed at a time
 
 template <typename T>
 bool sparse_rows_suit(const Problem<T>& P) {
@@ -499,12 +499,12 @@ bool sparse_rows_suit(const Problem<T>& P) {
     return static_cast<double>(nonzero) <= kSparseMaxDensity * static_cast<double>(kSparseSampleRows * P.k);
 }
 
-// C (m, n) = op(A) op(B) row by row from each row's nonzero entries. All threads pack op(B)
-// into W-wide panels of full depth (shared); each thread takes a contiguous run of rows and, a
-// chunk of rows at a time, lists their nonzeros per depth block, then for each panel and depth
-// block runs the sparse-row kernel over the chunk (the kSparseKC x W block of b stays in L1
-// while the rows stream past it). A row's arithmetic depends only on k and its own values, not
-// on the thread or the chunk it falls in.
+// C (m, n) = op(A) op(B) row by row from each row's nonzero entries, a chunk of rows at a time:
+// all threads list the chunk's nonzeros per depth block (rows split between them), then each
+// thread takes its own W-wide column panels and, for each depth block, packs that kSparseKC x W
+// block of op(B) into a small private buffer (it stays in L1; B is read once per chunk and never
+// written back) and runs the sparse-row kernel for every row of the chunk over it. A row's
+// arithmetic depends only on k and its own values, not on the thread or the chunk.
 template <typename T>
 void gemm_sparse_rows(const Problem<T>& P) {
     constexpr index_t W = Traits<T>::kSparseW;
@@ -514,45 +514,46 @@ void gemm_sparse_rows(const Problem<T>& P) {
     const index_t blocks = ceil_div(k, kSparseKC), kc_max = ceil_div(k, blocks);  // equal depth blocks
     const index_t cap = kc_max + kCompressSlack;  // list capacity per row and depth block
     const index_t panels = ceil_div(n, W);
-    T* bp = tl_shared.get<T>(panels * W * k);
-    const int nthreads = threads_for(2.0 * m * n * k, m);
+    const index_t chunk = std::min(kSparseChunk, m);
+    T* vals = tl_shared.get<T>(chunk * blocks * cap);
+    std::int32_t* offs = tl_shared_steps.get<std::int32_t>(chunk * blocks * cap);
+    index_t* counts = tl_shared_counts.get<index_t>(chunk * blocks);
+    const int nthreads = threads_for(2.0 * m * n * k, panels);
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
     {
         const index_t tid = thread_id(), nt = thread_count();
+        const index_t jp_begin = panels * tid / nt, jp_end = panels * (tid + 1) / nt;
+        T* block = tl_own.get<T>(kc_max * W);
+        for (index_t i0 = 0; i0 < m; i0 += chunk) {
+            const index_t rows = std::min(chunk, m - i0);
+            // List (depth block kb, row r) at (kb * rows + r) * cap, offsets relative to the
+            // packed block: one block's lists of the chunk lie together, read in that order.
 #pragma omp for schedule(static)
-        for (index_t jp = 0; jp < panels; ++jp)
-            pack_b_panel<T, W>(P.tb, P.B, P.ldb, 0, k, jp * W, std::min(W, n - jp * W), bp + jp * W * k);
-        // (implicit barrier: all of op(B) is packed)
-        const index_t i_begin = m * tid / nt, i_end = m * (tid + 1) / nt;
-        const index_t chunk = std::min(kSparseChunk, i_end - i_begin);
-        T* vals = tl_own.get<T>(chunk * blocks * cap);
-        std::int32_t* offs = tl_own_steps.get<std::int32_t>(chunk * blocks * cap);
-        index_t* counts = tl_own_counts.get<index_t>(chunk * blocks);
-        for (index_t i0 = i_begin; i0 < i_end; i0 += chunk) {
-            const index_t rows = std::min(chunk, i_end - i0);
-            // List (depth block kb, row r) at (kb * rows + r) * cap: one block's lists of the
-            // chunk lie together, read in order by the loops below.
             for (index_t r = 0; r < rows; ++r) {
                 const T* a = P.A + (i0 + r) * P.lda;
                 for (index_t kb = 0; kb < blocks; ++kb) {
                     const index_t p0 = kb * kc_max, len = std::min(kc_max, k - p0);
                     const index_t at = (kb * rows + r) * cap;
-                    counts[kb * rows + r] = compress(a + p0, len, static_cast<std::int32_t>(p0 * W),
-                                                     static_cast<std::int32_t>(W), offs + at, vals + at);
+                    counts[kb * rows + r] = compress(a + p0, len, 0, static_cast<std::int32_t>(W), offs + at, vals + at);
                 }
             }
-            for (index_t jp = 0; jp < panels; ++jp) {
+            // (implicit barrier: the chunk is listed)
+            for (index_t jp = jp_begin; jp < jp_end; ++jp) {
                 const index_t j0 = jp * W, nr = std::min(W, n - j0);
-                const T* b = bp + jp * W * k;
-                for (index_t kb = 0; kb < blocks; ++kb)
+                for (index_t kb = 0; kb < blocks; ++kb) {
+                    const index_t p0 = kb * kc_max, len = std::min(kc_max, k - p0);
+                    pack_b_panel<T, W>(P.tb, P.B, P.ldb, p0, len, j0, nr, block);
                     for (index_t r = 0; r < rows; ++r) {
                         const index_t at = (kb * rows + r) * cap;
-                        kernel(counts[kb * rows + r], offs + at, vals + at, b, kb > 0,
+                        kernel(counts[kb * rows + r], offs + at, vals + at, block, kb > 0,
                                P.C + (i0 + r) * P.rs_c + j0, nr);
                     }
+                }
                 if (P.epilogue != nullptr)
                     P.epilogue->fn(P.epilogue->ctx, P.C + i0 * P.rs_c + j0, P.rs_c, i0, j0, rows, nr);
             }
+#pragma omp barrier
+            // (everyone is done with the chunk's lists before they are overwritten)
         }
     }
 }
