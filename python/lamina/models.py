@@ -484,8 +484,8 @@ class Sequential:
     def predict(self, x: Any, batch_size: Optional[int] = None, verbose: int = 0) -> np.ndarray:
         """The network's outputs for ``x``, shape ``(samples, units)``; dropout is off.
         ``batch_size`` (default 1024) bounds the memory used at once; results depend on it only
-        through float rounding (small and large batches take different GEMM paths, which sum in
-        a different order; about 1e-7 relative in float32)."""
+        through float rounding (batch sizes, and batches with more or fewer zero inputs, take
+        different GEMM paths, which sum in a different order; about 1e-7 relative in float32)."""
         net = self._require_built("predict")
         batch_size = 1024 if batch_size is None else check.positive_int(batch_size, "batch_size")
         return net.predict(self._features(x), batch_size)
