@@ -8,6 +8,11 @@
 
 namespace lamina {
 
+namespace {
+// Values below which the batch is copied by one thread: waking the team costs about as much.
+constexpr index_t kParallelMinGather = 8192;
+}  // namespace
+
 template <typename T>
 void train_batches(Network<T>& net, BatchStats& stats, const T* x, const T* y, index_t ycols,
                    const std::int64_t* order, index_t n_rows, index_t first, index_t batch_size,
@@ -21,6 +26,10 @@ void train_batches(Network<T>& net, BatchStats& stats, const T* x, const T* y, i
         const index_t start = first + b * batch_size;
         if (start >= n_rows) break;
         const index_t n = std::min(batch_size, n_rows - start);
+        // A shuffled batch's rows lie anywhere in the data set (Fashion-MNIST's is 188 MB), so
+        // the copy waits on memory row after row; two threads wait on twice as many rows at
+        // once (batch 32: 17 -> 10 us of a ~400 us step).
+#pragma omp parallel for schedule(static) if (n * in >= kParallelMinGather)
         for (index_t r = 0; r < n; ++r) {
             const index_t src = order ? order[start + r] : start + r;
             std::memcpy(bx + r * in, x + src * in, sizeof(T) * static_cast<std::size_t>(in));
