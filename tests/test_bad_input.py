@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import lamina as lm
+from lamina import _core
 
 N, FEATURES, CLASSES = 10, 3, 3
 
@@ -345,3 +346,24 @@ def test_fit_with_zero_epochs_or_initial_epoch_past_epochs_trains_nothing(traine
         history = model.fit(x, labels, verbose=0, **kwargs)
         assert history.history == {}
     _assert_unchanged(model, before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_the_finite_check_finds_one_bad_value_anywhere_in_a_block_the_threads_share(dtype):
+    # Blocks of a million values and more are checked by the OpenMP team in 4096-value chunks.
+    x = np.linspace(-1.0, 1.0, 3 * 2**20 + 5).astype(dtype)
+    assert _core.all_finite(x)
+    for where in (0, 4095, 4096, len(x) // 2, len(x) - 1):
+        for bad in (np.nan, np.inf, -np.inf):
+            y = x.copy()
+            y[where] = bad
+            assert not _core.all_finite(y), (where, bad)
+
+
+def test_predict_rejects_a_nan_in_the_last_row_of_a_large_input():
+    model = lm.Sequential([lm.layers.Dense(3, input_shape=(500,))], seed=0)
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.zeros((4000, 500), np.float32)
+    x[-1, -1] = np.nan
+    with pytest.raises(ValueError, match=r"x.*NaN.*\(3999, 499\)"):
+        model.predict(x)

@@ -23,19 +23,31 @@ LAMINA_VECTORIZE bool chunk_finite(const T* p, index_t n) {
     return bad == 0;
 }
 
+// Elements from which the team shares the check.
+constexpr index_t kParallelMinFinite = index_t(1) << 20;
+
+template <typename T>
+bool chunk_ok(const T* p, index_t n) {
+    return sizeof(T) == 4 ? chunk_finite<T, std::uint32_t, 0x7F800000u>(p, n)
+                          : chunk_finite<T, std::uint64_t, 0x7FF0000000000000ull>(p, n);
+}
+
 }  // namespace
 
+// Big blocks (a data set checked before fit or predict: Fashion-MNIST's training set is 188 MB)
+// are read by the OpenMP team: one thread does not draw the memory bandwidth two can.
 template <typename T>
 bool all_finite(const T* p, index_t n) {
     constexpr index_t kChunk = 4096;
-    for (index_t i = 0; i < n; i += kChunk) {
-        const index_t len = std::min(kChunk, n - i);
-        const bool ok = sizeof(T) == 4
-            ? chunk_finite<T, std::uint32_t, 0x7F800000u>(p + i, len)
-            : chunk_finite<T, std::uint64_t, 0x7FF0000000000000ull>(p + i, len);
-        if (!ok) return false;
+    const index_t chunks = (n + kChunk - 1) / kChunk;
+    bool ok = true;
+#pragma omp parallel for schedule(static) reduction(&& : ok) if (n >= kParallelMinFinite)
+    for (index_t c = 0; c < chunks; ++c) {
+        if (!ok) continue;  // this thread has already found one
+        const index_t i = c * kChunk;
+        ok = chunk_ok(p + i, std::min(kChunk, n - i));
     }
-    return true;
+    return ok;
 }
 
 template bool all_finite<float>(const float*, index_t);
