@@ -57,8 +57,11 @@ def test_fit_split_over_calls_equals_one_call_with_all_epochs():
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_weights_are_bit_identical_with_one_two_or_three_threads(dtype, restore_threads):
+@pytest.mark.parametrize("inputs", ["dense", "mostly_zero"])
+def test_weights_are_bit_identical_with_one_two_or_three_threads(dtype, inputs, restore_threads):
     x, y = _data()
+    if inputs == "mostly_zero":  # image-like: the forward product goes row by row over nonzeros
+        x[np.random.default_rng(5).random(x.shape) < 0.6] = 0
     results = []
     for threads in (1, 2, 3):
         lm.set_num_threads(threads)
