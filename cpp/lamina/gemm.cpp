@@ -67,7 +67,7 @@ template <> struct Traits<float> {
     static SdotUkr dot() { return kernels().sdot_ukr; }
     static SgemvUkr gemv() { return kernels().sgemv_ukr; }
     static SgemmStepsUkr steps_ukr() { return kernels().sgemm_steps_ukr; }
-    static SgemmSparseRowUkr sparse_row() { return kernels().sgemm_sparse_row_ukr; }
+    static SgemmSparseRowsUkr sparse_rows() { return kernels().sgemm_sparse_rows_ukr; }
     static SCompressUkr compress() { return kernels().scompress; }
     static constexpr index_t kGemvW = kGemvWF32, kSparseW = kSparseWF32;
 };
@@ -77,7 +77,7 @@ template <> struct Traits<double> {
     static DdotUkr dot() { return kernels().ddot_ukr; }
     static DgemvUkr gemv() { return kernels().dgemv_ukr; }
     static DgemmStepsUkr steps_ukr() { return kernels().dgemm_steps_ukr; }
-    static DgemmSparseRowUkr sparse_row() { return kernels().dgemm_sparse_row_ukr; }
+    static DgemmSparseRowsUkr sparse_rows() { return kernels().dgemm_sparse_rows_ukr; }
     static DCompressUkr compress() { return kernels().dcompress; }
     static constexpr index_t kGemvW = kGemvWF64, kSparseW = kSparseWF64;
 };
@@ -475,7 +475,7 @@ void gemm_blocked(const Problem<T>& P) {
         gemm_blocked_ic(P, threads_for(flops, ceil_div(P.m, Blk::MR)));
 }
 
-// Sparse-row path (gemm_kernels.h, SgemmSparseRowUkr): for an untransposed, mostly-zero op(A)
+// Sparse-row path (gemm_kernels.h, SgemmSparseRowsUkr): for an untransposed, mostly-zero op(A)
 // in a plain product (alpha 1, beta 0: Dense forward). Taken when a sample of rows is at most
 // kSparseMaxDensity nonzero. Layer-1 forward on Fashion-MNIST (half zeros), effective GFLOP/s,
 // blocked -> sparse rows: 10 rows 99 -> 131, 32 rows 150 -> 185, 1024 rows 195 -> 228. With
@@ -508,7 +508,7 @@ bool sparse_rows_suit(const Problem<T>& P) {
 template <typename T>
 void gemm_sparse_rows(const Problem<T>& P) {
     constexpr index_t W = Traits<T>::kSparseW;
-    const auto kernel = Traits<T>::sparse_row();
+    const auto kernel = Traits<T>::sparse_rows();
     const auto compress = Traits<T>::compress();
     const index_t m = P.m, n = P.n, k = P.k;
     const index_t blocks = ceil_div(k, kSparseKC), kc_max = ceil_div(k, blocks);  // equal depth blocks
@@ -543,11 +543,9 @@ void gemm_sparse_rows(const Problem<T>& P) {
                 for (index_t kb = 0; kb < blocks; ++kb) {
                     const index_t p0 = kb * kc_max, len = std::min(kc_max, k - p0);
                     pack_b_panel<T, W>(P.tb, P.B, P.ldb, p0, len, j0, nr, block);
-                    for (index_t r = 0; r < rows; ++r) {
-                        const index_t at = (kb * rows + r) * cap;
-                        kernel(counts[kb * rows + r], offs + at, vals + at, block, kb > 0,
-                               P.C + (i0 + r) * P.rs_c + j0, nr);
-                    }
+                    const index_t at = kb * rows * cap;
+                    kernel(rows, counts + kb * rows, offs + at, vals + at, cap, block, kb > 0,
+                           P.C + i0 * P.rs_c + j0, P.rs_c, nr);
                 }
                 if (P.epilogue != nullptr)
                     P.epilogue->fn(P.epilogue->ctx, P.C + i0 * P.rs_c + j0, P.rs_c, i0, j0, rows, nr);

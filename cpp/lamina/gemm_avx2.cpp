@@ -353,7 +353,7 @@ void dgemv_avx2_1x32(index_t k, const double* a, index_t inc_a, const double* b,
     dgemv_avx2_row<8>(k, a, inc_a, b, ldb, alpha, beta, c);
 }
 
-// c (1, nr) = [c +] sum_q vals[q] * b[offs[q] :], one row of the sparse-row path
+// c (1, W) = [c +] sum_q vals[q] * b[offs[q] :], one full row of the sparse-row path
 // (gemm_kernels.h): 8 accumulators of L lanes (W = 8 * L columns), one FMA chain per column as
 // in sgemm_avx2_rows. Each listed step costs a broadcast, an offset load and 8 loads of b, so
 // this runs below the 6 x 16 kernel's FMA rate, but does no work for any zero of A.
@@ -400,26 +400,33 @@ void sparse_row_avx2_full(index_t count, const std::int32_t* offs, const T* vals
     for (int v = 0; v < 8; ++v) X::store(c + L * v, acc[v]);
 }
 
+// The rows of the sparse-row path, one after another (gemm_kernels.h, SgemmSparseRowsUkr).
 template <typename T>
-void sparse_row_avx2(index_t count, const std::int32_t* offs, const T* vals, const T* b,
-                     bool accumulate, T* c, index_t nr) {
+void sparse_rows_avx2(index_t rows, const index_t* counts, const std::int32_t* offs, const T* vals,
+                      index_t cap, const T* b, bool accumulate, T* c, index_t ldc, index_t nr) {
     constexpr index_t W = 8 * Lanes<T>::L;
-    if (nr == W) return sparse_row_avx2_full(count, offs, vals, b, accumulate, c);
+    if (nr == W) {
+        for (index_t r = 0; r < rows; ++r, offs += cap, vals += cap, c += ldc)
+            sparse_row_avx2_full(counts[r], offs, vals, b, accumulate, c);
+        return;
+    }
     // Edge panel: the same arithmetic on a stack row, valid part copied out.
-    alignas(32) T edge[W] = {};
-    if (accumulate)
-        for (index_t j = 0; j < nr; ++j) edge[j] = c[j];
-    sparse_row_avx2_full(count, offs, vals, b, true, edge);
-    for (index_t j = 0; j < nr; ++j) c[j] = edge[j];
+    for (index_t r = 0; r < rows; ++r, offs += cap, vals += cap, c += ldc) {
+        alignas(32) T edge[W] = {};
+        if (accumulate)
+            for (index_t j = 0; j < nr; ++j) edge[j] = c[j];
+        sparse_row_avx2_full(counts[r], offs, vals, b, true, edge);
+        for (index_t j = 0; j < nr; ++j) c[j] = edge[j];
+    }
 }
 
-void sgemm_avx2_sparse_row(index_t count, const std::int32_t* offs, const float* vals,
-                           const float* b, bool accumulate, float* c, index_t nr) {
-    sparse_row_avx2<float>(count, offs, vals, b, accumulate, c, nr);
+void sgemm_avx2_sparse_rows(index_t rows, const index_t* counts, const std::int32_t* offs, const float* vals,
+                            index_t cap, const float* b, bool accumulate, float* c, index_t ldc, index_t nr) {
+    sparse_rows_avx2<float>(rows, counts, offs, vals, cap, b, accumulate, c, ldc, nr);
 }
-void dgemm_avx2_sparse_row(index_t count, const std::int32_t* offs, const double* vals,
-                           const double* b, bool accumulate, double* c, index_t nr) {
-    sparse_row_avx2<double>(count, offs, vals, b, accumulate, c, nr);
+void dgemm_avx2_sparse_rows(index_t rows, const index_t* counts, const std::int32_t* offs, const double* vals,
+                            index_t cap, const double* b, bool accumulate, double* c, index_t ldc, index_t nr) {
+    sparse_rows_avx2<double>(rows, counts, offs, vals, cap, b, accumulate, c, ldc, nr);
 }
 
 // For each 8-bit mask of nonzero lanes, the lane indices of the set bits first (a permutation
@@ -528,7 +535,7 @@ const GemmKernelTable kAvx2Kernels = {"avx2_fma", &sgemm_avx2_6x16, &dgemm_avx2_
                                        &sdot_avx2_3x4, &ddot_avx2_3x4,
                                        &sgemv_avx2_1x64, &dgemv_avx2_1x32,
                                        &sgemm_avx2_6x16_steps, &dgemm_avx2_6x8_steps,
-                                       &sgemm_avx2_sparse_row, &dgemm_avx2_sparse_row,
+                                       &sgemm_avx2_sparse_rows, &dgemm_avx2_sparse_rows,
                                        &scompress_avx2, &dcompress_avx2};
 
 }  // namespace

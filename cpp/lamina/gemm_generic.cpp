@@ -125,30 +125,34 @@ void dgemm_generic_6x8_steps(index_t count, const double* a, const double* b, co
     gemm_generic_ukr<double, 6, 8>(count, a, b, 8, alpha, beta, c, rs_c, cs_c, mr, nr, steps);
 }
 
-// c (1, nr) = [c +] sum_q vals[q] * b[offs[q] :], one row of the sparse-row path
-// (gemm_kernels.h). W accumulators per row, like one row of gemm_generic_ukr.
+// Rows of the sparse-row path (gemm_kernels.h, SgemmSparseRowsUkr): c_r = [c_r +] sum_q
+// vals_r[q] * b[offs_r[q] :]. W accumulators per row, like one row of gemm_generic_ukr.
 template <typename T, int W>
-void sparse_row_generic(index_t count, const std::int32_t* offs, const T* vals, const T* b,
-                        bool accumulate, T* c, index_t nr) {
-    T row[W] = {};
-    if (accumulate)
-        for (index_t j = 0; j < nr; ++j) row[j] = c[j];
-    for (index_t q = 0; q < count; ++q) {
-        const T v = vals[q];
-        const T* bq = b + offs[q];
-        for (int j = 0; j < W; ++j) row[j] += v * bq[j];
+void sparse_rows_generic(index_t rows, const index_t* counts, const std::int32_t* offs, const T* vals,
+                         index_t cap, const T* b, bool accumulate, T* c, index_t ldc, index_t nr) {
+    for (index_t r = 0; r < rows; ++r, offs += cap, vals += cap, c += ldc) {
+        T row[W] = {};
+        if (accumulate)
+            for (index_t j = 0; j < nr; ++j) row[j] = c[j];
+        for (index_t q = 0; q < counts[r]; ++q) {
+            const T v = vals[q];
+            const T* bq = b + offs[q];
+            for (int j = 0; j < W; ++j) row[j] += v * bq[j];
+        }
+        for (index_t j = 0; j < nr; ++j) c[j] = row[j];
     }
-    for (index_t j = 0; j < nr; ++j) c[j] = row[j];
 }
 
-void sgemm_generic_sparse_row(index_t count, const std::int32_t* offs, const float* vals,
-                              const float* b, bool accumulate, float* c, index_t nr) {
-    sparse_row_generic<float, kSparseWF32>(count, offs, vals, b, accumulate, c, nr);
+void sgemm_generic_sparse_rows(index_t rows, const index_t* counts, const std::int32_t* offs,
+                               const float* vals, index_t cap, const float* b, bool accumulate, float* c,
+                               index_t ldc, index_t nr) {
+    sparse_rows_generic<float, kSparseWF32>(rows, counts, offs, vals, cap, b, accumulate, c, ldc, nr);
 }
 
-void dgemm_generic_sparse_row(index_t count, const std::int32_t* offs, const double* vals,
-                              const double* b, bool accumulate, double* c, index_t nr) {
-    sparse_row_generic<double, kSparseWF64>(count, offs, vals, b, accumulate, c, nr);
+void dgemm_generic_sparse_rows(index_t rows, const index_t* counts, const std::int32_t* offs,
+                               const double* vals, index_t cap, const double* b, bool accumulate, double* c,
+                               index_t ldc, index_t nr) {
+    sparse_rows_generic<double, kSparseWF64>(rows, counts, offs, vals, cap, b, accumulate, c, ldc, nr);
 }
 
 // Nonzero entries of a (gemm_kernels.h, SCompressUkr). Branch-free: every entry is written at the
@@ -183,7 +187,7 @@ const GemmKernelTable kGenericKernels = {"generic", &sgemm_generic_6x16, &dgemm_
                                          &sdot_generic_3x4, &ddot_generic_3x4,
                                          &sgemv_generic_1x64, &dgemv_generic_1x32,
                                          &sgemm_generic_6x16_steps, &dgemm_generic_6x8_steps,
-                                         &sgemm_generic_sparse_row, &dgemm_generic_sparse_row,
+                                         &sgemm_generic_sparse_rows, &dgemm_generic_sparse_rows,
                                          &scompress_generic, &dcompress_generic};
 
 }  // namespace

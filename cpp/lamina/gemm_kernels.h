@@ -88,20 +88,23 @@ using DgemvUkr = void (*)(index_t k, const double* a, index_t inc_a, const doubl
 
 // Sparse-row path (mostly-zero op(A), e.g. a batch of images: half of Fashion-MNIST's pixels are
 // zero, but only 16% of the depth steps are zero in all six rows of a packed panel). Each row of
-// A is listed as its nonzero entries, and one row of C is computed from that list alone, so every
-// zero is skipped, not only those shared by a panel:
+// A is listed as its nonzero entries, and each row of C is computed from its row's list alone, so
+// every zero is skipped, not only those shared by a panel. For rows r = 0 .. rows - 1:
 //
-//   c (1, nr) = [c +] sum_q vals[q] * b[offs[q] : offs[q] + nr],   nr <= W = kSparseW<type>
+//   c_r (1, nr) = [c_r +] sum_q vals_r[q] * b[offs_r[q] : offs_r[q] + nr],   nr <= W = kSparseW<type>
 //
-// b is a packed W-wide panel of op(B) (row p at b + p * W; offs[q] = p * W for the q-th listed
-// depth step p), c one row of C over the panel's columns (nr valid), read only if accumulate.
-// One depth block at a time, C accumulating across blocks in order, as the blocked paths do.
-// kSparseKC bounds the depth block so that the block of b (kSparseKC x W) stays in L1.
+// with row r's list of counts[r] entries at offs + r * cap, vals + r * cap and its row of C at
+// c + r * ldc (nr valid columns, read only if accumulate). b is a packed W-wide block of op(B)
+// (depth step p at b + p * W; offs_r[q] = p * W for the q-th listed step p of row r). One depth
+// block at a time, C accumulating across blocks in order, as the blocked paths do; kSparseKC
+// bounds the depth block so that the block of b (kSparseKC x W) stays in L1.
 constexpr index_t kSparseWF32 = 64, kSparseWF64 = 32, kSparseKC = 96;
-using SgemmSparseRowUkr = void (*)(index_t count, const std::int32_t* offs, const float* vals,
-                                   const float* b, bool accumulate, float* c, index_t nr);
-using DgemmSparseRowUkr = void (*)(index_t count, const std::int32_t* offs, const double* vals,
-                                   const double* b, bool accumulate, double* c, index_t nr);
+using SgemmSparseRowsUkr = void (*)(index_t rows, const index_t* counts, const std::int32_t* offs,
+                                    const float* vals, index_t cap, const float* b, bool accumulate,
+                                    float* c, index_t ldc, index_t nr);
+using DgemmSparseRowsUkr = void (*)(index_t rows, const index_t* counts, const std::int32_t* offs,
+                                    const double* vals, index_t cap, const double* b, bool accumulate,
+                                    double* c, index_t ldc, index_t nr);
 
 // List the nonzero entries of a (len contiguous values): for each a[p] != 0, in order of p,
 // vals[q] = a[p] and offs[q] = first_off + p * off_step. Returns the count. May write up to
@@ -123,8 +126,8 @@ struct GemmKernelTable {
     DgemvUkr dgemv_ukr;
     SgemmStepsUkr sgemm_steps_ukr;
     DgemmStepsUkr dgemm_steps_ukr;
-    SgemmSparseRowUkr sgemm_sparse_row_ukr;
-    DgemmSparseRowUkr dgemm_sparse_row_ukr;
+    SgemmSparseRowsUkr sgemm_sparse_rows_ukr;
+    DgemmSparseRowsUkr dgemm_sparse_rows_ukr;
     SCompressUkr scompress;
     DCompressUkr dcompress;
 };
