@@ -480,7 +480,7 @@ void gemm_blocked(const Problem<T>& P) {
 // kSparseMaxDensity nonzero. Layer-1 forward on Fashion-MNIST (half zeros), effective GFLOP/s,
 // blocked -> sparse rows: 10 rows 99 -> 131, 32 rows 150 -> 185, 1024 rows 195 -> 228. With
 // zeros scattered at random (none shared by a panel) both paths run alike at density 0.6.
-constexpr index_t kSparseMinRows = 8;       // fewer: listing and packing do not pay (measured even at 6)
+constexpr index_t kSparseMinRows = 8;       // fewer rows: the small-m paths are as fast (on par at 6)
 constexpr double kSparseMaxDensity = 0.6;
 constexpr index_t kSparseSampleRows = 16;   // rows looked at to estimate the density
 constexpr index_t kSparseChunk = 256;       // rows listed at a time
