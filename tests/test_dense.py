@@ -119,7 +119,7 @@ def test_dense_forward_epilogue_gives_z_and_activation_of_z_on_every_gemm_path(a
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("activation", ELEMENTWISE)
 def test_dense_forward_epilogue_on_the_sparse_row_path(activation, dtype, rng):
-    # Mostly-zero inputs (like images) at >= 128 rows are multiplied row by row from their
+    # Mostly-zero inputs (like images) of 8 rows or more are multiplied row by row from their
     # nonzeros; the epilogue then runs per chunk of rows and 64-column panel (ragged last one).
     x, W, b = _data(rng, 300, 260, 140, dtype)
     x[rng.random(x.shape) < 0.7] = 0

@@ -152,7 +152,7 @@ _GENERIC_SCRIPT = textwrap.dedent("""
     worst = 0.0
     for dtype in (np.float32, np.float64):
         eps = np.finfo(dtype).eps
-        for (m, n, k) in [(1, 1, 1), (5, 7, 3), (6, 8, 16), (17, 15, 33), (73, 9, 257), (145, 70, 60)]:
+        for (m, n, k) in [(1, 1, 1), (5, 7, 3), (6, 8, 16), (17, 15, 33), (73, 9, 257), (145, 70, 60), (300, 70, 200)]:
             for ta in (False, True):
                 for tb in (False, True):
                     a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
@@ -268,12 +268,30 @@ def _mostly_zero_a(rng, m, k, dtype, density=0.35):
     return a.astype(dtype)
 
 
+def _takes_the_sparse_row_path(m, n, k, tb, dtype):
+    """Probe: an infinite weight met by one nonzero input. Only the sparse-row path leaves the
+    other rows of that 6-row panel finite (the blocked paths keep the step for the whole panel
+    and add 0 * inf = NaN to them)."""
+    a = np.zeros((m, k), dtype)
+    a[:, 1::3] = 0.5                # a third nonzero: sparse enough to be taken
+    a[:, 0] = 0.0
+    a[0, 0] = 2.0
+    b = np.ones((k, n), dtype)
+    b[0, 0] = np.inf
+    c = np.zeros((m, n), dtype)
+    _core.gemm(False, tb, 1.0, a, np.ascontiguousarray(b.T) if tb else b, 0.0, c)
+    return bool(np.isinf(c[0, 0]) and np.isfinite(c[1:]).all())
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("tb", [False, True], ids=["N", "T"])
-@pytest.mark.parametrize("m,n,k", [(8, 64, 64), (17, 70, 97), (129, 130, 200), (257, 33, 785), (600, 520, 130)])
+@pytest.mark.parametrize("m,n,k", [(8, 64, 64), (17, 70, 97), (129, 130, 200), (257, 65, 785), (600, 520, 130),
+                                   (40, 64, 20000)])
 def test_gemm_sparse_rows_match_numpy_and_the_naive_twin(m, n, k, tb, dtype, rng):
-    # Rows past the 256-row chunk, 64-column (32 for doubles) panels split between threads with a
-    # ragged last one, depth blocks of up to 96 with a ragged last one.
+    # Rows past the 256-row chunk, 64-column (32 for doubles) panels with a ragged last one, one
+    # panel shared by threads (64 floats), depth blocks of up to 96 with a ragged last one, and
+    # a wide input whose lists cap the chunk at a few rows.
+    assert _takes_the_sparse_row_path(m, n, k, tb, dtype)
     a = _mostly_zero_a(rng, m, k, dtype)
     b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
     got, naive = np.full((m, n), np.nan, dtype), np.zeros((m, n), dtype)
@@ -283,6 +301,26 @@ def test_gemm_sparse_rows_match_numpy_and_the_naive_twin(m, n, k, tb, dtype, rng
     _assert_within(got, want, bound, k, dtype)
     _assert_within(naive, want, bound, k, dtype)
     assert not got[3].any()
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_gemm_sparse_rows_honour_leading_dimensions_of_sliced_operands(dtype, rng):
+    m, n, k = 150, 100, 120
+    a_big = np.zeros((m, k + 13), dtype)
+    a_big[:, :k] = _mostly_zero_a(rng, m, k, dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    c_big = np.full((m, n + 7), 7.0, dtype)
+    a, c = a_big[:, :k], c_big[:, :n]
+    _core.gemm(False, False, 1.0, a, b, 0.0, c)
+    want, bound = _reference(False, False, 1.0, a, b, 0.0, c)
+    _assert_within(c, want, bound, k, dtype)
+    assert (c_big[:, n:] == 7.0).all()  # columns past n untouched
+
+
+def test_the_sparse_row_probe_tells_the_paths_apart():
+    assert _takes_the_sparse_row_path(64, 64, 50, False, np.float32)
+    assert not _takes_the_sparse_row_path(64, 16, 50, False, np.float32)  # n < 64: blocked path
+    assert not _takes_the_sparse_row_path(4, 64, 50, False, np.float32)   # m < 8: small-m path
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
@@ -304,29 +342,37 @@ def test_gemm_sparse_rows_skip_every_zero_of_a_row_not_only_those_shared_by_a_pa
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-def test_gemm_sparse_rows_carry_nan_inputs_to_their_row(dtype, rng):
+def test_gemm_sparse_rows_carry_nan_and_inf_inputs_to_their_row(dtype, rng):
+    # In the vectorized part of a depth block's list, in its scalar tail (k = 90 -> blocks of 90:
+    # entry 89 is past the last whole vector), and inf met by a zero weight (0 * inf = NaN).
     m, n, k = 160, 70, 90
     a = _mostly_zero_a(rng, m, k, dtype)
     a[20, 33] = np.nan
+    a[40, k - 1] = np.nan
+    a[60, 50] = np.inf
     b = rng.standard_normal((k, n)).astype(dtype)
+    b[50, :] = 0.0
     c = np.zeros((m, n), dtype)
     _core.gemm(False, False, 1.0, a, b, 0.0, c)
-    assert np.isnan(c[20]).all()
-    assert np.isfinite(np.delete(c, 20, axis=0)).all()
+    for row in (20, 40, 60):
+        assert np.isnan(c[row]).all(), row
+    assert np.isfinite(np.delete(c, [20, 40, 60], axis=0)).all()
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-def test_gemm_sparse_rows_give_the_same_bits_for_any_thread_count(dtype, rng):
+@pytest.mark.parametrize("n", [64, 200])
+def test_gemm_sparse_rows_give_the_same_bits_for_any_thread_count(n, dtype, rng):
+    # n = 64 (one float panel): threads share the panel's rows; n = 200: threads take panels.
     import lamina as lm
 
     a = _mostly_zero_a(rng, 515, 300, dtype)
-    b = rng.standard_normal((300, 200)).astype(dtype)
+    b = rng.standard_normal((300, n)).astype(dtype)
     before = lm.get_num_threads()
     results = []
     try:
         for threads in (1, 2, 3):
             lm.set_num_threads(threads)
-            c = np.zeros((515, 200), dtype)
+            c = np.zeros((515, n), dtype)
             _core.gemm(False, False, 1.0, a, b, 0.0, c)
             results.append(c)
     finally:

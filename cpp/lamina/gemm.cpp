@@ -24,7 +24,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <limits>
 #include <new>
 
 #include "lamina/gemm_kernels.h"
@@ -483,13 +482,13 @@ void gemm_blocked(const Problem<T>& P) {
 constexpr index_t kSparseMinRows = 8;       // fewer rows: the small-m paths are as fast (on par at 6)
 constexpr double kSparseMaxDensity = 0.6;
 constexpr index_t kSparseSampleRows = 16;   // rows looked at to estimate the density
-constexpr index_t kSparseChunk = 256;       // rows listed at a time
+constexpr index_t kSparseChunk = 256;       // rows listed at a time, at most
+constexpr index_t kSparseListBytes = index_t(2) << 20;  // and at most this much list (wide inputs)
 
 template <typename T>
 bool sparse_rows_suit(const Problem<T>& P) {
     if (P.ta || P.cs_c != 1 || P.alpha != T(1) || P.beta != T(0) || P.m < kSparseMinRows ||
-        P.n < Traits<T>::kSparseW ||
-        P.k > std::numeric_limits<std::int32_t>::max() / Traits<T>::kSparseW)  // offsets are int32
+        P.n < Traits<T>::kSparseW)
         return false;
     index_t nonzero = 0;
     for (index_t s = 0; s < kSparseSampleRows; ++s) {
@@ -501,10 +500,11 @@ bool sparse_rows_suit(const Problem<T>& P) {
 
 // C (m, n) = op(A) op(B) row by row from each row's nonzero entries, a chunk of rows at a time:
 // all threads list the chunk's nonzeros per depth block (rows split between them), then each
-// thread takes its own W-wide column panels and, for each depth block, packs that kSparseKC x W
-// block of op(B) into a small private buffer (it stays in L1; B is read once per chunk and never
-// written back) and runs the sparse-row kernel for every row of the chunk over it. A row's
-// arithmetic depends only on k and its own values, not on the thread or the chunk.
+// thread takes its own W-wide column panels (or, with fewer panels than threads, its part of a
+// panel's rows) and, for each depth block, packs that kSparseKC x W block of op(B) into a small
+// private buffer (it stays in L1; B is read once per chunk and never written back) and runs the
+// sparse-row kernel for its rows of the chunk over it. A row's arithmetic depends only on k and
+// its own values, not on the thread, the chunk or the part it falls in.
 template <typename T>
 void gemm_sparse_rows(const Problem<T>& P) {
     constexpr index_t W = Traits<T>::kSparseW;
@@ -512,17 +512,22 @@ void gemm_sparse_rows(const Problem<T>& P) {
     const auto compress = Traits<T>::compress();
     const index_t m = P.m, n = P.n, k = P.k;
     const index_t blocks = ceil_div(k, kSparseKC), kc_max = ceil_div(k, blocks);  // equal depth blocks
-    const index_t cap = kc_max + kCompressSlack;  // list capacity per row and depth block
+    const index_t cap = kc_max;  // list capacity per row and depth block
+    // Offsets are relative to a packed block: below kSparseKC * W, so int32 always holds them.
     const index_t panels = ceil_div(n, W);
-    const index_t chunk = std::min(kSparseChunk, m);
+    const index_t row_bytes = blocks * cap * static_cast<index_t>(sizeof(T) + sizeof(std::int32_t));
+    const index_t chunk = std::min(m, std::clamp(kSparseListBytes / row_bytes, kSparseMinRows, kSparseChunk));
     T* vals = tl_shared.get<T>(chunk * blocks * cap);
     std::int32_t* offs = tl_shared_steps.get<std::int32_t>(chunk * blocks * cap);
     index_t* counts = tl_shared_counts.get<index_t>(chunk * blocks);
-    const int nthreads = threads_for(2.0 * m * n * k, panels);
+    const int nthreads = threads_for(2.0 * m * n * k, panels * m);
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
     {
         const index_t tid = thread_id(), nt = thread_count();
-        const index_t jp_begin = panels * tid / nt, jp_end = panels * (tid + 1) / nt;
+        // Tasks (panel jp, part of the chunk's rows): one part per panel when there are at least
+        // as many panels as threads, else enough parts for every thread to get work.
+        const index_t parts = ceil_div(nt, panels), tasks = panels * parts;
+        const index_t task_begin = tasks * tid / nt, task_end = tasks * (tid + 1) / nt;
         T* block = tl_own.get<T>(kc_max * W);
         for (index_t i0 = 0; i0 < m; i0 += chunk) {
             const index_t rows = std::min(chunk, m - i0);
@@ -538,17 +543,20 @@ void gemm_sparse_rows(const Problem<T>& P) {
                 }
             }
             // (implicit barrier: the chunk is listed)
-            for (index_t jp = jp_begin; jp < jp_end; ++jp) {
+            for (index_t task = task_begin; task < task_end; ++task) {
+                const index_t jp = task / parts, part = task % parts;
+                const index_t r0 = rows * part / parts, r1 = rows * (part + 1) / parts;
+                if (r0 == r1) continue;
                 const index_t j0 = jp * W, nr = std::min(W, n - j0);
                 for (index_t kb = 0; kb < blocks; ++kb) {
                     const index_t p0 = kb * kc_max, len = std::min(kc_max, k - p0);
                     pack_b_panel<T, W>(P.tb, P.B, P.ldb, p0, len, j0, nr, block);
-                    const index_t at = kb * rows * cap;
-                    kernel(rows, counts + kb * rows, offs + at, vals + at, cap, block, kb > 0,
-                           P.C + i0 * P.rs_c + j0, P.rs_c, nr);
+                    const index_t at = (kb * rows + r0) * cap;
+                    kernel(r1 - r0, counts + kb * rows + r0, offs + at, vals + at, cap, block, kb > 0,
+                           P.C + (i0 + r0) * P.rs_c + j0, P.rs_c, nr);
                 }
                 if (P.epilogue != nullptr)
-                    P.epilogue->fn(P.epilogue->ctx, P.C + i0 * P.rs_c + j0, P.rs_c, i0, j0, rows, nr);
+                    P.epilogue->fn(P.epilogue->ctx, P.C + (i0 + r0) * P.rs_c + j0, P.rs_c, i0 + r0, j0, r1 - r0, nr);
             }
 #pragma omp barrier
             // (everyone is done with the chunk's lists before they are overwritten)

@@ -107,10 +107,9 @@ using DgemmSparseRowsUkr = void (*)(index_t rows, const index_t* counts, const s
                                     double* c, index_t ldc, index_t nr);
 
 // List the nonzero entries of a (len contiguous values): for each a[p] != 0, in order of p,
-// vals[q] = a[p] and offs[q] = first_off + p * off_step. Returns the count. May write up to
-// kCompressSlack entries past the count (vectorized stores), so buffers hold len + kCompressSlack.
+// vals[q] = a[p] and offs[q] = first_off + p * off_step. Returns the count. Writes past the count
+// (whole vectors are stored) but never past entry len - 1: buffers of len entries suffice.
 // NaN counts as nonzero (it must reach C).
-constexpr index_t kCompressSlack = 8;
 using SCompressUkr = index_t (*)(const float* a, index_t len, std::int32_t first_off,
                                  std::int32_t off_step, std::int32_t* offs, float* vals);
 using DCompressUkr = index_t (*)(const double* a, index_t len, std::int32_t first_off,
