@@ -407,18 +407,20 @@ void bind_network(py::module_& m, const char* name) {
             std::lock_guard<std::mutex> lock(net.mutex());
             evaluate(net, stats, data.x.data(), data.y.data(), data.ycols, data.rows, batch_size);
         })
-        .def("predict", [](Net& net, const CArray<T>& x, index_t batch_size) {
+        .def("predict", [](Net& net, const CArray<T>& x, index_t batch_size, bool check_finite) -> py::object {
             require_2d(x, "x", net.input_dim());
             if (batch_size <= 0) fail("batch_size must be positive");
             auto out = new_like_2d<T>(x.shape(0), net.output_dim());
             T* o = out.mutable_data();
+            bool finite;
             {
                 py::gil_scoped_release release;
                 std::lock_guard<std::mutex> lock(net.mutex());
-                predict(net, o, x.data(), x.shape(0), batch_size);
+                finite = predict(net, o, x.data(), x.shape(0), batch_size, check_finite);
             }
-            return out;
-        })
+            if (!finite) return py::none();  // the caller reports where (check_finite=True only)
+            return std::move(out);
+        }, py::arg("x"), py::arg("batch_size"), py::arg("check_finite") = false)
         .def("loss_and_gradient", [](Net& net, const CArray<T>& x, const CArray<T>& y) {
             auto data = check_data(net, x, y);
             if (data.rows == 0) fail("x must have at least one row");

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "lamina/denormals.h"
+#include "lamina/finite.h"
 #include "lamina/random.h"
 
 namespace lamina {
@@ -52,13 +53,15 @@ void evaluate(Network<T>& net, BatchStats& stats, const T* x, const T* y, index_
 }
 
 template <typename T>
-void predict(Network<T>& net, T* out, const T* x, index_t n_rows, index_t batch_size) {
+bool predict(Network<T>& net, T* out, const T* x, index_t n_rows, index_t batch_size, bool check_finite) {
     const index_t in = net.input_dim(), width = net.output_dim();
     for (index_t start = 0; start < n_rows; start += batch_size) {
         const index_t n = std::min(batch_size, n_rows - start);
+        if (check_finite && !all_finite(x + start * in, n * in)) return false;
         const T* p = net.forward(x + start * in, n, /*training=*/false, /*outputs_only=*/true);
         std::memcpy(out + start * width, p, sizeof(T) * static_cast<std::size_t>(n * width));
     }
+    return true;
 }
 
 template <typename T>
@@ -102,7 +105,7 @@ std::vector<std::int64_t> shuffled_order(index_t n, std::uint64_t seed, std::uin
                                    const std::int64_t*, index_t, index_t, index_t, index_t);   \
     template void evaluate<T>(Network<T>&, BatchStats&, const T*, const T*, index_t, index_t,   \
                               index_t);                                                         \
-    template void predict<T>(Network<T>&, T*, const T*, index_t, index_t);                      \
+    template bool predict<T>(Network<T>&, T*, const T*, index_t, index_t, bool);                \
     template double loss_and_gradient<T>(Network<T>&, const T*, const T*, index_t, index_t);    \
     template void numerical_gradient<T>(Network<T>&, T*, const T*, const T*, index_t, index_t, \
                                         double, const std::int64_t*, index_t);

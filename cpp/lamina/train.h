@@ -24,9 +24,13 @@ template <typename T>
 void evaluate(Network<T>& net, BatchStats& stats, const T* x, const T* y, index_t ycols,
               index_t n_rows, index_t batch_size);
 
-// out (n_rows, output_dim) = the network's output for x.
+// out (n_rows, output_dim) = the network's output for x. With check_finite, each batch of x is
+// checked for NaN and infinity just before it is used (it is then still in cache for the
+// forward pass, where a separate check of all of x first would read it from memory twice);
+// returns false at the first batch that has one, leaving out incomplete.
 template <typename T>
-void predict(Network<T>& net, T* out, const T* x, index_t n_rows, index_t batch_size);
+bool predict(Network<T>& net, T* out, const T* x, index_t n_rows, index_t batch_size,
+             bool check_finite = false);
 
 // Full-batch loss (mean + penalty) with gradients in net.grads(); dropout off.
 template <typename T>

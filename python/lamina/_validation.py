@@ -76,8 +76,13 @@ def check_finite(arr: np.ndarray, name: str) -> None:
     raise ValueError(f"{name} contains NaN or infinity (first at index {where}: {arr[where]})")
 
 
-def features(value: Any, name: str, dtype: np.dtype, n_features: Optional[int] = None) -> np.ndarray:
-    """A (samples, features) block in the model's dtype, contiguous, finite, non-empty."""
+def features(value: Any, name: str, dtype: np.dtype, n_features: Optional[int] = None,
+             defer_finite: bool = False) -> np.ndarray:
+    """A (samples, features) block in the model's dtype, contiguous, finite, non-empty.
+
+    ``defer_finite``: when ``value`` is already such a block (no copy is made), skip the NaN /
+    infinity check: the caller has the core check each batch as it goes (see models.predict),
+    and calls ``check_finite`` for the message if the core finds one."""
     arr = as_array(value, name)
     if arr.ndim != 2:
         hint = " (use x.reshape(-1, 1) for a single feature)" if arr.ndim == 1 else \
@@ -88,6 +93,8 @@ def features(value: Any, name: str, dtype: np.dtype, n_features: Optional[int] =
     if n_features is not None and arr.shape[1] != n_features:
         raise ValueError(f"{name} must have {n_features} features per sample (the model's input size), "
                          f"received shape {arr.shape}")
+    if defer_finite and arr.dtype == dtype and arr.flags.c_contiguous:
+        return arr
     check_finite(arr, name)
     return cast(arr, dtype, name)
 

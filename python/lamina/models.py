@@ -488,7 +488,16 @@ class Sequential:
         different GEMM paths, which sum in a different order; about 1e-7 relative in float32)."""
         net = self._require_built("predict")
         batch_size = 1024 if batch_size is None else check.positive_int(batch_size, "batch_size")
-        return net.predict(self._features(x), batch_size)
+        if self.standardizer is not None:
+            return net.predict(self._features(x), batch_size)
+        # The core checks each batch for NaN / infinity just before using it (x is read from
+        # memory once instead of twice); if it finds one, check_finite says where.
+        xs = check.features(x, "x", _DTYPES[self.dtype], self.input_size, defer_finite=True)
+        out = net.predict(xs, batch_size, check_finite=True)
+        if out is None:
+            check.check_finite(xs, "x")
+            raise RuntimeError("internal error: the core found a NaN or infinity in x that check_finite did not")
+        return out
 
     # ----------------------------------------------------------------- state and files
     def _training_state(self) -> Dict[str, Any]:
