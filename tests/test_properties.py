@@ -11,6 +11,7 @@ full-batch fit step).
 """
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -19,7 +20,11 @@ from hypothesis import strategies as st
 
 import lamina as lm
 
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+# The same examples on every run, so a test run (and CI) passes or fails reproducibly; set
+# LAMINA_HYPOTHESIS_EXPLORE=1 to draw fresh random examples (how the latent reference-overflow
+# cases fixed in this file were found).
+SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+                derandomize=os.environ.get("LAMINA_HYPOTHESIS_EXPLORE") != "1")
 
 INPUT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "float16", "float32", "float64", "bool")
 LAYOUTS = ("C", "F", "transposed", "strided", "reversed", "broadcast", "list", "readonly")
@@ -123,12 +128,14 @@ def _reference_forward(model, x64, u, tiny):
     weights = [w.astype(np.float64) for w in model.get_weights()]
     a = x64
     err = np.zeros_like(x64)
+    peak = 0.0  # largest pre-activation of any layer: past the dtype's range, the model overflows
     i = 0
     for layer in model.layers:
         W = weights[i]
         b = weights[i + 1] if layer.use_bias else np.zeros(W.shape[1])
         i += 2 if layer.use_bias else 1
         z = a @ W + b
+        peak = max(peak, float(np.abs(z).max()))
         scale = np.abs(a) @ np.abs(W) + np.abs(b)
         ez = err @ np.abs(W) + (W.shape[0] + 2) * u * scale + 4 * W.shape[0] * tiny
         a = _act(layer.activation, z)
@@ -136,6 +143,7 @@ def _reference_forward(model, x64, u, tiny):
             ez = np.broadcast_to(ez.max(axis=1, keepdims=True), ez.shape)
         err = 1.2 * ez + 8 * u * np.abs(a) + tiny
     reference_forward.logits = z
+    reference_forward.peak = peak
     return a, err
 
 
@@ -533,8 +541,9 @@ def test_set_weights_copies_valid_weights_and_changes_nothing_otherwise(spec, da
     assert model.optimizer.iterations == before["iterations"] and model.epochs_trained == before["epochs_trained"]
     want, bound = reference_forward(model, np.ones((2, spec["inputs"])))
     got = model.predict(np.ones((2, spec["inputs"])))
-    # Compare only where every intermediate fits the model's dtype (1e29 * 1e29 overflows float32).
-    fits = np.abs(reference_forward.logits).max() < np.finfo(spec["dtype"]).max / 1e3
+    # Compare only where every intermediate fits the model's dtype (1e29 * 1e29 overflows float32,
+    # even when a tiny next weight brings the output back into range).
+    fits = reference_forward.peak < float(np.finfo(spec["dtype"]).max) / 1e3
     if np.isfinite(want).all() and np.abs(want).max() < 1e30 and fits:
         assert (np.abs(got - want) <= 4 * bound).all()
 
