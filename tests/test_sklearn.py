@@ -30,7 +30,7 @@ def expected_failed_checks(estimator):
     if isinstance(estimator, MLPRegressor):
         return {
             "check_methods_subset_invariance":
-                "lamina's GEMM picks its kernel path by batch size, so a row's float32 prediction can "
+                "lamina's GEMM picks its kernel path by batch size (and share of zeros), so a row's float32 prediction can "
                 "differ by a few ulps (~1e-7 absolute) between a 1-row and a 20-row call; the check "
                 "allows 1e-7",
         }
