@@ -429,6 +429,20 @@ void dgemm_avx2_sparse_rows(index_t rows, const index_t* counts, const std::int3
     sparse_rows_avx2<double>(rows, counts, offs, vals, cap, b, accumulate, c, ldc, nr);
 }
 
+// The entries p .. len - 1 after the whole vectors, appended at count: branch-free, as the
+// portable twin. Returns the final count.
+template <typename T>
+index_t compress_tail(const T* a, index_t p, index_t len, std::int32_t first_off, std::int32_t off_step,
+                      std::int32_t* offs, T* vals, index_t count) {
+    std::int32_t o = first_off + static_cast<std::int32_t>(p) * off_step;
+    for (; p < len; ++p, o += off_step) {
+        vals[count] = a[p];
+        offs[count] = o;
+        count += a[p] != T(0) ? 1 : 0;
+    }
+    return count;
+}
+
 // For each 8-bit mask of nonzero lanes, the lane indices of the set bits first (a permutation
 // that packs the nonzeros of 8 floats to the front), and how many bits are set (no POPCNT
 // needed beyond AVX2).
@@ -467,13 +481,7 @@ index_t scompress_avx2(const float* a, index_t len, std::int32_t first_off, std:
         count += kCompressTable.count[mask];
         off = _mm256_add_epi32(off, off_8);
     }
-    std::int32_t o = first_off + static_cast<std::int32_t>(p) * off_step;
-    for (; p < len; ++p, o += off_step) {  // tail: branch-free, as the portable twin
-        vals[count] = a[p];
-        offs[count] = o;
-        count += a[p] != 0.0f ? 1 : 0;
-    }
-    return count;
+    return compress_tail(a, p, len, first_off, off_step, offs, vals, count);
 }
 
 // The same for 4 doubles: each double moves as a pair of 32-bit lanes; the offsets (4 int32)
@@ -516,13 +524,7 @@ index_t dcompress_avx2(const double* a, index_t len, std::int32_t first_off, std
         count += kCompressTable4.count[mask];
         off = _mm_add_epi32(off, off_4);
     }
-    std::int32_t o = first_off + static_cast<std::int32_t>(p) * off_step;
-    for (; p < len; ++p, o += off_step) {
-        vals[count] = a[p];
-        offs[count] = o;
-        count += a[p] != 0.0 ? 1 : 0;
-    }
-    return count;
+    return compress_tail(a, p, len, first_off, off_step, offs, vals, count);
 }
 
 static_assert(kGemvWF32 == 64 && kGemvWF64 == 32, "row-vector kernels are 1 x 64 / 1 x 32");
