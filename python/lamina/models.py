@@ -253,10 +253,11 @@ class Sequential:
         if self.loss is None:
             raise ValueError(f"{what}() needs a compiled model: call model.compile(optimizer, loss) first")
 
-    def _features(self, x: Any, name: str = "x", n_features: Optional[int] = None) -> np.ndarray:
+    def _features(self, x: Any, name: str = "x", n_features: Optional[int] = None,
+                  defer_finite: bool = False) -> np.ndarray:
         n_features = n_features or self.input_size
         if self.standardizer is None:
-            return check.features(x, name, _DTYPES[self.dtype], n_features)
+            return check.features(x, name, _DTYPES[self.dtype], n_features, defer_finite)
         # Standardize in float64, then round once to the model's dtype.
         xs = check.features(x, name, np.float64, n_features)
         return check.cast(self.standardizer.transform(xs), _DTYPES[self.dtype], name)
@@ -488,11 +489,9 @@ class Sequential:
         different GEMM paths, which sum in a different order; about 1e-7 relative in float32)."""
         net = self._require_built("predict")
         batch_size = 1024 if batch_size is None else check.positive_int(batch_size, "batch_size")
-        if self.standardizer is not None:
-            return net.predict(self._features(x), batch_size)
         # The core checks each batch for NaN / infinity just before using it (x is read from
         # memory once instead of twice); if it finds one, check_finite says where.
-        xs = check.features(x, "x", _DTYPES[self.dtype], self.input_size, defer_finite=True)
+        xs = self._features(x, defer_finite=True)
         out = net.predict(xs, batch_size, check_finite=True)
         if out is None:
             check.check_finite(xs, "x")
