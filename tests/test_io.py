@@ -34,7 +34,7 @@ def model_with_dropout(seed=3, optimizer="adam", dtype="float32"):
 
 
 def assert_same_state(a, b):
-    sa, sb = a._training_state(), b._training_state()
+    sa, sb = a.get_state(), b.get_state()
     np.testing.assert_array_equal(sa["params"], sb["params"])
     assert len(sa["optimizer_slots"]) == len(sb["optimizer_slots"])
     for x, y in zip(sa["optimizer_slots"], sb["optimizer_slots"]):

@@ -60,7 +60,7 @@ def _payload(model: Any) -> Tuple[Dict[str, Any], List[Tuple[str, np.ndarray]]]:
 
     if not isinstance(model, Sequential):
         raise TypeError(f"save_model() takes a lamina Sequential model, received {type(model).__name__}")
-    state = model._training_state()  # raises a clear error for an unbuilt model
+    state = model.get_state()  # raises a clear error for an unbuilt model
     compile_config = model.compile_config()
     arrays: List[Tuple[str, np.ndarray]] = [("params", np.ascontiguousarray(state["params"]))]
     n_slots = 0
@@ -285,7 +285,7 @@ def _rebuild(header: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> Any:
         for slot in slots:
             if slot.dtype != dtype or slot.ndim != 1:
                 raise _Bad(f"an optimizer state array is {slot.dtype} {slot.shape}, expected 1-D {dtype}")
-    model._restore_training_state({"params": params, "optimizer_slots": slots,
+    model.set_state({"params": params, "optimizer_slots": slots,
                                    "iterations": int(training["iterations"]), "steps": int(training["steps"]),
                                    "epochs_trained": int(training["epochs_trained"])})
     if header.get("standardizer") is not None:

@@ -499,9 +499,13 @@ class Sequential:
         return out
 
     # ----------------------------------------------------------------- state and files
-    def _training_state(self) -> Dict[str, Any]:
-        """Everything that decides how training continues: weights, optimizer state and counters."""
-        net = self._require_built("save")
+    def get_state(self) -> Dict[str, Any]:
+        """Everything that decides how training continues, as plain data: ``params`` (the flat
+        parameter block, a copy), ``optimizer_slots`` (copies of the optimizer's state vectors),
+        ``iterations`` (optimizer steps), ``steps`` (training steps: the dropout counter) and
+        ``epochs_trained``. ``set_state`` puts it back; io, gradient checking and the scikit-learn
+        estimators use these two instead of the model's internals."""
+        net = self._require_built("get_state")
         return {
             "params": net.parameters().copy(),
             "optimizer_slots": [s for s in net.optimizer_slots()],
@@ -510,10 +514,10 @@ class Sequential:
             "epochs_trained": int(self.epochs_trained),
         }
 
-    def _restore_training_state(self, state: Dict[str, Any]) -> None:
-        """Inverse of ``_training_state`` (the model must be built and compiled alike); checks
-        every size before changing anything."""
-        net = self._require_built("load")
+    def set_state(self, state: Dict[str, Any]) -> None:
+        """Inverse of ``get_state`` (the model must be built and compiled alike); checks every
+        size before changing anything."""
+        net = self._require_built("set_state")
         params = np.asarray(state["params"])
         if params.shape != (net.param_count,):
             raise ValueError(f"saved weights hold {params.size} values, the model has {net.param_count}")
