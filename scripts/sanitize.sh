@@ -8,7 +8,7 @@
 #   scripts/sanitize.sh tests/test_io.py -x  # arguments go to pytest instead of the default
 #
 # Environment: SAN_VENV (default /tmp/lamina-sanitize-venv; reused when it exists),
-# PYTHON (the interpreter to base the venv on, default python3 / /root/venv's base),
+# PYTHON (the interpreter to base the venv on, default python3),
 # SAN_JOBS (build parallelism, default 2), OMP_NUM_THREADS (default 2).
 set -euo pipefail
 

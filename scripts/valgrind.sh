@@ -3,7 +3,7 @@
 # save/load, rejected calls) under valgrind memcheck and reports the invalid accesses, uses of
 # uninitialised values and definite leaks whose stack passes through lamina's extension.
 #
-#   scripts/valgrind.sh            # uses /root/venv/bin/python (the editable build)
+#   scripts/valgrind.sh            # uses the python on PATH (or $PYTHON) and the lamina it imports
 #   PYTHON=path/to/python scripts/valgrind.sh
 #
 # PYTHONMALLOC=malloc makes Python use malloc directly, so valgrind sees every block and
@@ -11,7 +11,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PY=${PYTHON:-/root/venv/bin/python}
+PY=${PYTHON:-python3}
 LOG=${VG_LOG:-$(mktemp /tmp/lamina-valgrind.XXXXXX.log)}
 WORK=$(mktemp -d /tmp/lamina-valgrind.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
