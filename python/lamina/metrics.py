@@ -18,6 +18,19 @@ from lamina._validation import describe
 # How outputs become classes (names understood by the C++ core).
 ARGMAX_ONEHOT, ARGMAX_SPARSE, THRESHOLD = "argmax_onehot", "argmax_sparse", "threshold"
 
+# The one table of which targets each scoring mode reads, and which targets each kind of loss
+# takes: compile() rejects every pair that disagrees, so the core never reads a target in a
+# layout it was not written in.
+LABELS, ROWS = "integer class labels", "one value per output"
+MODE_LAYOUT = {ARGMAX_SPARSE: LABELS, ARGMAX_ONEHOT: ROWS, THRESHOLD: ROWS}
+TARGET_LAYOUT = {"sparse": LABELS, "categorical": ROWS, "binary": ROWS, "regression": ROWS}
+_LAYOUT_HINT = {
+    ARGMAX_SPARSE: "use metrics=['accuracy'] or 'categorical_accuracy' with this loss, or "
+                   "loss='sparse_categorical_crossentropy' for integer labels",
+    ARGMAX_ONEHOT: "use metrics=['accuracy'] or 'sparse_categorical_accuracy' with integer labels",
+    THRESHOLD: "use metrics=['accuracy'] or 'sparse_categorical_accuracy' with integer labels",
+}
+
 
 class Metric:
     """Base class: ``name`` (the key in History), the scoring ``mode`` it needs (None: any).
@@ -286,11 +299,21 @@ def scoring_mode(loss_kind: str, units: int, metrics: list) -> Optional[str]:
     >>> print(scoring_mode("regression", 1, [MeanSquaredError()]))  # no classes needed
     None
     """
+    errors = [m.name for m in metrics if isinstance(m, (MeanSquaredError, MeanAbsoluteError))]
+    if errors and TARGET_LAYOUT[loss_kind] != ROWS:
+        raise ValueError(f"metrics={errors} need one-hot or real targets, not the integer labels of "
+                         f"sparse_categorical_crossentropy")
     wanted = {m.mode for m in metrics if m.mode is not None}
     if len(wanted) > 1:
         raise ValueError(f"metrics ask for incompatible ways of scoring classes: {sorted(wanted)}")
     if wanted:
-        return wanted.pop()
+        mode = wanted.pop()
+        layout = TARGET_LAYOUT[loss_kind]
+        if MODE_LAYOUT[mode] != layout:
+            names = [m.name for m in metrics if m.mode == mode]
+            raise ValueError(f"metrics={names} score {MODE_LAYOUT[mode]} targets, but the loss's targets are "
+                             f"{layout}; {_LAYOUT_HINT[mode]}")
+        return mode
     if not any(m.needs_classes for m in metrics):
         return None
     if loss_kind == "sparse":

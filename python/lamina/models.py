@@ -223,10 +223,6 @@ class Sequential:
         if isinstance(metrics, (str, metrics_module.Metric)) or not isinstance(metrics, (list, tuple)):
             raise TypeError(f"metrics must be a list, received metrics={check.describe(metrics)}")
         metric_objs = [metrics_module.get(m) for m in metrics]
-        if loss_obj.kind == "sparse" and any(isinstance(m, (metrics_module.MeanSquaredError,
-                                                             metrics_module.MeanAbsoluteError)) for m in metric_objs):
-            raise ValueError("mean_squared_error / mean_absolute_error metrics need one-hot or real targets, "
-                             "not the integer labels of sparse_categorical_crossentropy")
         names = [m.name for m in metric_objs]
         if len(set(names)) != len(names):
             raise ValueError(f"metrics must have distinct names, received {names}")
