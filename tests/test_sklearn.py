@@ -162,9 +162,10 @@ def test_regressor_one_and_two_outputs(regression):
 @no_convergence_warning
 @pytest.mark.parametrize("kind", ["classifier", "regressor"])
 def test_alpha_mapping_and_loss_on_sklearn_scale(kind, iris, regression):
-    """loss_ is scikit-learn's objective: log-loss (classifier) or 0.5 * squared error summed over
-    outputs (regressor), plus (alpha / (2 B)) ||W||^2. A vanishing step size keeps the weights
-    where they are, so the epoch's loss is the loss at the final weights."""
+    """loss_ is scikit-learn's objective: log-loss (classifier) or 0.5 * squared error averaged
+    over samples and outputs (regressor, scikit-learn's squared_loss), plus (alpha / (2 n))
+    ||W||^2. A vanishing step size keeps the weights where they are, so the epoch's loss is the
+    loss at the final weights."""
     alpha = 3.0
     if kind == "classifier":
         X, y = iris
@@ -176,7 +177,7 @@ def test_alpha_mapping_and_loss_on_sklearn_scale(kind, iris, regression):
         X, y = regression
         est = MLPRegressor(hidden_layer_sizes=(6,), alpha=alpha, batch_size=200, learning_rate_init=1e-12,
                            max_iter=1, shuffle=False, random_state=0, dtype="float64").fit(X, y)
-        data = 0.5 * ((est.predict(X) - y) ** 2).sum(axis=1).mean()
+        data = 0.5 * ((est.predict(X) - y) ** 2).mean()  # scikit-learn's squared_loss: the mean over outputs
         l2 = alpha / (2 * 200)
     # Classifier: L2(alpha / (2 B)); regressor: L2(alpha / (n_outputs * B)), here n_outputs = 2.
     dense = [l for l in est.model_.layers if isinstance(l, lm.layers.Dense)]

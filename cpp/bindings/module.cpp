@@ -77,6 +77,7 @@ void gemm_binding(bool trans_a, bool trans_b, double alpha, const py::array& a, 
     const T* B = static_cast<const T*>(b.data());
     T* C = static_cast<T*>(c.mutable_data());
     py::gil_scoped_release release;
+    ThreadScope threads(0);
     if (naive)
         gemm_naive<T>(trans_a, trans_b, m, n, k, static_cast<T>(alpha), A, lda, B, ldb, static_cast<T>(beta), C, ldc);
     else
@@ -215,6 +216,7 @@ bool all_finite(const py::array& a) {
     const T* p = c.data();
     const index_t n = c.size();
     py::gil_scoped_release release;
+    ThreadScope threads(0);
     return lamina::all_finite(p, n);
 }
 
@@ -310,6 +312,15 @@ py::array_t<T> view_of(T* data, index_t size, py::handle owner) {
     return py::array_t<T>({static_cast<py::ssize_t>(size)}, {static_cast<py::ssize_t>(sizeof(T))}, data, owner);
 }
 
+// Runs fn with the GIL released and the network's lock held, so calls that change a network from
+// different Python threads take turns (a running fit or evaluate holds the same lock).
+template <typename Net, typename Fn>
+auto serialized(Net& net, Fn fn) {
+    py::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(net.mutex());
+    return fn();
+}
+
 template <typename T>
 void bind_network(py::module_& m, const char* name) {
     using Net = Network<T>;
@@ -342,20 +353,30 @@ void bind_network(py::module_& m, const char* name) {
             return out;
         })
         .def("set_loss", [](Net& net, const std::string& loss, bool from_logits, double delta) {
-            net.set_loss(LossConfig{loss_from_name(loss), from_logits, delta});
+            const LossConfig config{loss_from_name(loss), from_logits, delta};
+            serialized(net, [&] { net.set_loss(config); });
         }, py::arg("loss"), py::arg("from_logits") = false, py::arg("delta") = 1.0)
-        .def("set_metric_mode", [](Net& net, const std::string& mode) { net.set_metric_mode(metric_mode_from_name(mode)); })
+        .def("set_metric_mode", [](Net& net, const std::string& mode) {
+            const MetricMode parsed = metric_mode_from_name(mode);
+            serialized(net, [&] { net.set_metric_mode(parsed); });
+        }, py::arg("mode"))
+        .def_property("num_threads", [](const Net& net) { return net.num_threads; }, [](Net& net, int n) {
+            if (n < 0 || n > max_threads())
+                fail("num_threads must be 0 (the process-wide count) or in [1, " + std::to_string(max_threads()) +
+                     "], received num_threads=" + std::to_string(n));
+            net.num_threads = n;
+        })
         .def_property_readonly("metric_classes", &Net::metric_classes)
         .def("set_optimizer", [](Net& net, const std::string& name, const py::dict& config) {
-            std::lock_guard<std::mutex> lock(net.mutex());
-            net.optimizer().configure(optimizer_from_dict(name, config), net.param_count());
+            const auto parsed = optimizer_from_dict(name, config);
+            serialized(net, [&] { net.optimizer().configure(parsed, net.param_count()); });
         })
         .def_property("learning_rate",
                       [](Net& net) { return net.optimizer().config().learning_rate; },
-                      [](Net& net, double lr) { net.optimizer().set_learning_rate(lr); })
+                      [](Net& net, double lr) { serialized(net, [&] { net.optimizer().set_learning_rate(lr); }); })
         .def_property("iterations",
                       [](Net& net) { return net.optimizer().iterations; },
-                      [](Net& net, std::int64_t it) { net.optimizer().iterations = it; })
+                      [](Net& net, std::int64_t it) { serialized(net, [&] { net.optimizer().iterations = it; }); })
         .def("optimizer_slots", [](Net& net) {
             py::list out;
             for (const auto& s : net.optimizer().slots) {
@@ -374,8 +395,10 @@ void bind_network(py::module_& m, const char* name) {
                 if (static_cast<std::size_t>(arrays.back().size()) != own[i].size())
                     fail("optimizer slot " + std::to_string(i) + " has the wrong size");
             }
-            for (std::size_t i = 0; i < own.size(); ++i)
-                std::copy(arrays[i].data(), arrays[i].data() + arrays[i].size(), own[i].begin());
+            serialized(net, [&] {
+                for (std::size_t i = 0; i < own.size(); ++i)
+                    std::copy(arrays[i].data(), arrays[i].data() + arrays[i].size(), own[i].begin());
+            });
         })
         .def("regularization_penalty", &Net::regularization_penalty)
         .def("train_batches", [](Net& net, BatchStats& stats, const CArray<T>& x, const CArray<T>& y,
@@ -394,6 +417,7 @@ void bind_network(py::module_& m, const char* name) {
             }
             if (stats.classes != net.metric_classes()) stats.reset(net.metric_classes());
             py::gil_scoped_release release;
+            ThreadScope threads(net.num_threads);
             std::lock_guard<std::mutex> lock(net.mutex());
             train_batches(net, stats, data.x.data(), data.y.data(), data.ycols, order_ptr, data.rows, first,
                           batch_size, n_batches);
@@ -404,6 +428,7 @@ void bind_network(py::module_& m, const char* name) {
             if (batch_size <= 0) fail("batch_size must be positive");
             if (stats.classes != net.metric_classes()) stats.reset(net.metric_classes());
             py::gil_scoped_release release;
+            ThreadScope threads(net.num_threads);
             std::lock_guard<std::mutex> lock(net.mutex());
             evaluate(net, stats, data.x.data(), data.y.data(), data.ycols, data.rows, batch_size);
         })
@@ -415,6 +440,7 @@ void bind_network(py::module_& m, const char* name) {
             bool finite;
             {
                 py::gil_scoped_release release;
+                ThreadScope threads(net.num_threads);
                 std::lock_guard<std::mutex> lock(net.mutex());
                 finite = predict(net, o, x.data(), x.shape(0), batch_size, check_finite);
             }
@@ -425,6 +451,7 @@ void bind_network(py::module_& m, const char* name) {
             auto data = check_data(net, x, y);
             if (data.rows == 0) fail("x must have at least one row");
             py::gil_scoped_release release;
+            ThreadScope threads(net.num_threads);
             std::lock_guard<std::mutex> lock(net.mutex());
             return loss_and_gradient(net, data.x.data(), data.y.data(), data.ycols, data.rows);
         })
@@ -438,6 +465,7 @@ void bind_network(py::module_& m, const char* name) {
             T* o = out.mutable_data();
             {
                 py::gil_scoped_release release;
+                ThreadScope threads(net.num_threads);
                 std::lock_guard<std::mutex> lock(net.mutex());
                 numerical_gradient(net, o, data.x.data(), data.y.data(), data.ycols, data.rows, epsilon,
                                    indices.data(), indices.size());
@@ -554,16 +582,19 @@ PYBIND11_MODULE(_core, m) {
         std::vector<std::int64_t> order;
         {
             py::gil_scoped_release release;
+            ThreadScope threads(0);
             order = shuffled_order(n, seed, epoch);
         }
         py::array_t<std::int64_t> out(n);
         std::copy(order.begin(), order.end(), out.mutable_data());
         return out;
     });
-    m.def("set_num_threads", [](int n) {
-        if (n < 1) fail("n must be a positive integer, received n=" + std::to_string(n));
-        set_num_threads(n);
-    });
+    m.def("set_num_threads", [](std::int64_t n) {
+        if (n < 1 || n > max_threads())
+            fail("n must be in [1, " + std::to_string(max_threads()) + "], received n=" + std::to_string(n));
+        set_num_threads(static_cast<int>(n));
+    }, py::arg("n"));
+    m.def("max_threads", &max_threads, "The most threads set_num_threads accepts.");
     m.def("get_num_threads", &get_num_threads);
     m.def("openmp_enabled", &openmp_enabled);
     m.def("set_flush_denormals", &set_flush_denormals, py::arg("on"));

@@ -243,7 +243,7 @@ constexpr index_t kSmallM = 16;
 
 int threads_for(double flops, index_t tasks) {
     if (flops < static_cast<double>(kParallelMinFlops) || tasks < 2) return 1;
-    return static_cast<int>(std::min<index_t>(get_num_threads(), tasks));
+    return static_cast<int>(std::min<index_t>(current_threads(), tasks));
 }
 
 inline int thread_id() {

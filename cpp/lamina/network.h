@@ -115,6 +115,8 @@ public:
     // exploding gradient diagnostics; costs one pass over the gradients).
     void record_gradient_norms(BatchStats& stats) const;
     bool track_gradient_norms = false;
+    // Threads for this network's calls (0: the process-wide count); see ThreadScope.
+    int num_threads = 0;
 
     // One optimizer update of params() from grads().
     void apply_gradients() { optimizer_.step(params_.data(), grads_.data(), tensors_); }

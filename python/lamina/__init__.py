@@ -33,14 +33,15 @@ from lamina.models import Sequential
 __version__: str = _core.__version__
 
 __all__ = [
-    "Sequential", "load_model", "save_model", "gradient_check", "GradientCheckReport", "set_num_threads", "get_num_threads",
+    "Sequential", "load_model", "save_model", "gradient_check", "GradientCheckReport", "set_num_threads", "get_num_threads", "max_threads",
     "set_flush_denormals", "get_flush_denormals", "build_info", "activations", "callbacks", "data", "datasets", "initializers", "layers", "losses",
     "metrics", "onnx", "optimizers", "regularizers", "utils", "__version__",
 ]
 
 
 def set_num_threads(n: int) -> None:
-    """Threads the core uses (OpenMP). Results are identical for any number of threads.
+    """Threads the core uses (OpenMP), for calls made from every Python thread; ``n`` is at
+    most ``lm.max_threads()``. Results are identical for any number of threads.
 
     ``OMP_NUM_THREADS`` sets the starting value. numpy's own BLAS threads are separate; see the
     README for keeping both from oversubscribing the cores.
@@ -51,7 +52,20 @@ def set_num_threads(n: int) -> None:
     2
     >>> lm.set_num_threads(previous)
     """
-    _core.set_num_threads(positive_int(n, "n"))
+    n = positive_int(n, "n")
+    if n > _core.max_threads():
+        raise ValueError(f"n must be at most lm.max_threads() = {_core.max_threads()} (more threads than that "
+                         f"cannot run usefully on this machine), received n={n}")
+    _core.set_num_threads(n)
+
+
+def max_threads() -> int:
+    """The most threads ``set_num_threads`` accepts: four per core, and at least 256.
+
+    >>> lm.max_threads() >= 256
+    True
+    """
+    return int(_core.max_threads())
 
 
 def get_num_threads() -> int:

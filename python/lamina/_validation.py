@@ -30,6 +30,20 @@ def positive_int(value: Any, name: str) -> int:
     return int(value)
 
 
+def bounded_int(value: Any, name: str, low: int, high: int) -> int:
+    """An integer in [low, high] (bool is not one)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
+        raise ValueError(f"{name} must be an integer in [{low}, {high}], received {name}={describe(value)}")
+    return int(value)
+
+
+def verbosity(value: Any) -> int:
+    """verbose=0 (silent), 1 (progress bar) or 2 (one line), as in Keras."""
+    if isinstance(value, bool) or value not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1 or 2, received verbose={describe(value)}")
+    return int(value)
+
+
 def non_negative_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
         raise ValueError(f"{name} must be a non-negative integer, received {name}={describe(value)}")

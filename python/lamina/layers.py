@@ -8,6 +8,7 @@ Weights are built lazily from the input size, as in Keras.
 from __future__ import annotations
 
 import itertools
+import weakref
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -23,6 +24,19 @@ def _auto_name(prefix: str) -> str:
     return prefix if n == 0 else f"{prefix}_{n}"
 
 
+class ReadOnlyAfterBuildError(AttributeError, ValueError):
+    """Setting an attribute that the built weights were made from (an AttributeError, as for
+    any read-only attribute, and a ValueError, as lamina reports misuse).
+
+    >>> model = lm.Sequential([Dense(4, input_shape=(3,))])
+    >>> try:
+    ...     model.layers[0].units = 8
+    ... except ReadOnlyAfterBuildError as exc:
+    ...     print(str(exc).split(";")[0])
+    units of layer 'dense...' cannot change after the model is built (its weights were made from it)
+    """
+
+
 def _input_size(input_shape: Any) -> Optional[int]:
     if input_shape is None:
         return None
@@ -34,6 +48,10 @@ def _input_size(input_shape: Any) -> Optional[int]:
 
 class Layer:
     """Base class: a name, an optional input size, and a binding to the built network.
+
+    A layer belongs to one model. Once that model is built, the attributes that shape the
+    network (``_fixed_after_build``: units, activation, initializers, regularizer, rate, input
+    size) are read-only: the weights were made from them, and a file must describe what trained.
 
     >>> layer = lm.layers.Layer(name="block", input_shape=(5,))
     >>> layer.get_config(), layer.weights
@@ -47,6 +65,33 @@ class Layer:
         self.input_size = _input_size(input_shape)
         self._params: Optional[np.ndarray] = None  # the model's parameter block, once built
         self._offsets: Optional[Dict[str, int]] = None
+        self._model: Any = None  # weak reference to the model that holds this layer
+
+    _fixed_after_build: Tuple[str, ...] = ("input_size",)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if key in self._fixed_after_build and getattr(self, "_params", None) is not None:
+            raise ReadOnlyAfterBuildError(f"{key} of layer {self.name!r} cannot change after the model is built (its weights "
+                                 f"were made from it); build a new layer with {key}={describe(value)}")
+        super().__setattr__(key, value)
+
+    def _owner(self) -> Any:
+        return self._model() if self._model is not None else None
+
+    def _build_owner(self) -> None:
+        """The owning model builds lazily (after add); reading weights is a first use."""
+        owner = self._owner()
+        if owner is not None:
+            owner._build_if_pending()
+
+    def _claim(self, model: Any) -> None:
+        """Makes ``model`` this layer's owner; a layer lives in one model at a time."""
+        owner = self._owner()
+        if owner is not None and owner is not model:
+            raise ValueError(f"layer {self.name!r} already belongs to model {owner.name!r}; a layer holds one "
+                             f"model's weights: create a new layer (for example "
+                             f"{type(self).__name__}.from_config(layer.get_config()))")
+        self._model = weakref.ref(model)
 
     @classmethod
     def _prefix(cls) -> str:
@@ -135,6 +180,9 @@ class Dense(Layer):
             input_shape = (input_dim,)
         super().__init__(name=name, input_shape=input_shape)
 
+    _fixed_after_build = ("input_size", "units", "activation", "use_bias", "kernel_initializer",
+                          "bias_initializer", "kernel_regularizer")
+
     def _core_spec(self) -> Dict[str, Any]:
         reg = self.kernel_regularizer
         return {
@@ -164,16 +212,19 @@ class Dense(Layer):
     @property
     def kernel(self) -> np.ndarray:
         """The ``(inputs, units)`` kernel: a writable view into the model's parameters."""
+        self._build_owner()
         inputs = self._offsets["inputs"] if self._offsets else 0
         return self._view("kernel", (inputs, self.units))
 
     @property
     def bias(self) -> Optional[np.ndarray]:
         """The ``(units,)`` bias view, or None when ``use_bias=False``."""
+        self._build_owner()
         return self._view("bias", (self.units,)) if self.use_bias else None
 
     @property
     def weights(self) -> List[np.ndarray]:
+        self._build_owner()
         if not self.built:
             return []
         return [self.kernel] + ([self.bias] if self.use_bias else [])  # type: ignore[list-item]
@@ -204,6 +255,8 @@ class Dropout(Layer):
     def __init__(self, rate: float, name: Optional[str] = None, input_shape: Any = None) -> None:
         self.rate = finite_float(rate, "rate", low=0.0, high=1.0, high_open=True)
         super().__init__(name=name, input_shape=input_shape)
+
+    _fixed_after_build = ("input_size", "rate")
 
     def _core_spec(self) -> Dict[str, Any]:
         return {"kind": "dropout", "rate": self.rate}

@@ -20,12 +20,15 @@ from lamina import callbacks as callbacks_module
 from lamina import layers as layers_module
 from lamina import losses, metrics as metrics_module, optimizers
 from lamina.layers import Input, Layer
-from lamina.progress import ProgressDisplay
+from lamina.progress import PassProgress, ProgressDisplay
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 _CORE = {"float32": _core.Network32, "float64": _core.Network64}
 # fit hands the core chunks of batches sized to take about this long, then returns to Python.
 _CHUNK_SECONDS = 0.15
+# Batch sizes above this are passed to the core as this (no data set has that many rows), so
+# every size the core sees fits its 64-bit index arithmetic.
+_MAX_BATCH = 2**40
 
 
 def _dtype_name(dtype: Any) -> str:
@@ -55,12 +58,15 @@ class Sequential:
                  dtype: Any = "float32", name: Optional[str] = None) -> None:
         if seed is None:
             seed = secrets.randbits(63)
-        self.seed = check.non_negative_int(seed, "seed")
+        self.seed = check.bounded_int(seed, "seed", 0, 2**64 - 1)  # the core's 64-bit seed
         self.dtype = _dtype_name(dtype)
         self.name = name or "sequential"
         self._layers: List[Layer] = []
         self._input_layer: Optional[Input] = None
-        self._net: Any = None
+        self._core_net: Any = None
+        self._pending_build = False  # layers were added since the last build: build at first need
+        self._num_threads: Optional[int] = None
+        self._busy: Optional[str] = None  # "fit" while fit runs: the structure may not change then
         self.optimizer: Optional[optimizers.Optimizer] = None
         self.loss: Optional[losses.Loss] = None
         self.metrics: List[metrics_module.Metric] = []
@@ -75,6 +81,7 @@ class Sequential:
                 raise TypeError(f"layers must be a list of layers, received layers={check.describe(layers)}")
             for layer in layers:
                 self.add(layer)
+            self._build_if_pending()  # once, for the whole list (Keras builds here too)
 
     # ----------------------------------------------------------------- structure
     @property
@@ -97,11 +104,42 @@ class Sequential:
 
     @property
     def built(self) -> bool:
-        return self._net is not None
+        self._build_if_pending()
+        return self._core_net is not None
+
+    @property
+    def _net(self) -> Any:
+        """The C++ network, built first if layers were added since the last build."""
+        self._build_if_pending()
+        return self._core_net
+
+    def _build_if_pending(self) -> None:
+        if self._pending_build and self._busy != "build":
+            self.build()
+
+    @property
+    def num_threads(self) -> Optional[int]:
+        """Threads for this model's calls into the core; None (the default) follows
+        ``lm.set_num_threads``. Results do not depend on it."""
+        return self._num_threads
+
+    @num_threads.setter
+    def num_threads(self, value: Optional[int]) -> None:
+        if value is not None:
+            value = check.bounded_int(value, "num_threads", 1, int(_core.max_threads()))
+        self._num_threads = value
+        if self._core_net is not None:
+            self._core_net.num_threads = value or 0
+
+    def _require_idle(self, what: str) -> None:
+        if self._busy is not None:
+            raise ValueError(f"{what}() cannot run while {self._busy}() is running on this model (for example from "
+                             f"a callback); call it after {self._busy}() returns")
 
     def add(self, layer: Layer) -> None:
         """Appends a layer. ``Input(shape=...)`` may only come first. Once the input size is known
         the model is built; adding to a built model keeps the weights of the layers it had."""
+        self._require_idle("add")
         if not isinstance(layer, Layer):
             raise TypeError(f"add() takes a lamina layer, received {check.describe(layer)}")
         if isinstance(layer, Input):
@@ -111,17 +149,27 @@ class Sequential:
             return
         if any(l is layer or l.name == layer.name for l in self._layers):
             raise ValueError(f"the model already has a layer named {layer.name!r}")
-        if self._layers and layer.input_size is not None:
-            raise ValueError(f"only the first layer may declare input_shape, received it on {layer.name!r}")
+        if layer.input_size is not None:
+            if self._layers:
+                raise ValueError(f"only the first layer may declare input_shape, received it on {layer.name!r}")
+            if self._input_layer is not None and layer.input_size != self._input_layer.input_size:
+                raise ValueError(f"layer {layer.name!r} declares input_shape=({layer.input_size},) but the model's "
+                                 f"Input has shape=({self._input_layer.input_size},)")
+        layer._claim(self)
         self._layers.append(layer)
-        if self.built or self.input_size is not None:
-            self.build()  # Keras builds as soon as the input size is known
+        # Keras builds as soon as the input size is known; lamina builds at the first use after
+        # that, so adding n layers costs one build, not n.
+        self._pending_build = self._core_net is not None or self.input_size is not None
 
     def build(self, input_shape: Any = None) -> None:
         """Creates the weights for ``input_shape = (None, features)`` or ``(features,)``; without
         it, the first layer's ``input_shape`` is used."""
+        self._require_idle("build")
         size = self.input_size
         if input_shape is not None:
+            if not isinstance(input_shape, (tuple, list)) or not input_shape:
+                raise ValueError(f"input_shape must be a tuple (None, features) or (features,), "
+                                 f"received input_shape={check.describe(input_shape)}")
             shape = tuple(input_shape)
             size = check.positive_int(shape[-1], "input_shape[-1]")
             if self.input_size is not None and size != self.input_size:
@@ -131,9 +179,15 @@ class Sequential:
                              "call model.build((None, features)) or call fit")
         if not self._layers:
             raise ValueError("the model has no layers: add some before building it")
-        previous = [layer.get_weights() for layer in self._layers]
-        specs = [spec for spec in (layer._core_spec() for layer in self._layers) if spec is not None]
-        net = _CORE[self.dtype](size, specs, self.seed)
+        self._busy = "build"  # the layers' weight views below must not start another build
+        try:
+            previous = [[w.copy() for w in layer.weights] if layer.built else [] for layer in self._layers]
+            specs = [spec for spec in (layer._core_spec() for layer in self._layers) if spec is not None]
+            net = self._new_core_network(size, specs)
+            self._check_initial_weights(net)
+        finally:
+            self._busy = None
+        self._pending_build = False
         params = net.parameters()
         dense_iter = iter(net.dense_params())
         for layer in self._layers:
@@ -149,9 +203,43 @@ class Sequential:
                     view[...] = value
         if input_shape is not None and self.input_size is None:
             self._input_layer = Input(shape=(size,))
-        self._net = net
+        net.num_threads = self._num_threads or 0
+        self._core_net = net
         if self.loss is not None:
             self._configure_core()
+
+    def _new_core_network(self, size: int, specs: List[Dict[str, Any]]) -> Any:
+        shapes, inputs = [], size
+        for layer in self._layers:
+            shapes += layer.weight_shapes(inputs)
+            inputs = layer.output_size(inputs)
+        count = sum(math.prod(shape) for shape in shapes)
+        nbytes = count * np.dtype(_DTYPES[self.dtype]).itemsize
+        try:
+            return _CORE[self.dtype](size, specs, self.seed)
+        except MemoryError:
+            raise MemoryError(f"building the model needs {count:,} {self.dtype} parameters ({nbytes / 2**30:.1f} GiB) "
+                              f"plus as much again for gradients and optimizer state, and that memory is not "
+                              f"available; use fewer or smaller layers") from None
+
+    def _check_initial_weights(self, net: Any) -> None:
+        """Rejects initializers whose values overflow the model's dtype (inf or NaN weights)."""
+        if _core.all_finite(net.parameters()):
+            return
+        params = net.parameters()
+        dense = iter(net.dense_params())
+        for layer in self._layers:
+            if not isinstance(layer, layers_module.Dense):
+                continue
+            d = next(dense)
+            kernel = params[d["kernel_offset"]:d["kernel_offset"] + d["inputs"] * d["units"]]
+            bias = params[d["bias_offset"]:d["bias_offset"] + d["units"]] if layer.use_bias else kernel[:0]
+            for what, values, init in (("kernel", kernel, layer.kernel_initializer),
+                                       ("bias", bias, layer.bias_initializer)):
+                if not _core.all_finite(values):
+                    raise ValueError(f"{what}_initializer={init!r} of layer {layer.name!r} gives values that "
+                                     f"overflow {self.dtype} (inf or NaN weights); use a smaller scale")
+        raise ValueError(f"the initial weights are not all finite in {self.dtype}")
 
     def count_params(self) -> int:
         """The number of weights (the model must be built)."""
@@ -187,6 +275,11 @@ class Sequential:
             size = layer.output_size(size)
         return out
 
+    def regularization_loss(self) -> float:
+        """The weight penalty (L1/L2 of every kernel) at the current weights; ``fit`` and
+        ``evaluate`` include it in ``loss``."""
+        return float(self._require_built("regularization_loss").regularization_penalty())
+
     def get_weights(self) -> List[np.ndarray]:
         """Copies of every weight array, layer by layer (kernel then bias)."""
         self._require_built("get_weights")
@@ -214,9 +307,11 @@ class Sequential:
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Optional[Sequence[Any]] = None) -> None:
         """Chooses the optimizer, the loss and the metrics (names or objects). Compiling again
         starts the optimizer's state afresh."""
+        self._require_idle("compile")
         if loss is None:
             raise ValueError("compile() needs a loss, received loss=None")
         opt = optimizers.get(optimizer)
+        opt._check_owner(self)
         loss_obj = losses.get(loss)
         if metrics is None:
             metrics = []
@@ -236,7 +331,7 @@ class Sequential:
         self._net.set_loss(self.loss.name, self.loss.from_logits, self.loss.delta)
         self._scoring = metrics_module.scoring_mode(self.loss.kind, self.output_size, self.metrics)
         self._net.set_metric_mode(self._scoring or "none")
-        self.optimizer._attach(self._net)
+        self.optimizer._attach(self._net, self)
 
     # ----------------------------------------------------------------- data checks
     def _require_built(self, what: str) -> Any:
@@ -340,16 +435,19 @@ class Sequential:
         kernel's gradient as ``history.history["gradient_norm/<layer name>"]``: the numbers that
         show vanishing or exploding gradients (``History.plot`` draws them).
         """
+        self._require_idle("fit")
         self._require_compiled("fit")
         batch_size = 32 if batch_size is None else check.positive_int(batch_size, "batch_size")
         epochs = check.non_negative_int(epochs, "epochs")
         initial_epoch = check.non_negative_int(initial_epoch, "initial_epoch")
-        if verbose not in (0, 1, 2) or isinstance(verbose, bool):
-            raise ValueError(f"verbose must be 0, 1 or 2, received verbose={check.describe(verbose)}")
+        check.verbosity(verbose)
         for flag, value in (("shuffle", shuffle), ("track_gradient_norms", track_gradient_norms)):
             if not isinstance(value, (bool, np.bool_)):
                 raise TypeError(f"{flag} must be True or False, received {flag}={check.describe(value)}")
         validation_split = check.finite_float(validation_split, "validation_split", low=0.0, high=1.0, high_open=True)
+        if isinstance(callbacks, callbacks_module.Callback) or not isinstance(callbacks, (list, tuple, type(None))):
+            raise TypeError(f"callbacks must be a list of lamina Callback objects, received "
+                            f"callbacks={check.describe(callbacks)}")
         callbacks = list(callbacks or [])
         for cb in callbacks:
             if not isinstance(cb, callbacks_module.Callback):
@@ -376,17 +474,21 @@ class Sequential:
         history = callbacks_module.History()
         self.history = history
         n = xs.shape[0]
+        params = {"epochs": epochs, "steps": math.ceil(n / batch_size), "batch_size": batch_size, "samples": n,
+                  "verbose": verbose}
+        batch_size = min(batch_size, _MAX_BATCH)  # any larger batch holds every row as well
         steps = math.ceil(n / batch_size)
-        params = {"epochs": epochs, "steps": steps, "batch_size": batch_size, "samples": n, "verbose": verbose}
         extra = [ProgressDisplay(verbose)] if verbose else []
         cbs = callbacks_module.CallbackList([history] + callbacks + extra, self, params)
         self.stop_training = False
         net = self._net
         net.track_gradient_norms = bool(track_gradient_norms)
-        cbs.on_train_begin({})
+        self._busy = "fit"
         try:
+            cbs.on_train_begin({})
             self._run_epochs(cbs, net, xs, ys, val, batch_size, steps, initial_epoch, epochs, shuffle,
                              bool(track_gradient_norms))
+            cbs.on_train_end({})
         except KeyboardInterrupt:
             # Ctrl-C lands between chunks: the weights and optimizer state are those of the last
             # completed step and History holds the finished epochs. An epoch whose last chunk
@@ -399,7 +501,8 @@ class Sequential:
                 if isinstance(cb, ProgressDisplay):
                     cb.on_train_end({})
             raise
-        cbs.on_train_end({})
+        finally:
+            self._busy = None
         return history
 
     def _run_epochs(self, cbs: Any, net: Any, xs: np.ndarray, ys: np.ndarray, val: Any, batch_size: int,
@@ -459,9 +562,31 @@ class Sequential:
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
-    def _evaluate_arrays(self, xs: np.ndarray, ys: np.ndarray, batch_size: int, prefix: str = "") -> Dict[str, float]:
-        stats = _core.BatchStats()
-        self._net.evaluate(stats, xs, ys, batch_size)
+    @staticmethod
+    def _in_chunks(n_rows: int, batch_size: int, run: Any, progress: Optional[PassProgress] = None) -> None:
+        """Calls ``run(start, stop)`` over whole batches, each call about ``_CHUNK_SECONDS`` of
+        work, so Ctrl-C (which Python handles between calls) stops a long pass promptly. Every
+        batch is the same whatever the chunks, and so are the results."""
+        batches, start = max(1, 2048 // batch_size), 0
+        while start < n_rows:
+            stop = min(n_rows, start + batches * batch_size)
+            started = time.perf_counter()
+            run(start, stop)
+            elapsed = time.perf_counter() - started
+            if progress is not None:
+                progress.update(stop)
+            done = math.ceil((stop - start) / batch_size)
+            batches = max(1, min(batches * 2, int(done * _CHUNK_SECONDS / max(elapsed, 1e-6))))
+            start = stop
+
+    def _evaluate_arrays(self, xs: np.ndarray, ys: np.ndarray, batch_size: int, prefix: str = "",
+                         progress: Optional[PassProgress] = None) -> Dict[str, float]:
+        net, stats = self._net, _core.BatchStats()
+        batch_size = min(batch_size, _MAX_BATCH)
+        self._in_chunks(xs.shape[0], batch_size,
+                        lambda a, b: net.evaluate(stats, xs[a:b], ys[a:b], batch_size), progress)
+        if xs.shape[0] == 0:
+            net.evaluate(stats, xs, ys, batch_size)
         return self._logs(stats, prefix)
 
     def evaluate(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None, verbose: int = 0,
@@ -472,26 +597,37 @@ class Sequential:
         self._require_compiled("evaluate")
         self._require_built("evaluate")
         batch_size = 256 if batch_size is None else check.positive_int(batch_size, "batch_size")
+        check.verbosity(verbose)
         xs, ys = self._dataset(x, y)
-        logs = self._evaluate_arrays(xs, ys, batch_size)
-        if verbose:
-            print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+        progress = PassProgress(verbose, xs.shape[0], "evaluate")
+        logs = self._evaluate_arrays(xs, ys, batch_size, progress=progress)
+        progress.close(logs)
         return self._shape_logs(logs, return_dict)
 
     def predict(self, x: Any, batch_size: Optional[int] = None, verbose: int = 0) -> np.ndarray:
         """The network's outputs for ``x``, shape ``(samples, units)``; dropout is off.
-        ``batch_size`` (default 1024) bounds the memory used at once; results depend on it only
-        through float rounding (batch sizes, and batches with more or fewer zero inputs, take
-        different GEMM paths, which sum in a different order; about 1e-7 relative in float32)."""
+        ``batch_size`` (default 1024) bounds the memory used at once. ``verbose=1`` shows a
+        progress bar on a terminal, ``2`` one line at the end. The pass runs in chunks, so
+        Ctrl-C stops it promptly."""
         net = self._require_built("predict")
         batch_size = 1024 if batch_size is None else check.positive_int(batch_size, "batch_size")
+        batch_size = min(batch_size, _MAX_BATCH)
+        check.verbosity(verbose)
         # The core checks each batch for NaN / infinity just before using it (x is read from
         # memory once instead of twice); if it finds one, check_finite says where.
         xs = self._features(x, defer_finite=True)
-        out = net.predict(xs, batch_size, check_finite=True)
-        if out is None:
-            check.check_finite(xs, "x")
-            raise RuntimeError("internal error: the core found a NaN or infinity in x that check_finite did not")
+        out = np.empty((xs.shape[0], self.output_size), dtype=xs.dtype)
+        progress = PassProgress(verbose, xs.shape[0], "predict")
+
+        def run(start: int, stop: int) -> None:
+            part = net.predict(xs[start:stop], batch_size, check_finite=True)
+            if part is None:
+                check.check_finite(xs, "x")
+                raise RuntimeError("internal error: the core found a NaN or infinity in x that check_finite did not")
+            out[start:stop] = part
+
+        self._in_chunks(xs.shape[0], batch_size, run, progress)
+        progress.close()
         return out
 
     # ----------------------------------------------------------------- state and files
@@ -518,6 +654,9 @@ class Sequential:
         if params.shape != (net.param_count,):
             raise ValueError(f"saved weights hold {params.size} values, the model has {net.param_count}")
         slots = state.get("optimizer_slots")
+        for what, values in [("params", params)] + [(f"optimizer_slots[{i}]", s) for i, s in enumerate(slots or [])]:
+            if np.asarray(values).dtype.kind != "f" or not _core.all_finite(np.asarray(values)):
+                raise ValueError(f"state[{what!r}] must hold finite floats (no NaN or infinity)")
         if slots is not None:
             net.set_optimizer_slots(list(slots))
             net.iterations = int(state["iterations"])

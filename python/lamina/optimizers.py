@@ -9,6 +9,7 @@ L2 norm; ``global_clipnorm`` rescales all gradients together to at most that nor
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Dict, Optional, Union
 
 from lamina._validation import describe, finite_float
@@ -38,6 +39,7 @@ class Optimizer:
                 finite_float(value, key, low=0.0, low_open=True)
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self._net: Any = None  # the compiled model's C++ network, which owns the state
+        self._model: Any = None  # weak reference to that model: an optimizer drives one model
 
     def _hyper(self) -> Dict[str, Any]:
         return {}
@@ -49,9 +51,19 @@ class Optimizer:
                 config[key] = float(getattr(self, key))
         return config
 
-    def _attach(self, net: Any) -> None:
+    def _check_owner(self, model: Any) -> None:
+        """Rejects compiling into a second model: the state, the step count and every later
+        change of learning rate belong to one network."""
+        owner = self._model() if self._model is not None else None
+        if owner is not None and owner is not model:
+            raise ValueError(f"this {type(self).__name__} is already compiled into model {owner.name!r}; an optimizer "
+                             f"drives one model: pass a new one, e.g. optimizer=lm.optimizers.get("
+                             f"model.optimizer.get_config())")
+
+    def _attach(self, net: Any, model: Any) -> None:
+        self._check_owner(model)
         net.set_optimizer(self.name, self._core_config())
-        self._net = net
+        self._net, self._model = net, weakref.ref(model)
 
     @property
     def learning_rate(self) -> float:

@@ -66,3 +66,33 @@ class ProgressDisplay(Callback):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+class PassProgress:
+    """Progress of one ``predict`` or ``evaluate`` pass: a live bar for ``verbose=1`` on a
+    terminal, else (``verbose=1`` or ``2``) one line when the pass ends; silent for 0."""
+
+    def __init__(self, verbose: int, total: int, what: str, stream: Optional[TextIO] = None) -> None:
+        self.stream = stream or sys.stderr
+        self.verbose, self.total, self.what = verbose, total, what
+        self._start, self._done = time.perf_counter(), 0
+        live = verbose == 1 and bool(getattr(self.stream, "isatty", lambda: False)())
+        self._bar: Any = (tqdm(total=total, unit="sample", unit_scale=True, desc=what, file=self.stream,
+                               dynamic_ncols=True, mininterval=0.2) if live else None)
+
+    def update(self, done: int) -> None:
+        if self._bar is not None:
+            self._bar.update(done - self._done)
+        self._done = done
+
+    def close(self, logs: Optional[Dict[str, float]] = None) -> None:
+        if self._bar is not None:
+            if logs:
+                self._bar.set_postfix_str(format_logs(logs), refresh=True)
+            self._bar.close()
+            self._bar = None
+        elif self.verbose:
+            seconds = time.perf_counter() - self._start
+            tail = f" - {format_logs(logs)}" if logs else ""
+            self.stream.write(f"{self.what}: {self.total} samples - {seconds:.1f}s{tail}\n")
+            self.stream.flush()

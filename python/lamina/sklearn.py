@@ -40,8 +40,9 @@ How the parameters map onto lamina
   same steps: a value of ``alpha`` means the same here as there. (``B`` is the configured batch
   size; a shorter last batch keeps the same ``l2``.)
 * ``loss_`` / ``loss_curve_``: the epoch's mean training loss including the penalty, on
-  scikit-learn's scale: the log-loss for the classifier, ``0.5 * squared error summed over
-  outputs`` (per sample) for the regressor, so ``tol`` means what it means in scikit-learn.
+  scikit-learn's scale: the log-loss for the classifier, ``0.5 * squared error averaged over
+  samples and outputs`` (scikit-learn's ``squared_loss``) for the regressor, so ``tol`` means
+  what it means in scikit-learn.
 * Stopping is scikit-learn's: training ends when the training loss (or, with
   ``early_stopping=True``, the validation score on a held-out ``validation_fraction``,
   stratified for the classifier) has not improved by more than ``tol`` for more than
@@ -54,10 +55,9 @@ How the parameters map onto lamina
 
 from __future__ import annotations
 
-import contextlib
 import numbers
 import warnings
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -92,17 +92,10 @@ _DTYPES = {"float32": np.float32, "float64": np.float64}
 _MIN_FLOPS_FOR_THREADS = 1e7
 
 
-@contextlib.contextmanager
-def _threads_for(flops: float) -> Iterator[None]:
-    before = lamina.get_num_threads()
-    if flops >= _MIN_FLOPS_FOR_THREADS or before == 1:
-        yield
-        return
-    lamina.set_num_threads(1)
-    try:
-        yield
-    finally:
-        lamina.set_num_threads(before)
+def _threads_for(flops: float) -> Optional[int]:
+    """The model's thread count for calls of this size: 1 below the threshold, else the
+    process-wide count (None). It is the model's own, so threaded searches do not interfere."""
+    return 1 if flops < _MIN_FLOPS_FOR_THREADS else None
 
 
 def _is_int(value: Any) -> bool:
@@ -124,7 +117,12 @@ class _StopLikeSklearn(_callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, float]] = None) -> None:
         est = self.est
-        loss = float((logs or {})["loss"]) * self.scale
+        loss = float((logs or {})["loss"])
+        outputs = getattr(est, "n_outputs_", 1) if not est._is_classifier else 1
+        if outputs > 1:  # scikit-learn averages the squared error over outputs, not the penalty
+            penalty = self.model.regularization_loss()
+            loss = (loss - penalty) / outputs + penalty
+        loss *= self.scale
         est.n_iter_ += 1
         est.loss_ = loss
         est.loss_curve_.append(loss)
@@ -300,6 +298,21 @@ class _BaseMLP(BaseEstimator):
         self.out_activation_ = {"sigmoid": "logistic", "linear": "identity"}.get(out_activation, out_activation)
         return model
 
+    def _check_warm_start_features(self, X: np.ndarray, before: Dict[str, Any]) -> None:
+        """A warm start continues the fitted network, so X must have its inputs; on a mismatch
+        the fitted attributes that validate_data reset are put back before raising."""
+        if self.warm_start and hasattr(self, "model_") and X.shape[1] != self.model_.input_size:
+            for key in ("n_features_in_", "feature_names_in_"):
+                if key in before:
+                    setattr(self, key, before[key])
+                elif hasattr(self, key):
+                    delattr(self, key)
+            raise ValueError(f"warm_start continues the fitted network, which takes {self.model_.input_size} "
+                             f"features; X has {X.shape[1]} features")
+
+    def _fitted_features(self) -> Dict[str, Any]:
+        return {k: getattr(self, k) for k in ("n_features_in_", "feature_names_in_") if hasattr(self, k)}
+
     def _train(self, X: np.ndarray, y: np.ndarray, incremental: bool) -> None:
         """Trains ``model_`` (building it when needed) on validated ``X`` and encoded ``y``."""
         fresh = not hasattr(self, "model_") or (not incremental and not self.warm_start)
@@ -327,9 +340,9 @@ class _BaseMLP(BaseEstimator):
         if fresh:
             self.model_ = self._build(X.shape[1], batch_size)
         stopper = _StopLikeSklearn(self, validation, scale)
-        with _threads_for(6.0 * batch_size * self.model_.count_params()):
-            self.model_.fit(X, y, batch_size=batch_size, epochs=1 if incremental else int(self.max_iter),
-                            verbose=0, callbacks=[stopper], shuffle=bool(self.shuffle))
+        self.model_.num_threads = _threads_for(6.0 * batch_size * self.model_.count_params())
+        self.model_.fit(X, y, batch_size=batch_size, epochs=1 if incremental else int(self.max_iter),
+                        verbose=0, callbacks=[stopper], shuffle=bool(self.shuffle))
         if validation is not None and self._best_weights is not None:
             self.model_.set_weights(self._best_weights)
         self._best_weights = None
@@ -343,8 +356,8 @@ class _BaseMLP(BaseEstimator):
     def _forward(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "model_")
         X = self._validate_X(X, reset=False)
-        with _threads_for(2.0 * min(X.shape[0], 1024) * self.model_.count_params()):
-            return self.model_.predict(X)
+        self.model_.num_threads = _threads_for(2.0 * min(X.shape[0], 1024) * self.model_.count_params())
+        return self.model_.predict(X)
 
     # ----------------------------------------------------------------- fitted network views
     @property
@@ -425,7 +438,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """Trains on ``X`` (n_samples, n_features) and labels ``y`` (n_samples,) for up to
         ``max_iter`` epochs; returns ``self``."""
         self._check_params()
+        before = self._fitted_features()
         X, y = validate_data(self, X, y, dtype=_DTYPES[self.dtype])
+        self._check_warm_start_features(X, before)
         y = self._validate_y(y)
         classes = np.unique(y)
         if self.warm_start and hasattr(self, "classes_") and not np.array_equal(classes, self.classes_):
@@ -527,7 +542,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """Trains on ``X`` (n_samples, n_features) and targets ``y`` (n_samples,) or
         (n_samples, n_outputs) for up to ``max_iter`` epochs; returns ``self``."""
         self._check_params()
+        before = self._fitted_features()
         X, y = validate_data(self, X, y, dtype=_DTYPES[self.dtype], multi_output=True, y_numeric=True)
+        self._check_warm_start_features(X, before)
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
         if self.warm_start and hasattr(self, "n_outputs_") and n_outputs != self.n_outputs_:
             raise ValueError(f"warm_start needs y with {self.n_outputs_} outputs as before, received {n_outputs}")
