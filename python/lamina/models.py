@@ -237,9 +237,9 @@ class Sequential:
 
     def _configure_core(self) -> None:
         assert self.loss is not None and self.optimizer is not None
-        self._net.set_loss(self.loss.name, self.loss.from_logits, self.loss.delta)
+        self._net.set_loss(self.loss._core_config())
         self._scoring = metrics_module.scoring_mode(self.loss.kind, self.output_size, self.metrics)
-        self._net.set_metric_mode(self._scoring or "none")
+        self._net.set_metric_mode(_core.MetricMode[self._scoring or "none"])
         self.optimizer._attach(self._net)
 
     # ----------------------------------------------------------------- data checks
