@@ -64,7 +64,7 @@ def _inputs(rng, dtype, rows=7, cols=11, scale=3.0):
 @pytest.mark.parametrize("name", NAMES)
 def test_activation_forward_matches_numpy_float64_reference(name, dtype, rng):
     z = _inputs(rng, dtype)
-    a = _core.activation_forward(name, z)
+    a = _core.activation_forward(_core.Activation[name], z)
     assert a.dtype == dtype and a.shape == z.shape
     close(a, FORWARD[name](z.astype(np.float64)), dtype)
 
@@ -74,8 +74,8 @@ def test_activation_forward_matches_numpy_float64_reference(name, dtype, rng):
 def test_activation_backward_matches_numpy_analytic_derivative(name, dtype, rng):
     z = _inputs(rng, dtype)
     da = rng.standard_normal(z.shape).astype(dtype)
-    a = _core.activation_forward(name, z)
-    dz = _core.activation_backward(name, da, z, a)
+    a = _core.activation_forward(_core.Activation[name], z)
+    dz = _core.activation_backward(_core.Activation[name], da, z, a)
     assert dz.dtype == dtype and dz.shape == z.shape
     close(dz, _reference_backward(name, da.astype(np.float64), z.astype(np.float64)), dtype, rtol_scale=5)
 
@@ -84,33 +84,33 @@ def test_activation_backward_matches_numpy_analytic_derivative(name, dtype, rng)
 def test_activation_backward_matches_finite_differences_in_float64(name, rng):
     z = _inputs(rng, np.float64, rows=4, cols=5, scale=2.0)
     da = rng.standard_normal(z.shape)
-    dz = _core.activation_backward(name, da, z, _core.activation_forward(name, z))
+    dz = _core.activation_backward(_core.Activation[name], da, z, _core.activation_forward(_core.Activation[name], z))
     h = 1e-6
     numeric = np.zeros_like(z)
     for idx in np.ndindex(*z.shape):  # d/dz_idx of sum(da * f(z))
         zp, zm = z.copy(), z.copy()
         zp[idx] += h
         zm[idx] -= h
-        numeric[idx] = (np.sum(da * _core.activation_forward(name, zp))
-                        - np.sum(da * _core.activation_forward(name, zm))) / (2 * h)
+        numeric[idx] = (np.sum(da * _core.activation_forward(_core.Activation[name], zp))
+                        - np.sum(da * _core.activation_forward(_core.Activation[name], zm))) / (2 * h)
     np.testing.assert_allclose(dz, numeric, rtol=1e-6, atol=1e-8)
 
 
 def test_softmax_rows_sum_to_one_and_are_shift_invariant(rng):
     z = rng.standard_normal((5, 9)) * 4
-    a = _core.activation_forward("softmax", z)
+    a = _core.activation_forward(_core.Activation.softmax, z)
     np.testing.assert_allclose(a.sum(axis=1), 1.0, rtol=1e-14)
-    np.testing.assert_allclose(_core.activation_forward("softmax", z + 123.0), a, rtol=1e-12)
+    np.testing.assert_allclose(_core.activation_forward(_core.Activation.softmax, z + 123.0), a, rtol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("name", NAMES)
 def test_activation_stays_finite_and_correct_for_huge_inputs(name, dtype):
     z = np.array([[-1e4, -100.0, -30.0, 0.0, 30.0, 100.0, 1e4]], dtype=dtype)
-    a = _core.activation_forward(name, z)
+    a = _core.activation_forward(_core.Activation[name], z)
     assert np.all(np.isfinite(a)), a
     close(a, FORWARD[name](z.astype(np.float64)), dtype)
-    dz = _core.activation_backward(name, np.ones_like(z), z, a)
+    dz = _core.activation_backward(_core.Activation[name], np.ones_like(z), z, a)
     assert np.all(np.isfinite(dz)), dz
 
 
@@ -118,18 +118,19 @@ def test_relu_and_leaky_relu_derivative_at_zero_follows_keras_convention():
     # Keras (and TF) take the left derivative at 0: relu'(0) = 0, leaky_relu'(0) = slope.
     z = np.zeros((1, 3))
     da = np.ones((1, 3))
-    np.testing.assert_array_equal(_core.activation_backward("relu", da, z, _core.activation_forward("relu", z)), 0.0)
+    np.testing.assert_array_equal(_core.activation_backward(_core.Activation.relu, da, z, _core.activation_forward(_core.Activation.relu, z)), 0.0)
     np.testing.assert_array_equal(
-        _core.activation_backward("leaky_relu", da, z, _core.activation_forward("leaky_relu", z)), 0.2)
+        _core.activation_backward(_core.Activation.leaky_relu, da, z, _core.activation_forward(_core.Activation.leaky_relu, z)), 0.2)
 
 
-def test_unknown_activation_name_is_rejected_by_the_core():
-    with pytest.raises(ValueError, match="swish"):
-        _core.activation_forward("swish", np.zeros((2, 2)))
+def test_core_activation_entry_takes_the_typed_enum_not_a_name():
+    with pytest.raises(TypeError):
+        _core.activation_forward("relu", np.zeros((2, 2)))
+    assert not hasattr(_core.Activation, "swish")
 
 
 @pytest.mark.parametrize("name", ["relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus", "gelu", "linear"])
 def test_nan_passes_through_every_elementwise_activation_so_divergence_stays_visible(name):
     z = np.array([[np.nan, -1.0, 2.0]])
-    a = _core.activation_forward(name, z)
+    a = _core.activation_forward(_core.Activation[name], z)
     assert np.isnan(a[0, 0]) and np.isfinite(a[0, 1:]).all()

@@ -26,7 +26,7 @@ VARIANCE = {
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", sorted(VARIANCE))
 def test_variance_scaling_initializer_has_keras_mean_variance_and_bounds(name, dtype):
-    w = _core.initialize(name, N, FAN_IN, FAN_OUT, seed=3, stream=1, dtype=dtype).astype(np.float64)
+    w = _core.initialize(_core.InitKind[name], N, FAN_IN, FAN_OUT, seed=3, stream=1, dtype=dtype).astype(np.float64)
     assert w.shape == (N,) and np.all(np.isfinite(w))
     var = VARIANCE[name]
     std = math.sqrt(var)
@@ -51,25 +51,25 @@ def test_variance_scaling_initializer_has_keras_mean_variance_and_bounds(name, d
 @pytest.mark.parametrize("name,value,expected", [("zeros", 0.0, 0.0), ("ones", 0.0, 1.0), ("constant", -0.25, -0.25)])
 def test_constant_initializers_fill_every_element(name, value, expected):
     for dtype in ("float32", "float64"):
-        w = _core.initialize(name, 1000, 10, 100, value=value, seed=1, dtype=dtype)
+        w = _core.initialize(_core.InitKind[name], 1000, 10, 100, value=value, seed=1, dtype=dtype)
         assert w.dtype == np.dtype(dtype)
         np.testing.assert_array_equal(w, expected)
 
 
 def test_same_seed_and_stream_give_the_same_numbers_other_streams_or_seeds_do_not():
-    a = _core.initialize("he_normal", 5000, 50, 10, seed=42, stream=3)
-    np.testing.assert_array_equal(a, _core.initialize("he_normal", 5000, 50, 10, seed=42, stream=3))
-    other_stream = _core.initialize("he_normal", 5000, 50, 10, seed=42, stream=4)
-    other_seed = _core.initialize("he_normal", 5000, 50, 10, seed=43, stream=3)
+    a = _core.initialize(_core.InitKind.he_normal, 5000, 50, 10, seed=42, stream=3)
+    np.testing.assert_array_equal(a, _core.initialize(_core.InitKind.he_normal, 5000, 50, 10, seed=42, stream=3))
+    other_stream = _core.initialize(_core.InitKind.he_normal, 5000, 50, 10, seed=42, stream=4)
+    other_seed = _core.initialize(_core.InitKind.he_normal, 5000, 50, 10, seed=43, stream=3)
     assert np.mean(a == other_stream) < 0.01
     assert np.mean(a == other_seed) < 0.01
     # A prefix does not depend on how many numbers are drawn (counter-based).
-    np.testing.assert_array_equal(_core.initialize("he_normal", 100, 50, 10, seed=42, stream=3), a[:100])
+    np.testing.assert_array_equal(_core.initialize(_core.InitKind.he_normal, 100, 50, 10, seed=42, stream=3), a[:100])
 
 
 def test_float32_draws_are_the_float64_draws_rounded():
-    a64 = _core.initialize("glorot_uniform", 1000, 7, 9, seed=5, stream=2, dtype="float64")
-    a32 = _core.initialize("glorot_uniform", 1000, 7, 9, seed=5, stream=2, dtype="float32")
+    a64 = _core.initialize(_core.InitKind.glorot_uniform, 1000, 7, 9, seed=5, stream=2, dtype="float64")
+    a32 = _core.initialize(_core.InitKind.glorot_uniform, 1000, 7, 9, seed=5, stream=2, dtype="float32")
     np.testing.assert_array_equal(a32, a64.astype(np.float32))
 
 
@@ -100,11 +100,11 @@ def test_model_layers_use_the_requested_initializers_and_distinct_streams():
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_fixed_scale_initializers_draw_from_their_documented_distributions(dtype):
     n = 200_000
-    normal = lm._core.initialize("random_normal", n, 10, 10, value=0.5, value2=2.0, seed=3, dtype=dtype)
+    normal = lm._core.initialize(_core.InitKind.random_normal, n, 10, 10, value=0.5, value2=2.0, seed=3, dtype=dtype)
     assert normal.mean() == pytest.approx(0.5, abs=0.02) and normal.std() == pytest.approx(2.0, rel=0.01)
-    uniform = lm._core.initialize("random_uniform", n, 10, 10, value=-3.0, value2=1.0, seed=3, dtype=dtype)
+    uniform = lm._core.initialize(_core.InitKind.random_uniform, n, 10, 10, value=-3.0, value2=1.0, seed=3, dtype=dtype)
     assert uniform.min() >= -3.0 and uniform.max() < 1.0 and uniform.mean() == pytest.approx(-1.0, abs=0.02)
-    truncated = lm._core.initialize("truncated_normal", n, 10, 10, value=0.0, value2=1.0, seed=3, dtype=dtype)
+    truncated = lm._core.initialize(_core.InitKind.truncated_normal, n, 10, 10, value=0.0, value2=1.0, seed=3, dtype=dtype)
     assert np.abs(truncated).max() <= 2.0 and truncated.std() == pytest.approx(0.8796, rel=0.01)
 
 

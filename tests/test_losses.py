@@ -1,6 +1,6 @@
 """Loss kernels (value and gradient) against Keras's definitions, written out in float64 numpy.
 
-`_core.loss(name, p, y, delta, scale)` returns (sum over rows of the per-sample loss,
+`_core.loss(_core.Loss[name], p, y, delta, scale)` returns (sum over rows of the per-sample loss,
 scale * d(sum)/dp). Per-sample loss: mean over outputs for mse / mae / huber / bce, sum over
 classes for the categorical cross-entropies. `_core.fused_loss` works on logits.
 """
@@ -82,7 +82,7 @@ def test_loss_value_and_scaled_gradient_match_keras_definition(name, dtype, rng)
     p, y = _problem(name, rng, dtype)
     delta = 0.7
     scale = 1.0 / p.shape[0]
-    value, grad = _core.loss(name, p, y, delta=delta, scale=scale)
+    value, grad = _core.loss(_core.Loss[name], p, y, delta=delta, scale=scale)
     rows, dref = reference(name, p, y, delta)
     assert grad.dtype == dtype and grad.shape == p.shape
     np.testing.assert_allclose(value, rows.sum(), rtol=1e-5 if dtype == np.float32 else 1e-12)
@@ -93,21 +93,21 @@ def test_loss_value_and_scaled_gradient_match_keras_definition(name, dtype, rng)
                                   "categorical_crossentropy", "sparse_categorical_crossentropy"])
 def test_loss_gradient_matches_finite_differences_of_its_value(name, rng):
     p, y = _problem(name, rng, np.float64, rows=3, cols=3)
-    _, grad = _core.loss(name, p, y, delta=0.7, scale=1.0)
+    _, grad = _core.loss(_core.Loss[name], p, y, delta=0.7, scale=1.0)
     h = 1e-6
     numeric = np.zeros_like(p)
     for idx in np.ndindex(*p.shape):
         pp, pm = p.copy(), p.copy()
         pp[idx] += h
         pm[idx] -= h
-        numeric[idx] = (_core.loss(name, pp, y, delta=0.7)[0] - _core.loss(name, pm, y, delta=0.7)[0]) / (2 * h)
+        numeric[idx] = (_core.loss(_core.Loss[name], pp, y, delta=0.7)[0] - _core.loss(_core.Loss[name], pm, y, delta=0.7)[0]) / (2 * h)
     np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
 
 
 def test_huber_is_quadratic_inside_delta_and_linear_outside():
     p = np.array([[0.1, -0.5, 3.0, -4.0]])
     y = np.zeros_like(p)
-    value, grad = _core.loss("huber", p, y, delta=1.0)
+    value, grad = _core.loss(_core.Loss.huber, p, y, delta=1.0)
     np.testing.assert_allclose(value, np.mean([0.005, 0.125, 2.5, 3.5]), rtol=1e-14)
     np.testing.assert_allclose(grad, [[0.1 / 4, -0.5 / 4, 1 / 4, -1 / 4]], rtol=1e-14)
 
@@ -116,7 +116,7 @@ def test_huber_is_quadratic_inside_delta_and_linear_outside():
 def test_binary_crossentropy_clips_probabilities_at_1e_minus_7(dtype):
     p = np.array([[0.0, 1.0, 0.0, 1.0]], dtype=dtype)
     y = np.array([[1.0, 0.0, 0.0, 1.0]], dtype=dtype)
-    value, grad = _core.loss("binary_crossentropy", p, y)
+    value, grad = _core.loss(_core.Loss.binary_crossentropy, p, y)
     assert np.isfinite(value) and np.all(np.isfinite(grad))
     q = np.clip(p.astype(np.float64), EPS, 1 - EPS)
     if dtype == np.float32:  # 1 - 1e-7 is not representable: the clip happens in float32
@@ -129,10 +129,10 @@ def test_binary_crossentropy_clips_probabilities_at_1e_minus_7(dtype):
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_categorical_crossentropies_clip_zero_probabilities(dtype):
     p = np.array([[0.0, 1.0, 0.0]], dtype=dtype)
-    value, grad = _core.loss("categorical_crossentropy", p, np.array([[1.0, 0.0, 0.0]], dtype=dtype))
+    value, grad = _core.loss(_core.Loss.categorical_crossentropy, p, np.array([[1.0, 0.0, 0.0]], dtype=dtype))
     np.testing.assert_allclose(value, -np.log(EPS), rtol=1e-5)
     assert np.all(np.isfinite(grad))
-    value, grad = _core.loss("sparse_categorical_crossentropy", p, np.array([[2.0]], dtype=dtype))
+    value, grad = _core.loss(_core.Loss.sparse_categorical_crossentropy, p, np.array([[2.0]], dtype=dtype))
     np.testing.assert_allclose(value, -np.log(EPS), rtol=1e-5)
     assert np.all(np.isfinite(grad))
 
@@ -148,9 +148,9 @@ def test_fused_softmax_crossentropy_value_equals_unfused_and_gradient_is_p_minus
     onehot = np.eye(cols)[labels]
     y = (onehot if name == "categorical_crossentropy" else labels[:, None].astype(np.float64)).astype(dtype)
     scale = 1.0 / rows
-    value, dz = _core.fused_loss(name, z, y, scale=scale)
+    value, dz = _core.fused_loss(_core.Loss[name], z, y, scale=scale)
     p = _softmax(z.astype(np.float64))
-    unfused, _ = _core.loss(name, p.astype(dtype), y)
+    unfused, _ = _core.loss(_core.Loss[name], p.astype(dtype), y)
     np.testing.assert_allclose(value, -np.log(p[np.arange(rows), labels]).sum(), rtol=1e-5 if dtype == np.float32 else 1e-12)
     np.testing.assert_allclose(value, unfused, rtol=1e-5 if dtype == np.float32 else 1e-12)
     close(dz, (p - onehot) * scale, dtype)
@@ -160,7 +160,7 @@ def test_fused_softmax_crossentropy_value_equals_unfused_and_gradient_is_p_minus
 def test_fused_softmax_crossentropy_with_soft_targets_has_gradient_p_sum_y_minus_y(dtype, rng):
     z = rng.standard_normal((4, 3)).astype(dtype)
     y = rng.uniform(0, 1, (4, 3)).astype(dtype)  # rows need not sum to 1
-    value, dz = _core.fused_loss("categorical_crossentropy", z, y, scale=0.5)
+    value, dz = _core.fused_loss(_core.Loss.categorical_crossentropy, z, y, scale=0.5)
     z64, y64 = z.astype(np.float64), y.astype(np.float64)
     p = _softmax(z64)
     np.testing.assert_allclose(value, -(y64 * np.log(p)).sum(), rtol=1e-5 if dtype == np.float32 else 1e-12)
@@ -172,12 +172,12 @@ def test_fused_sigmoid_binary_crossentropy_value_equals_unfused_and_gradient_is_
     rows, cols = 6, 3
     z = (rng.standard_normal((rows, cols)) * 2).astype(dtype)
     y = rng.uniform(0, 1, (rows, cols)).astype(dtype)
-    value, dz = _core.fused_loss("binary_crossentropy", z, y, scale=0.25)
+    value, dz = _core.fused_loss(_core.Loss.binary_crossentropy, z, y, scale=0.25)
     p = _sigmoid(z.astype(np.float64))
     y64 = y.astype(np.float64)
     want = -(y64 * np.log(p) + (1 - y64) * np.log(1 - p)).mean(axis=1).sum()
     np.testing.assert_allclose(value, want, rtol=1e-5 if dtype == np.float32 else 1e-12)
-    unfused, _ = _core.loss("binary_crossentropy", p.astype(dtype), y)
+    unfused, _ = _core.loss(_core.Loss.binary_crossentropy, p.astype(dtype), y)
     np.testing.assert_allclose(value, unfused, rtol=1e-4 if dtype == np.float32 else 1e-12)
     close(dz, 0.25 * (p - y64) / cols, dtype)
 
@@ -188,7 +188,7 @@ def test_fused_losses_stay_finite_and_exact_for_huge_logits(dtype):
     labels = np.array([1, 1, 2])
     onehot = np.eye(3)[labels]
     for name, y in (("categorical_crossentropy", onehot), ("sparse_categorical_crossentropy", labels[:, None])):
-        value, dz = _core.fused_loss(name, z, y.astype(dtype), scale=1.0)
+        value, dz = _core.fused_loss(_core.Loss[name], z, y.astype(dtype), scale=1.0)
         z64 = z.astype(np.float64)
         lse = z64.max(axis=1) + np.log(np.exp(z64 - z64.max(axis=1, keepdims=True)).sum(axis=1))
         want = (lse - z64[np.arange(3), labels]).sum()
@@ -196,7 +196,7 @@ def test_fused_losses_stay_finite_and_exact_for_huge_logits(dtype):
         np.testing.assert_allclose(value, want, rtol=1e-6)
         close(dz, _softmax(z64) - onehot, dtype)
     yb = np.array([[0, 1, 1], [1, 1, 0], [1, 0, 0]], dtype=dtype)
-    value, dz = _core.fused_loss("binary_crossentropy", z, yb, scale=1.0)
+    value, dz = _core.fused_loss(_core.Loss.binary_crossentropy, z, yb, scale=1.0)
     z64 = z.astype(np.float64)
     want = (np.maximum(z64, 0) - z64 * yb + np.log1p(np.exp(-np.abs(z64)))).mean(axis=1).sum()
     assert np.isfinite(value) and np.all(np.isfinite(dz))
@@ -206,8 +206,8 @@ def test_fused_losses_stay_finite_and_exact_for_huge_logits(dtype):
 
 def test_fused_loss_refuses_regression_losses_and_core_refuses_bad_labels():
     with pytest.raises(ValueError, match="mean_squared_error"):
-        _core.fused_loss("mean_squared_error", np.zeros((2, 2)), np.zeros((2, 2)))
+        _core.fused_loss(_core.Loss.mean_squared_error, np.zeros((2, 2)), np.zeros((2, 2)))
     with pytest.raises(ValueError, match="label out of range"):
-        _core.loss("sparse_categorical_crossentropy", np.full((2, 3), 1 / 3), np.array([[0.0], [3.0]]))
-    with pytest.raises(ValueError, match="unknown loss"):
-        _core.loss("hinge", np.zeros((2, 2)), np.zeros((2, 2)))
+        _core.loss(_core.Loss.sparse_categorical_crossentropy, np.full((2, 3), 1 / 3), np.array([[0.0], [3.0]]))
+    with pytest.raises(TypeError):  # the core takes the typed enum only
+        _core.loss("mean_squared_error", np.zeros((2, 2)), np.zeros((2, 2)))

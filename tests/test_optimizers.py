@@ -96,6 +96,11 @@ CASES = {
 }
 
 
+def _core_config(kind, config):
+    # The typed config the Python optimizer sends, so its defaults are the only ones.
+    return lm.optimizers.get(dict(config, name=kind))._core_config()
+
+
 def _gradients(rng, size, steps=3):
     gs = [rng.standard_normal(size) for _ in range(steps)]
     gs[2][:3] = gs[1][:3] * 0.1  # shrinking gradients make amsgrad's max(v_hat, v) matter
@@ -114,7 +119,7 @@ def test_optimizer_first_three_steps_match_numpy_golden_values(case, rng):
         w = ref.step(w, g)
         expected.append(w)
     for cls, dtype, rtol in ((_core.Optimizer64, np.float64, 1e-12), (_core.Optimizer32, np.float32, 2e-5)):
-        opt = cls(kind, config, size)
+        opt = cls(_core_config(kind, config), size)
         assert opt.iterations == 0
         params = w0.astype(dtype)
         for i, g in enumerate(grads):
@@ -126,7 +131,7 @@ def test_optimizer_first_three_steps_match_numpy_golden_values(case, rng):
 
 def test_adam_first_step_moves_every_weight_by_about_the_learning_rate():
     # With bias correction folded into alpha, step 1 is lr * g / (|g| + eps') for every g.
-    opt = _core.Optimizer64("adam", {"learning_rate": 0.01}, 4)
+    opt = _core.Optimizer64(_core_config("adam", {"learning_rate": 0.01}), 4)
     w = np.zeros(4)
     opt.step(w, np.array([0.05, -5.0, 200.0, -0.2]))
     np.testing.assert_allclose(np.abs(w), 0.01, rtol=1e-3)
@@ -139,7 +144,7 @@ def test_standalone_clipping_rescales_or_clips_the_gradient_before_the_update(cl
     size = 9
     w0 = rng.standard_normal(size)
     g = rng.standard_normal(size) * 2
-    opt = _core.Optimizer64("sgd", dict(clip, learning_rate=1.0), size)
+    opt = _core.Optimizer64(_core_config("sgd", dict(clip, learning_rate=1.0)), size)
     w = w0.copy()
     opt.step(w, g.copy())
     (key, value), = clip.items()

@@ -1,12 +1,14 @@
 // lamina._core: the only file that knows Python. It converts arrays, checks what C++ would
 // otherwise trust (shapes, ranges), releases the GIL around the numeric work, and maps
 // std::invalid_argument to ValueError.
+#include <pybind11/native_enum.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -92,22 +94,22 @@ py::array_t<T> new_like_2d(index_t rows, index_t cols) {
 // --- kernel entry points used by the reference tests --------------------------------------
 
 template <typename T>
-py::array_t<T> activation_forward_binding(const std::string& name, const CArray<T>& z) {
+py::array_t<T> activation_forward_binding(Activation act, const CArray<T>& z) {
     require_2d(z, "z");
     auto a = new_like_2d<T>(z.shape(0), z.shape(1));
-    activation_forward(activation_from_name(name), a.mutable_data(), z.data(), z.shape(0), z.shape(1));
+    activation_forward(act, a.mutable_data(), z.data(), z.shape(0), z.shape(1));
     return a;
 }
 
 template <typename T>
-py::array_t<T> activation_backward_binding(const std::string& name, const CArray<T>& da,
+py::array_t<T> activation_backward_binding(Activation act, const CArray<T>& da,
                                            const CArray<T>& z, const CArray<T>& a) {
     require_2d(da, "da");
     require_2d(z, "z", da.shape(1));
     require_2d(a, "a", da.shape(1));
     if (z.shape(0) != da.shape(0) || a.shape(0) != da.shape(0)) fail("da, z and a must have the same shape");
     auto dz = new_like_2d<T>(da.shape(0), da.shape(1));
-    activation_backward(activation_from_name(name), dz.mutable_data(), da.data(), z.data(), a.data(),
+    activation_backward(act, dz.mutable_data(), da.data(), z.data(), a.data(),
                         da.shape(0), da.shape(1));
     return dz;
 }
@@ -123,9 +125,8 @@ void check_targets(Loss loss, const CArray<T>& p, const CArray<T>& y) {
 }
 
 template <typename T>
-py::tuple loss_binding(const std::string& name, const CArray<T>& p, const CArray<T>& y, double delta,
+py::tuple loss_binding(Loss loss, const CArray<T>& p, const CArray<T>& y, double delta,
                        double scale) {
-    const Loss loss = loss_from_name(name);
     check_targets(loss, p, y);
     auto dp = new_like_2d<T>(p.shape(0), p.shape(1));
     const double value = loss_sum(loss, p.data(), y.data(), p.shape(0), p.shape(1), delta);
@@ -135,8 +136,7 @@ py::tuple loss_binding(const std::string& name, const CArray<T>& p, const CArray
 }
 
 template <typename T>
-py::tuple fused_loss_binding(const std::string& name, const CArray<T>& z, const CArray<T>& y, double scale) {
-    const Loss loss = loss_from_name(name);
+py::tuple fused_loss_binding(Loss loss, const CArray<T>& z, const CArray<T>& y, double scale) {
     check_targets(loss, z, y);
     auto dz = new_like_2d<T>(z.shape(0), z.shape(1));
     double value;
@@ -147,13 +147,13 @@ py::tuple fused_loss_binding(const std::string& name, const CArray<T>& z, const 
         value = softmax_cross_entropy(dz.mutable_data(), z.data(), y.data(), z.shape(0), z.shape(1),
                                       loss_is_sparse(loss), static_cast<T>(scale));
     else
-        fail("only the cross-entropies have a fused form, received '" + name + "'");
+        fail("only the cross-entropies have a fused form, received loss=" + py::str(py::cast(loss)).cast<std::string>());
     return py::make_tuple(value, dz);
 }
 
 template <typename T>
 py::object dense_forward_binding(const CArray<T>& x, const CArray<T>& W, const py::object& b,
-                                 const py::object& activation) {
+                                 std::optional<Activation> activation) {
     require_2d(x, "x");
     require_2d(W, "W");
     if (W.shape(0) != x.shape(1)) fail("W must have x.shape[1] rows, received shape " + shape_of(W));
@@ -164,13 +164,12 @@ py::object dense_forward_binding(const CArray<T>& x, const CArray<T>& W, const p
     }
     auto z = new_like_2d<T>(x.shape(0), W.shape(1));
     const T* bp = b.is_none() ? nullptr : bias.data();
-    if (activation.is_none()) {
+    if (!activation) {
         dense_forward(z.mutable_data(), x.data(), W.data(), bp, x.shape(0), x.shape(1), W.shape(1));
         return z;
     }
-    const std::string name = activation.cast<std::string>();
-    const Activation act = activation_from_name(name);
-    if (!is_elementwise(act)) fail("activation must be elementwise, received '" + name + "'");
+    const Activation act = *activation;
+    if (!is_elementwise(act)) fail("activation must be elementwise, received activation=" + py::str(py::cast(act)).cast<std::string>());
     auto a = new_like_2d<T>(x.shape(0), W.shape(1));
     dense_forward(z.mutable_data(), x.data(), W.data(), bp, x.shape(0), x.shape(1), W.shape(1), act,
                   a.mutable_data());
@@ -202,11 +201,11 @@ py::array_t<T> rank_update_binding(const CArray<T>& x, const CArray<T>& dz) {
 }
 
 template <typename T>
-py::array_t<T> initialize_binding(const std::string& name, index_t count, index_t fan_in, index_t fan_out,
+py::array_t<T> initialize_binding(InitKind kind, index_t count, index_t fan_in, index_t fan_out,
                                   double value, double value2, std::uint64_t seed, std::uint64_t stream) {
     if (count < 0) fail("count must be non-negative");
     py::array_t<T> w(count);
-    initialize(w.mutable_data(), count, fan_in, fan_out, Initializer{init_from_name(name), value, value2}, seed, stream);
+    initialize(w.mutable_data(), count, fan_in, fan_out, Initializer{kind, value, value2}, seed, stream);
     return w;
 }
 
@@ -220,64 +219,151 @@ bool all_finite(const py::array& a) {
     return lamina::all_finite(p, n);
 }
 
-// --- configuration from Python dicts ---------------------------------------------------------
+// --- typed contracts: the enums and structs that cross the binding --------------------------
+// Enum members carry the Python names, so Python's name lists come from here. Struct
+// constructors take every field by keyword with no default: the defaults live in Python alone.
 
-template <typename V>
-V get_or(const py::dict& d, const char* key, V fallback) {
-    return d.contains(key) ? d[key].cast<V>() : fallback;
-}
+void bind_contracts(py::module_& m) {
+    py::native_enum<Activation>(m, "Activation", "enum.Enum")
+        .value("linear", Activation::Linear)
+        .value("relu", Activation::Relu)
+        .value("leaky_relu", Activation::LeakyRelu)
+        .value("elu", Activation::Elu)
+        .value("sigmoid", Activation::Sigmoid)
+        .value("tanh", Activation::Tanh)
+        .value("softmax", Activation::Softmax)
+        .value("softplus", Activation::Softplus)
+        .value("gelu", Activation::Gelu)
+        .finalize();
+    py::native_enum<Loss>(m, "Loss", "enum.Enum")
+        .value("mean_squared_error", Loss::MeanSquaredError)
+        .value("mean_absolute_error", Loss::MeanAbsoluteError)
+        .value("huber", Loss::Huber)
+        .value("binary_crossentropy", Loss::BinaryCrossentropy)
+        .value("categorical_crossentropy", Loss::CategoricalCrossentropy)
+        .value("sparse_categorical_crossentropy", Loss::SparseCategoricalCrossentropy)
+        .finalize();
+    py::native_enum<OptimizerKind>(m, "OptimizerKind", "enum.Enum")
+        .value("sgd", OptimizerKind::SGD)
+        .value("rmsprop", OptimizerKind::RMSprop)
+        .value("adagrad", OptimizerKind::Adagrad)
+        .value("adam", OptimizerKind::Adam)
+        .value("adamw", OptimizerKind::AdamW)
+        .finalize();
+    py::native_enum<MetricMode>(m, "MetricMode", "enum.Enum")
+        .value("none", MetricMode::None)
+        .value("argmax_onehot", MetricMode::ArgmaxOneHot)
+        .value("argmax_sparse", MetricMode::ArgmaxSparse)
+        .value("threshold", MetricMode::Threshold)
+        .finalize();
+    py::native_enum<InitKind>(m, "InitKind", "enum.Enum")
+        .value("glorot_uniform", InitKind::GlorotUniform)
+        .value("glorot_normal", InitKind::GlorotNormal)
+        .value("he_uniform", InitKind::HeUniform)
+        .value("he_normal", InitKind::HeNormal)
+        .value("lecun_uniform", InitKind::LecunUniform)
+        .value("lecun_normal", InitKind::LecunNormal)
+        .value("zeros", InitKind::Zeros)
+        .value("ones", InitKind::Ones)
+        .value("constant", InitKind::Constant)
+        .value("random_normal", InitKind::RandomNormal)
+        .value("random_uniform", InitKind::RandomUniform)
+        .value("truncated_normal", InitKind::TruncatedNormal)
+        .finalize();
+    py::native_enum<LayerKind>(m, "LayerKind", "enum.Enum")
+        .value("dense", LayerKind::Dense)
+        .value("dropout", LayerKind::Dropout)
+        .finalize();
 
-LayerSpec layer_from_dict(const py::dict& d) {
-    LayerSpec s;
-    const auto kind = d["kind"].cast<std::string>();
-    if (kind == "dense") {
-        s.kind = LayerKind::Dense;
-        s.units = d["units"].cast<index_t>();
-        s.activation = activation_from_name(get_or<std::string>(d, "activation", "linear"));
-        s.use_bias = get_or<bool>(d, "use_bias", true);
-        s.kernel_init = {init_from_name(get_or<std::string>(d, "kernel_initializer", "glorot_uniform")),
-                         get_or<double>(d, "kernel_initializer_value", 0.0),
-                         get_or<double>(d, "kernel_initializer_value2", 0.0)};
-        s.bias_init = {init_from_name(get_or<std::string>(d, "bias_initializer", "zeros")),
-                       get_or<double>(d, "bias_initializer_value", 0.0),
-                       get_or<double>(d, "bias_initializer_value2", 0.0)};
-        s.l1 = get_or<double>(d, "l1", 0.0);
-        s.l2 = get_or<double>(d, "l2", 0.0);
-    } else if (kind == "dropout") {
-        s.kind = LayerKind::Dropout;
-        s.rate = d["rate"].cast<double>();
-    } else {
-        fail("unknown layer kind, received '" + kind + "'");
-    }
-    return s;
-}
+    py::class_<Initializer>(m, "Initializer", "An initializer rule and its two parameters.")
+        .def(py::init([](InitKind kind, double value, double value2) { return Initializer{kind, value, value2}; }),
+             py::kw_only(), py::arg("kind"), py::arg("value"), py::arg("value2"))
+        .def_readwrite("kind", &Initializer::kind)
+        .def_readwrite("value", &Initializer::value)
+        .def_readwrite("value2", &Initializer::value2);
 
-OptimizerConfig optimizer_from_dict(const std::string& name, const py::dict& d) {
-    OptimizerConfig c;
-    c.kind = optimizer_from_name(name);
-    c.learning_rate = get_or<double>(d, "learning_rate", c.learning_rate);
-    c.momentum = get_or<double>(d, "momentum", c.momentum);
-    c.nesterov = get_or<bool>(d, "nesterov", c.nesterov);
-    c.rho = get_or<double>(d, "rho", c.rho);
-    c.centered = get_or<bool>(d, "centered", c.centered);
-    c.beta_1 = get_or<double>(d, "beta_1", c.beta_1);
-    c.beta_2 = get_or<double>(d, "beta_2", c.beta_2);
-    c.amsgrad = get_or<bool>(d, "amsgrad", c.amsgrad);
-    c.epsilon = get_or<double>(d, "epsilon", c.epsilon);
-    c.initial_accumulator_value = get_or<double>(d, "initial_accumulator_value", c.initial_accumulator_value);
-    c.weight_decay = get_or<double>(d, "weight_decay", c.weight_decay);
-    c.clipnorm = get_or<double>(d, "clipnorm", c.clipnorm);
-    c.clipvalue = get_or<double>(d, "clipvalue", c.clipvalue);
-    c.global_clipnorm = get_or<double>(d, "global_clipnorm", c.global_clipnorm);
-    return c;
-}
+    py::class_<LayerSpec>(m, "LayerSpec", "One layer as the core builds it; make it with dense() or dropout().")
+        .def_static("dense", [](index_t units, Activation activation, bool use_bias, const Initializer& kernel_initializer,
+                                const Initializer& bias_initializer, double l1, double l2) {
+            if (units <= 0) fail("units must be positive, received units=" + std::to_string(units));
+            LayerSpec s;
+            s.kind = LayerKind::Dense;
+            s.units = units;
+            s.activation = activation;
+            s.use_bias = use_bias;
+            s.kernel_init = kernel_initializer;
+            s.bias_init = bias_initializer;
+            s.l1 = l1;
+            s.l2 = l2;
+            return s;
+        }, py::kw_only(), py::arg("units"), py::arg("activation"), py::arg("use_bias"), py::arg("kernel_initializer"),
+           py::arg("bias_initializer"), py::arg("l1"), py::arg("l2"))
+        .def_static("dropout", [](double rate) {
+            if (!(rate >= 0.0 && rate < 1.0)) fail("rate must be in [0, 1), received rate=" + std::to_string(rate));
+            LayerSpec s;
+            s.kind = LayerKind::Dropout;
+            s.rate = rate;
+            return s;
+        }, py::kw_only(), py::arg("rate"))
+        .def_readonly("kind", &LayerSpec::kind)
+        .def_readwrite("units", &LayerSpec::units)
+        .def_readwrite("activation", &LayerSpec::activation)
+        .def_readwrite("use_bias", &LayerSpec::use_bias)
+        .def_readwrite("kernel_initializer", &LayerSpec::kernel_init)
+        .def_readwrite("bias_initializer", &LayerSpec::bias_init)
+        .def_readwrite("l1", &LayerSpec::l1)
+        .def_readwrite("l2", &LayerSpec::l2)
+        .def_readwrite("rate", &LayerSpec::rate);
 
-MetricMode metric_mode_from_name(const std::string& name) {
-    if (name == "none") return MetricMode::None;
-    if (name == "argmax_onehot") return MetricMode::ArgmaxOneHot;
-    if (name == "argmax_sparse") return MetricMode::ArgmaxSparse;
-    if (name == "threshold") return MetricMode::Threshold;
-    fail("unknown metric mode, received '" + name + "'");
+    py::class_<LossConfig>(m, "LossConfig", "The loss the network trains on.")
+        .def(py::init([](Loss kind, bool from_logits, double delta) { return LossConfig{kind, from_logits, delta}; }),
+             py::kw_only(), py::arg("kind"), py::arg("from_logits"), py::arg("delta"))
+        .def_readwrite("kind", &LossConfig::kind)
+        .def_readwrite("from_logits", &LossConfig::from_logits)
+        .def_readwrite("delta", &LossConfig::delta);
+
+    py::class_<OptimizerConfig>(m, "OptimizerConfig", "Every optimizer hyperparameter; 0 turns a clip off.")
+        .def(py::init([](OptimizerKind kind, double learning_rate, double momentum, bool nesterov, double rho,
+                         bool centered, double beta_1, double beta_2, bool amsgrad, double epsilon,
+                         double initial_accumulator_value, double weight_decay, double clipnorm, double clipvalue,
+                         double global_clipnorm) {
+                 OptimizerConfig c;
+                 c.kind = kind;
+                 c.learning_rate = learning_rate;
+                 c.momentum = momentum;
+                 c.nesterov = nesterov;
+                 c.rho = rho;
+                 c.centered = centered;
+                 c.beta_1 = beta_1;
+                 c.beta_2 = beta_2;
+                 c.amsgrad = amsgrad;
+                 c.epsilon = epsilon;
+                 c.initial_accumulator_value = initial_accumulator_value;
+                 c.weight_decay = weight_decay;
+                 c.clipnorm = clipnorm;
+                 c.clipvalue = clipvalue;
+                 c.global_clipnorm = global_clipnorm;
+                 return c;
+             }),
+             py::kw_only(), py::arg("kind"), py::arg("learning_rate"), py::arg("momentum"), py::arg("nesterov"),
+             py::arg("rho"), py::arg("centered"), py::arg("beta_1"), py::arg("beta_2"), py::arg("amsgrad"),
+             py::arg("epsilon"), py::arg("initial_accumulator_value"), py::arg("weight_decay"), py::arg("clipnorm"),
+             py::arg("clipvalue"), py::arg("global_clipnorm"))
+        .def_readwrite("kind", &OptimizerConfig::kind)
+        .def_readwrite("learning_rate", &OptimizerConfig::learning_rate)
+        .def_readwrite("momentum", &OptimizerConfig::momentum)
+        .def_readwrite("nesterov", &OptimizerConfig::nesterov)
+        .def_readwrite("rho", &OptimizerConfig::rho)
+        .def_readwrite("centered", &OptimizerConfig::centered)
+        .def_readwrite("beta_1", &OptimizerConfig::beta_1)
+        .def_readwrite("beta_2", &OptimizerConfig::beta_2)
+        .def_readwrite("amsgrad", &OptimizerConfig::amsgrad)
+        .def_readwrite("epsilon", &OptimizerConfig::epsilon)
+        .def_readwrite("initial_accumulator_value", &OptimizerConfig::initial_accumulator_value)
+        .def_readwrite("weight_decay", &OptimizerConfig::weight_decay)
+        .def_readwrite("clipnorm", &OptimizerConfig::clipnorm)
+        .def_readwrite("clipvalue", &OptimizerConfig::clipvalue)
+        .def_readwrite("global_clipnorm", &OptimizerConfig::global_clipnorm);
 }
 
 // --- the network ----------------------------------------------------------------------------------
@@ -325,10 +411,8 @@ template <typename T>
 void bind_network(py::module_& m, const char* name) {
     using Net = Network<T>;
     py::class_<Net>(m, name)
-        .def(py::init([](index_t input_dim, const py::list& layers, std::uint64_t seed) {
-                 std::vector<LayerSpec> specs;
-                 for (const auto& item : layers) specs.push_back(layer_from_dict(item.cast<py::dict>()));
-                 return new Net(input_dim, std::move(specs), seed);
+        .def(py::init([](index_t input_dim, std::vector<LayerSpec> layers, std::uint64_t seed) {
+                 return new Net(input_dim, std::move(layers), seed);
              }),
              py::arg("input_dim"), py::arg("layers"), py::arg("seed"))
         .def_property_readonly("input_dim", &Net::input_dim)
@@ -352,14 +436,12 @@ void bind_network(py::module_& m, const char* name) {
                                     py::arg("kernel_offset") = d.kernel_offset, py::arg("bias_offset") = d.bias_offset));
             return out;
         })
-        .def("set_loss", [](Net& net, const std::string& loss, bool from_logits, double delta) {
-            const LossConfig config{loss_from_name(loss), from_logits, delta};
-            serialized(net, [&] { net.set_loss(config); });
-        }, py::arg("loss"), py::arg("from_logits") = false, py::arg("delta") = 1.0)
-        .def("set_metric_mode", [](Net& net, const std::string& mode) {
-            const MetricMode parsed = metric_mode_from_name(mode);
-            serialized(net, [&] { net.set_metric_mode(parsed); });
-        }, py::arg("mode"))
+        .def("set_loss", [](Net& net, const LossConfig& loss) { serialized(net, [&] { net.set_loss(loss); }); },
+             py::arg("loss"))
+        .def("loss_config", [](Net& net) { return serialized(net, [&] { return net.loss(); }); },
+             "A copy of the loss the network trains on.")
+        .def("set_metric_mode", [](Net& net, MetricMode mode) { serialized(net, [&] { net.set_metric_mode(mode); }); },
+             py::arg("mode"))
         .def_property("num_threads", [](const Net& net) { return net.num_threads; }, [](Net& net, int n) {
             if (n < 0 || n > max_threads())
                 fail("num_threads must be 0 (the process-wide count) or in [1, " + std::to_string(max_threads()) +
@@ -367,10 +449,11 @@ void bind_network(py::module_& m, const char* name) {
             net.num_threads = n;
         })
         .def_property_readonly("metric_classes", &Net::metric_classes)
-        .def("set_optimizer", [](Net& net, const std::string& name, const py::dict& config) {
-            const auto parsed = optimizer_from_dict(name, config);
-            serialized(net, [&] { net.optimizer().configure(parsed, net.param_count()); });
-        })
+        .def("set_optimizer", [](Net& net, const OptimizerConfig& config) {
+            serialized(net, [&] { net.optimizer().configure(config, net.param_count()); });
+        }, py::arg("config"))
+        .def("optimizer_config", [](Net& net) { return serialized(net, [&] { return net.optimizer().config(); }); },
+             "A copy of the optimizer configuration the core holds.")
         .def_property("learning_rate",
                       [](Net& net) { return net.optimizer().config().learning_rate; },
                       [](Net& net, double lr) { serialized(net, [&] { net.optimizer().set_learning_rate(lr); }); })
@@ -399,7 +482,7 @@ void bind_network(py::module_& m, const char* name) {
                 for (std::size_t i = 0; i < own.size(); ++i)
                     std::copy(arrays[i].data(), arrays[i].data() + arrays[i].size(), own[i].begin());
             });
-        })
+        }, py::arg("slots"))
         .def("regularization_penalty", &Net::regularization_penalty)
         .def("train_batches", [](Net& net, BatchStats& stats, const CArray<T>& x, const CArray<T>& y,
                                  const py::object& order, index_t first, index_t batch_size, index_t n_batches) {
@@ -431,7 +514,7 @@ void bind_network(py::module_& m, const char* name) {
             ThreadScope threads(net.num_threads);
             std::lock_guard<std::mutex> lock(net.mutex());
             evaluate(net, stats, data.x.data(), data.y.data(), data.ycols, data.rows, batch_size);
-        })
+        }, py::arg("stats"), py::arg("x"), py::arg("y"), py::arg("batch_size"))
         .def("predict", [](Net& net, const CArray<T>& x, index_t batch_size, bool check_finite) -> py::object {
             require_2d(x, "x", net.input_dim());
             if (batch_size <= 0) fail("batch_size must be positive");
@@ -454,7 +537,7 @@ void bind_network(py::module_& m, const char* name) {
             ThreadScope threads(net.num_threads);
             std::lock_guard<std::mutex> lock(net.mutex());
             return loss_and_gradient(net, data.x.data(), data.y.data(), data.ycols, data.rows);
-        })
+        }, py::arg("x"), py::arg("y"))
         .def("numerical_gradient", [](Net& net, const CArray<T>& x, const CArray<T>& y, double epsilon,
                                       const py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>& indices) {
             auto data = check_data(net, x, y);
@@ -471,7 +554,7 @@ void bind_network(py::module_& m, const char* name) {
                                    indices.data(), indices.size());
             }
             return out;
-        });
+        }, py::arg("x"), py::arg("y"), py::arg("epsilon"), py::arg("indices"));
 }
 
 template <typename T>
@@ -479,18 +562,20 @@ void bind_optimizer(py::module_& m, const char* name) {
     // A standalone optimizer over a caller-owned flat vector: what the golden-value tests drive.
     using Opt = Optimizer<T>;
     py::class_<Opt>(m, name)
-        .def(py::init([](const std::string& kind, const py::dict& config, index_t size) {
+        .def(py::init([](const OptimizerConfig& config, index_t size) {
+            if (size < 0) fail("size must be non-negative, received size=" + std::to_string(size));
             auto* opt = new Opt();
-            opt->configure(optimizer_from_dict(kind, config), size);
+            opt->configure(config, size);
             return opt;
-        }))
+        }), py::arg("config"), py::arg("size"))
+        .def_property_readonly("config", &Opt::config, "A copy of the configuration the optimizer holds.")
         .def("step", [](Opt& opt, py::array_t<T>& params, py::array_t<T>& grads) {
             if (params.ndim() != 1 || grads.ndim() != 1 || params.shape(0) != grads.shape(0))
                 fail("params and grads must be 1-D of the same length");
             if (!(params.flags() & py::array::c_style) || !(grads.flags() & py::array::c_style))
                 fail("params and grads must be contiguous");
             opt.step(params.mutable_data(), grads.mutable_data(), {{0, params.shape(0)}});
-        })
+        }, py::arg("params"), py::arg("grads"))
         .def_readwrite("iterations", &Opt::iterations);
 }
 
@@ -506,6 +591,7 @@ auto by_dtype(const py::array& a, Fn fn) {
 PYBIND11_MODULE(_core, m) {
     m.doc() = "lamina's C++ core: kernels, the network and the minibatch loop.";
     m.attr("__version__") = LAMINA_VERSION;
+    bind_contracts(m);
 
     py::class_<BatchStats>(m, "BatchStats")
         .def(py::init<>())
@@ -537,46 +623,46 @@ PYBIND11_MODULE(_core, m) {
         by_dtype(c, [&](auto t) { gemm_binding<decltype(t)>(ta, tb, alpha, a, b, beta, c, true); return 0; });
     }, py::arg("trans_a"), py::arg("trans_b"), py::arg("alpha"), py::arg("a"), py::arg("b"), py::arg("beta"), py::arg("c"));
 
-    m.def("activation_forward", [](const std::string& name, const py::array& z) {
-        return by_dtype(z, [&](auto t) -> py::object { using T = decltype(t); return activation_forward_binding<T>(name, z.cast<CArray<T>>()); });
-    });
-    m.def("activation_backward", [](const std::string& name, const py::array& da, const py::array& z, const py::array& a) {
+    m.def("activation_forward", [](Activation activation, const py::array& z) {
+        return by_dtype(z, [&](auto t) -> py::object { using T = decltype(t); return activation_forward_binding<T>(activation, z.cast<CArray<T>>()); });
+    }, py::arg("activation"), py::arg("z"));
+    m.def("activation_backward", [](Activation activation, const py::array& da, const py::array& z, const py::array& a) {
         return by_dtype(da, [&](auto t) -> py::object { using T = decltype(t);
-            return activation_backward_binding<T>(name, da.cast<CArray<T>>(), z.cast<CArray<T>>(), a.cast<CArray<T>>()); });
-    });
-    m.def("loss", [](const std::string& name, const py::array& p, const py::array& y, double delta, double scale) {
+            return activation_backward_binding<T>(activation, da.cast<CArray<T>>(), z.cast<CArray<T>>(), a.cast<CArray<T>>()); });
+    }, py::arg("activation"), py::arg("da"), py::arg("z"), py::arg("a"));
+    m.def("loss", [](Loss loss, const py::array& p, const py::array& y, double delta, double scale) {
         return by_dtype(p, [&](auto t) -> py::object { using T = decltype(t);
-            return loss_binding<T>(name, p.cast<CArray<T>>(), y.cast<CArray<T>>(), delta, scale); });
-    }, py::arg("name"), py::arg("p"), py::arg("y"), py::arg("delta") = 1.0, py::arg("scale") = 1.0,
+            return loss_binding<T>(loss, p.cast<CArray<T>>(), y.cast<CArray<T>>(), delta, scale); });
+    }, py::arg("loss"), py::arg("p"), py::arg("y"), py::arg("delta") = 1.0, py::arg("scale") = 1.0,
        "(sum of row losses, scale * gradient w.r.t. p)");
-    m.def("fused_loss", [](const std::string& name, const py::array& z, const py::array& y, double scale) {
+    m.def("fused_loss", [](Loss loss, const py::array& z, const py::array& y, double scale) {
         return by_dtype(z, [&](auto t) -> py::object { using T = decltype(t);
-            return fused_loss_binding<T>(name, z.cast<CArray<T>>(), y.cast<CArray<T>>(), scale); });
-    }, py::arg("name"), py::arg("z"), py::arg("y"), py::arg("scale") = 1.0,
+            return fused_loss_binding<T>(loss, z.cast<CArray<T>>(), y.cast<CArray<T>>(), scale); });
+    }, py::arg("loss"), py::arg("z"), py::arg("y"), py::arg("scale") = 1.0,
        "Softmax/sigmoid + cross-entropy on logits z: (sum of row losses, scale * gradient w.r.t. z)");
-    m.def("dense_forward", [](const py::array& x, const py::array& W, const py::object& b, const py::object& activation) {
+    m.def("dense_forward", [](const py::array& x, const py::array& W, const py::object& b, std::optional<Activation> activation) {
         return by_dtype(x, [&](auto t) -> py::object { using T = decltype(t);
             return dense_forward_binding<T>(x.cast<CArray<T>>(), W.cast<CArray<T>>(), b, activation); });
     }, py::arg("x"), py::arg("W"), py::arg("b") = py::none(), py::arg("activation") = py::none(),
-       "z = x @ W + b; with an (elementwise) activation name, (z, activation(z)) from the GEMM's tile epilogue.");
+       "z = x @ W + b; with an (elementwise) activation, (z, activation(z)) from the GEMM's tile epilogue.");
     m.def("dense_backward", [](const py::array& dz, const py::array& x, const py::array& W) {
         return by_dtype(dz, [&](auto t) -> py::object { using T = decltype(t);
             return dense_backward_binding<T>(dz.cast<CArray<T>>(), x.cast<CArray<T>>(), W.cast<CArray<T>>()); });
-    });
+    }, py::arg("dz"), py::arg("x"), py::arg("W"));
     m.def("rank_update", [](const py::array& x, const py::array& dz) {
         return by_dtype(dz, [&](auto t) -> py::object { using T = decltype(t);
             return rank_update_binding<T>(x.cast<CArray<T>>(), dz.cast<CArray<T>>()); });
     }, py::arg("x"), py::arg("dz"), "x^T dz by the small-batch rank-n kernel of the fused update.");
-    m.def("initialize", [](const std::string& name, index_t count, index_t fan_in, index_t fan_out, double value,
+    m.def("initialize", [](InitKind kind, index_t count, index_t fan_in, index_t fan_out, double value,
                            std::uint64_t seed, std::uint64_t stream, const std::string& dtype, double value2) -> py::object {
-        if (dtype == "float64") return initialize_binding<double>(name, count, fan_in, fan_out, value, value2, seed, stream);
-        return initialize_binding<float>(name, count, fan_in, fan_out, value, value2, seed, stream);
-    }, py::arg("name"), py::arg("count"), py::arg("fan_in"), py::arg("fan_out"), py::arg("value") = 0.0,
+        if (dtype == "float64") return initialize_binding<double>(kind, count, fan_in, fan_out, value, value2, seed, stream);
+        return initialize_binding<float>(kind, count, fan_in, fan_out, value, value2, seed, stream);
+    }, py::arg("kind"), py::arg("count"), py::arg("fan_in"), py::arg("fan_out"), py::arg("value") = 0.0,
        py::arg("seed") = 0, py::arg("stream") = 0, py::arg("dtype") = "float64", py::arg("value2") = 0.0);
     m.def("all_finite", [](const py::array& a) {
         if (py::isinstance<py::array_t<float>>(a)) return all_finite<float>(a);
         return all_finite<double>(a);
-    }, "True when no element is NaN or infinite (float arrays; others are converted to float64).");
+    }, py::arg("a"), "True when no element is NaN or infinite (float arrays; others are converted to float64).");
     m.def("shuffled_order", [](index_t n, std::uint64_t seed, std::uint64_t epoch) {
         if (n < 0) fail("n must be non-negative");
         std::vector<std::int64_t> order;
@@ -588,7 +674,7 @@ PYBIND11_MODULE(_core, m) {
         py::array_t<std::int64_t> out(n);
         std::copy(order.begin(), order.end(), out.mutable_data());
         return out;
-    });
+    }, py::arg("n"), py::arg("seed"), py::arg("epoch"));
     m.def("set_num_threads", [](std::int64_t n) {
         if (n < 1 || n > max_threads())
             fail("n must be in [1, " + std::to_string(max_threads()) + "], received n=" + std::to_string(n));

@@ -9,19 +9,6 @@
 
 namespace lamina {
 
-Activation activation_from_name(const std::string& name) {
-    if (name == "linear") return Activation::Linear;
-    if (name == "relu") return Activation::Relu;
-    if (name == "leaky_relu") return Activation::LeakyRelu;
-    if (name == "elu") return Activation::Elu;
-    if (name == "sigmoid") return Activation::Sigmoid;
-    if (name == "tanh") return Activation::Tanh;
-    if (name == "softmax") return Activation::Softmax;
-    if (name == "softplus") return Activation::Softplus;
-    if (name == "gelu") return Activation::Gelu;
-    throw std::invalid_argument("unknown activation, received '" + name + "'");
-}
-
 const char* activation_name(Activation act) {
     switch (act) {
         case Activation::Linear: return "linear";

@@ -8,7 +8,6 @@ namespace lamina {
 
 enum class Activation { Linear, Relu, LeakyRelu, Elu, Sigmoid, Tanh, Softmax, Softplus, Gelu };
 
-Activation activation_from_name(const std::string& name);  // throws std::invalid_argument
 const char* activation_name(Activation act);
 
 constexpr double kLeakyReluSlope = 0.2;  // Keras's leaky_relu default negative_slope

@@ -8,22 +8,6 @@
 
 namespace lamina {
 
-InitKind init_from_name(const std::string& name) {
-    if (name == "glorot_uniform") return InitKind::GlorotUniform;
-    if (name == "glorot_normal") return InitKind::GlorotNormal;
-    if (name == "he_uniform") return InitKind::HeUniform;
-    if (name == "he_normal") return InitKind::HeNormal;
-    if (name == "lecun_uniform") return InitKind::LecunUniform;
-    if (name == "lecun_normal") return InitKind::LecunNormal;
-    if (name == "zeros") return InitKind::Zeros;
-    if (name == "ones") return InitKind::Ones;
-    if (name == "constant") return InitKind::Constant;
-    if (name == "random_normal") return InitKind::RandomNormal;
-    if (name == "random_uniform") return InitKind::RandomUniform;
-    if (name == "truncated_normal") return InitKind::TruncatedNormal;
-    throw std::invalid_argument("unknown initializer, received '" + name + "'");
-}
-
 namespace {
 
 // Keras's VarianceScaling: scale / n with n = fan_in, fan_out or their mean.

@@ -22,8 +22,6 @@ enum class InitKind {
     TruncatedNormal,  // mean = value, stddev = value2, redrawn beyond two stddevs
 };
 
-InitKind init_from_name(const std::string& name);  // throws std::invalid_argument
-
 struct Initializer {
     InitKind kind = InitKind::GlorotUniform;
     double value = 0.0;   // Constant's value; the random ones' mean or lower bound

@@ -6,16 +6,6 @@
 
 namespace lamina {
 
-Loss loss_from_name(const std::string& name) {
-    if (name == "mean_squared_error" || name == "mse") return Loss::MeanSquaredError;
-    if (name == "mean_absolute_error" || name == "mae") return Loss::MeanAbsoluteError;
-    if (name == "huber") return Loss::Huber;
-    if (name == "binary_crossentropy") return Loss::BinaryCrossentropy;
-    if (name == "categorical_crossentropy") return Loss::CategoricalCrossentropy;
-    if (name == "sparse_categorical_crossentropy") return Loss::SparseCategoricalCrossentropy;
-    throw std::invalid_argument("unknown loss, received '" + name + "'");
-}
-
 bool loss_is_sparse(Loss loss) { return loss == Loss::SparseCategoricalCrossentropy; }
 
 namespace {

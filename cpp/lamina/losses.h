@@ -20,7 +20,6 @@ enum class Loss {
     SparseCategoricalCrossentropy,
 };
 
-Loss loss_from_name(const std::string& name);  // throws std::invalid_argument
 bool loss_is_sparse(Loss loss);
 
 constexpr double kProbabilityEpsilon = 1e-7;  // Keras's backend epsilon: p is clipped to [eps, 1-eps]

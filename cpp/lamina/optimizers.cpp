@@ -12,15 +12,6 @@
 
 namespace lamina {
 
-OptimizerKind optimizer_from_name(const std::string& name) {
-    if (name == "sgd") return OptimizerKind::SGD;
-    if (name == "rmsprop") return OptimizerKind::RMSprop;
-    if (name == "adagrad") return OptimizerKind::Adagrad;
-    if (name == "adam") return OptimizerKind::Adam;
-    if (name == "adamw") return OptimizerKind::AdamW;
-    throw std::invalid_argument("unknown optimizer, received '" + name + "'");
-}
-
 namespace {
 
 // Sum of squares in a fixed order (double accumulation): the same on any thread count.

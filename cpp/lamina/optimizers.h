@@ -11,7 +11,6 @@ namespace lamina {
 
 enum class OptimizerKind { SGD, RMSprop, Adagrad, Adam, AdamW };
 
-OptimizerKind optimizer_from_name(const std::string& name);  // throws std::invalid_argument
 
 struct OptimizerConfig {
     OptimizerKind kind = OptimizerKind::SGD;

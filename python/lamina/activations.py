@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from typing import Optional
 
+from lamina import _core
 from lamina._validation import describe
 
-NAMES = ("linear", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softmax", "softplus", "gelu")
+NAMES = tuple(_core.Activation.__members__)  # the core's activations, in its order
 
 
 def get(identifier: Optional[str]) -> str:

@@ -141,7 +141,7 @@ def gradient_check(model: Any, x: Any, y: Any, epsilon: float = 1e-7, threshold:
     specs = [s for s in (layer._core_spec() for layer in model.layers) if s is not None]
     net = _core.Network64(model.input_size, specs, model.seed)
     net.parameters()[...] = model._net.parameters()
-    net.set_loss(model.loss.name, model.loss.from_logits, model.loss.delta)
+    net.set_loss(model.loss._core_config())
 
     total = net.param_count
     if max_params is None or check.positive_int(max_params, "max_params") >= total:

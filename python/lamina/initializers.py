@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Any, Dict, Tuple, Union
 
+from lamina import _core
 from lamina._validation import describe, finite_float
 
-NAMES = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
-         "lecun_normal", "zeros", "ones", "random_normal", "truncated_normal", "random_uniform")
+# The core's initializers that a bare name can make (constant needs its value).
+NAMES = tuple(name for name in _core.InitKind.__members__ if name != "constant")
 _ALIASES = {"xavier_uniform": "glorot_uniform", "xavier_normal": "glorot_normal"}
 
 
@@ -31,6 +32,11 @@ class Initializer:
     def core_values(self) -> Tuple[float, float]:
         """The two numbers the core's initializer takes (mean/stddev, bounds or a constant)."""
         return 0.0, 0.0
+
+    def _core_initializer(self) -> Any:
+        """The typed ``_core.Initializer`` the layer spec carries."""
+        value, value2 = self.core_values()
+        return _core.Initializer(kind=_core.InitKind[self.name], value=value, value2=value2)
 
     def get_config(self) -> Dict[str, Any]:
         return {"name": self.name}

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from lamina import activations, initializers, regularizers
+from lamina import _core, activations, initializers, regularizers
 from lamina._validation import describe, finite_float, positive_int
 
 _counters: Dict[str, "itertools.count[int]"] = {}
@@ -102,7 +102,7 @@ class Layer:
         return self._params is not None
 
     # What the C++ core needs to know about this layer (None: nothing, e.g. Input).
-    def _core_spec(self) -> Optional[Dict[str, Any]]:
+    def _core_spec(self) -> Optional[_core.LayerSpec]:
         return None
 
     def output_size(self, input_size: int) -> int:
@@ -183,18 +183,13 @@ class Dense(Layer):
     _fixed_after_build = ("input_size", "units", "activation", "use_bias", "kernel_initializer",
                           "bias_initializer", "kernel_regularizer")
 
-    def _core_spec(self) -> Dict[str, Any]:
+    def _core_spec(self) -> _core.LayerSpec:
         reg = self.kernel_regularizer
-        return {
-            "kind": "dense", "units": self.units, "activation": self.activation, "use_bias": self.use_bias,
-            "kernel_initializer": self.kernel_initializer.name,
-            "kernel_initializer_value": self.kernel_initializer.core_values()[0],
-            "kernel_initializer_value2": self.kernel_initializer.core_values()[1],
-            "bias_initializer": self.bias_initializer.name,
-            "bias_initializer_value": self.bias_initializer.core_values()[0],
-            "bias_initializer_value2": self.bias_initializer.core_values()[1],
-            "l1": reg.l1 if reg else 0.0, "l2": reg.l2 if reg else 0.0,
-        }
+        return _core.LayerSpec.dense(
+            units=self.units, activation=_core.Activation[self.activation], use_bias=self.use_bias,
+            kernel_initializer=self.kernel_initializer._core_initializer(),
+            bias_initializer=self.bias_initializer._core_initializer(),
+            l1=reg.l1 if reg else 0.0, l2=reg.l2 if reg else 0.0)
 
     def output_size(self, input_size: int) -> int:
         return self.units
@@ -258,8 +253,8 @@ class Dropout(Layer):
 
     _fixed_after_build = ("input_size", "rate")
 
-    def _core_spec(self) -> Dict[str, Any]:
-        return {"kind": "dropout", "rate": self.rate}
+    def _core_spec(self) -> _core.LayerSpec:
+        return _core.LayerSpec.dropout(rate=self.rate)
 
     def get_config(self) -> Dict[str, Any]:
         config = super().get_config()

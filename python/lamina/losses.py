@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Union
 
+from lamina import _core
 from lamina._validation import describe, finite_float
 
 
@@ -44,6 +45,10 @@ class Loss:
     @property
     def delta(self) -> float:
         return 1.0
+
+    def _core_config(self) -> _core.LossConfig:
+        """The typed loss configuration the network trains on."""
+        return _core.LossConfig(kind=_core.Loss[self.name], from_logits=self.from_logits, delta=self.delta)
 
     def get_config(self) -> Dict[str, Any]:
         config: Dict[str, Any] = {"name": self.name}
@@ -158,7 +163,7 @@ class SparseCategoricalCrossentropy(Loss):
 _BY_NAME = {cls.name: cls for cls in (MeanSquaredError, MeanAbsoluteError, Huber, BinaryCrossentropy,
                                       CategoricalCrossentropy, SparseCategoricalCrossentropy)}
 _ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}
-NAMES = tuple(_BY_NAME)
+NAMES = tuple(_core.Loss.__members__)  # the core's losses; each has a class above
 
 
 def get(identifier: Union[str, Loss, Dict[str, Any]]) -> Loss:

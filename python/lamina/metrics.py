@@ -13,10 +13,13 @@ from typing import Any, Dict, Optional, Union
 
 import numpy as np
 
+from lamina import _core
 from lamina._validation import describe
 
-# How outputs become classes (names understood by the C++ core).
-ARGMAX_ONEHOT, ARGMAX_SPARSE, THRESHOLD = "argmax_onehot", "argmax_sparse", "threshold"
+# How outputs become classes: the names of the core's MetricMode members.
+ARGMAX_ONEHOT = _core.MetricMode.argmax_onehot.name
+ARGMAX_SPARSE = _core.MetricMode.argmax_sparse.name
+THRESHOLD = _core.MetricMode.threshold.name
 
 # The one table of which targets each scoring mode reads, and which targets each kind of loss
 # takes: compile() rejects every pair that disagrees, so the core never reads a target in a

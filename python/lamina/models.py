@@ -208,7 +208,7 @@ class Sequential:
         if self.loss is not None:
             self._configure_core()
 
-    def _new_core_network(self, size: int, specs: List[Dict[str, Any]]) -> Any:
+    def _new_core_network(self, size: int, specs: List[Any]) -> Any:
         shapes, inputs = [], size
         for layer in self._layers:
             shapes += layer.weight_shapes(inputs)
@@ -328,9 +328,9 @@ class Sequential:
 
     def _configure_core(self) -> None:
         assert self.loss is not None and self.optimizer is not None
-        self._net.set_loss(self.loss.name, self.loss.from_logits, self.loss.delta)
+        self._net.set_loss(self.loss._core_config())
         self._scoring = metrics_module.scoring_mode(self.loss.kind, self.output_size, self.metrics)
-        self._net.set_metric_mode(self._scoring or "none")
+        self._net.set_metric_mode(_core.MetricMode[self._scoring or "none"])
         self.optimizer._attach(self._net, self)
 
     # ----------------------------------------------------------------- data checks

@@ -12,7 +12,14 @@ from __future__ import annotations
 import weakref
 from typing import Any, Dict, Optional, Union
 
+from lamina import _core
 from lamina._validation import describe, finite_float
+
+
+# The hyperparameters an optimizer does not have; its update rule never reads them.
+_UNREAD: Dict[str, Any] = {"momentum": 0.0, "nesterov": False, "rho": 0.0, "centered": False, "beta_1": 0.0,
+                           "beta_2": 0.0, "amsgrad": False, "epsilon": 0.0, "initial_accumulator_value": 0.0,
+                           "weight_decay": 0.0}
 
 
 class Optimizer:
@@ -44,12 +51,12 @@ class Optimizer:
     def _hyper(self) -> Dict[str, Any]:
         return {}
 
-    def _core_config(self) -> Dict[str, Any]:
-        config = dict(self._hyper(), learning_rate=self._learning_rate)
+    def _core_config(self) -> _core.OptimizerConfig:
+        """Every field of the core's config, given here: Python holds the only defaults."""
+        config = dict(_UNREAD, **self._hyper(), learning_rate=self._learning_rate)
         for key in ("clipnorm", "clipvalue", "global_clipnorm"):
-            if getattr(self, key) is not None:
-                config[key] = float(getattr(self, key))
-        return config
+            config[key] = float(getattr(self, key) or 0.0)  # 0 turns the clip off
+        return _core.OptimizerConfig(kind=_core.OptimizerKind[self.name], **config)
 
     def _check_owner(self, model: Any) -> None:
         """Rejects compiling into a second model: the state, the step count and every later
@@ -62,7 +69,7 @@ class Optimizer:
 
     def _attach(self, net: Any, model: Any) -> None:
         self._check_owner(model)
-        net.set_optimizer(self.name, self._core_config())
+        net.set_optimizer(self._core_config())
         self._net, self._model = net, weakref.ref(model)
 
     @property
@@ -216,7 +223,7 @@ class AdamW(Adam):
 
 
 _BY_NAME = {cls.name: cls for cls in (SGD, RMSprop, Adagrad, Adam, AdamW)}
-NAMES = tuple(_BY_NAME)
+NAMES = tuple(_core.OptimizerKind.__members__)  # the core's optimizers; each has a class above
 
 
 def get(identifier: Union[str, Optimizer, Dict[str, Any]]) -> Optimizer:
