@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <string>
 
 #include "lamina/dense.h"
 #include "lamina/random.h"
@@ -158,6 +159,32 @@ index_t Network<T>::metric_classes() const {
         case MetricMode::ArgmaxSparse: return output_dim();
         case MetricMode::Threshold: return 2;
         default: return 0;
+    }
+}
+
+template <typename T>
+void Network<T>::check_targets(const T* y, index_t rows, index_t ycols) const {
+    const index_t cols = output_dim();
+    const bool sparse_loss = loss_is_sparse(loss_.kind);
+    const bool sparse_metric = metric_mode_ == MetricMode::ArgmaxSparse;
+    const bool dense_metric = metric_mode_ == MetricMode::ArgmaxOneHot || metric_mode_ == MetricMode::Threshold;
+    // With one output both layouts are one column, so any pairing is safe.
+    if (((sparse_loss && dense_metric) || (!sparse_loss && sparse_metric)) && cols != 1)
+        throw std::invalid_argument(
+            "the loss and the metrics need different target layouts (integer labels for one, one "
+            "column per output for the other): the targets fit at most one of them");
+    const index_t want = sparse_loss || sparse_metric ? 1 : cols;
+    if (ycols != want)
+        throw std::invalid_argument("targets must have " + std::to_string(want) + " columns, received " +
+                                    std::to_string(ycols));
+    if (!(sparse_loss || sparse_metric)) return;
+    for (index_t r = 0; r < rows; ++r) {
+        const T label = y[r];
+        // Negated test: NaN fails it too.
+        if (!(label >= T(0) && label < static_cast<T>(cols) && label == std::floor(label)))
+            throw std::invalid_argument("label out of range: labels must be integers in [0, " + std::to_string(cols) +
+                                        "), received " + std::to_string(double(label)) + " at row " +
+                                        std::to_string(r));
     }
 }
 

@@ -79,6 +79,10 @@ public:
     void set_metric_mode(MetricMode mode) { metric_mode_ = mode; }
     MetricMode metric_mode() const { return metric_mode_; }
     index_t metric_classes() const;
+    // Throws std::invalid_argument unless y (rows, ycols) is what the loss and the metric mode
+    // read: ycols = 1 integer labels in [0, output_dim) (sparse loss, ArgmaxSparse) or
+    // ycols = output_dim. Every loop that indexes with a target value relies on it.
+    void check_targets(const T* y, index_t rows, index_t ycols) const;
     Optimizer<T>& optimizer() { return optimizer_; }
 
     // Training steps taken so far; dropout masks are drawn from it, so a resumed model draws

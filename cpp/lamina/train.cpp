@@ -18,6 +18,7 @@ template <typename T>
 void train_batches(Network<T>& net, BatchStats& stats, const T* x, const T* y, index_t ycols,
                    const std::int64_t* order, index_t n_rows, index_t first, index_t batch_size,
                    index_t n_batches) {
+    net.check_targets(y, n_rows, ycols);
     const FlushDenormalsScope flush;  // training's decaying optimizer state (see denormals.h)
     net.reserve(std::min(batch_size, n_rows));  // a batch never holds more rows than the data
     const index_t in = net.input_dim();
@@ -45,6 +46,7 @@ void train_batches(Network<T>& net, BatchStats& stats, const T* x, const T* y, i
 template <typename T>
 void evaluate(Network<T>& net, BatchStats& stats, const T* x, const T* y, index_t ycols,
               index_t n_rows, index_t batch_size) {
+    net.check_targets(y, n_rows, ycols);
     for (index_t start = 0; start < n_rows; start += batch_size) {
         const index_t n = std::min(batch_size, n_rows - start);
         net.forward(x + start * net.input_dim(), n, /*training=*/false);
@@ -66,6 +68,7 @@ bool predict(Network<T>& net, T* out, const T* x, index_t n_rows, index_t batch_
 
 template <typename T>
 double loss_and_gradient(Network<T>& net, const T* x, const T* y, index_t ycols, index_t n_rows) {
+    net.check_targets(y, n_rows, ycols);
     net.forward(x, n_rows, /*training=*/false);
     return net.loss_and_backward(y, n_rows, ycols, /*backprop=*/true, nullptr);
 }
@@ -73,6 +76,7 @@ double loss_and_gradient(Network<T>& net, const T* x, const T* y, index_t ycols,
 template <typename T>
 void numerical_gradient(Network<T>& net, T* out, const T* x, const T* y, index_t ycols,
                         index_t n_rows, double epsilon, const std::int64_t* indices, index_t count) {
+    net.check_targets(y, n_rows, ycols);
     T* theta = net.params();
     const T eps = static_cast<T>(epsilon);
     for (index_t i = 0; i < count; ++i) {
