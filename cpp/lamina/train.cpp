@@ -50,7 +50,7 @@ void evaluate(Network<T>& net, BatchStats& stats, const T* x, const T* y, index_
     for (index_t start = 0; start < n_rows; start += batch_size) {
         const index_t n = std::min(batch_size, n_rows - start);
         net.forward(x + start * net.input_dim(), n, /*training=*/false);
-        net.loss_and_backward(y + start * ycols, n, ycols, /*backprop=*/false, &stats);
+        net.loss_and_output_gradient(y + start * ycols, n, ycols, /*output_gradient=*/false, &stats);
     }
 }
 
@@ -70,7 +70,7 @@ template <typename T>
 double loss_and_gradient(Network<T>& net, const T* x, const T* y, index_t ycols, index_t n_rows) {
     net.check_targets(y, n_rows, ycols);
     net.forward(x, n_rows, /*training=*/false);
-    return net.loss_and_backward(y, n_rows, ycols, /*backprop=*/true, nullptr);
+    return net.loss_and_gradient(y, n_rows, ycols);
 }
 
 template <typename T>
@@ -84,10 +84,10 @@ void numerical_gradient(Network<T>& net, T* out, const T* x, const T* y, index_t
         const T saved = w;
         w = saved + eps;
         net.forward(x, n_rows, false);
-        const double plus = net.loss_and_backward(y, n_rows, ycols, false, nullptr);
+        const double plus = net.loss_and_output_gradient(y, n_rows, ycols, false, nullptr);
         w = saved - eps;
         net.forward(x, n_rows, false);
-        const double minus = net.loss_and_backward(y, n_rows, ycols, false, nullptr);
+        const double minus = net.loss_and_output_gradient(y, n_rows, ycols, false, nullptr);
         w = saved;
         out[i] = static_cast<T>((plus - minus) / (2.0 * epsilon));
     }
