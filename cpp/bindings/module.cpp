@@ -371,6 +371,12 @@ void bind_network(py::module_& m, const char* name) {
             }
             return view_of(grads, net.param_count(), self);
         }, "The gradient block of the last step as a writable 1-D view (no copy).")
+        .def("set_trainable", [](Net& net, index_t dense_index, bool trainable) {
+            py::gil_scoped_release release;
+            std::lock_guard<std::mutex> lock(net.mutex());
+            net.set_trainable(dense_index, trainable);
+        }, py::arg("dense_index"), py::arg("trainable"),
+           "Freezes (False) or unfreezes Dense layer dense_index: the update skips its tensors.")
         .def("set_gradient_hook", &set_gradient_hook<T>, py::arg("hook"),
              "hook(gradient, step) is called once per training step with the whole gradient block\n"
              "(a writable view, valid during the call) before clipping and the update; None removes it.")

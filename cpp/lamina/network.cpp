@@ -118,6 +118,7 @@ Network<T>::Network(index_t input_dim, std::vector<LayerSpec> layers, std::uint6
             initialize(params_.data() + d.bias_offset, d.units, d.in, d.units, s.bias_init, seed_,
                        kBiasStream + layer);
     }
+    trainable_tensors_ = tensors_;
     optimizer_.configure(OptimizerConfig{}, param_count());
     z_.resize(layers_.size());
     a_.resize(layers_.size());
@@ -323,6 +324,19 @@ void Network<T>::record_metrics(const T* p, const T* y, index_t n, index_t ycols
             break;
         }
         case MetricMode::None: break;
+    }
+}
+
+template <typename T>
+void Network<T>::set_trainable(index_t dense_index, bool trainable) {
+    if (dense_index < 0 || dense_index >= static_cast<index_t>(dense_.size()))
+        throw std::invalid_argument("dense layer index out of range, received " + std::to_string(dense_index));
+    dense_[static_cast<std::size_t>(dense_index)].trainable = trainable;
+    trainable_tensors_.clear();
+    for (const DenseParams& d : dense_) {
+        if (!d.trainable) continue;
+        trainable_tensors_.push_back({d.kernel_offset, d.in * d.units});
+        if (d.bias_offset >= 0) trainable_tensors_.push_back({d.bias_offset, d.units});
     }
 }
 

@@ -136,8 +136,13 @@ public:
     void record_gradient_norms(BatchStats& stats) const;
     bool track_gradient_norms = false;
 
-    // One optimizer update of params() from grads().
-    void apply_gradients() { optimizer_.step(params_.data(), grads_.data(), tensors_); }
+    // One optimizer update of params() from grads(), over the trainable layers' tensors only.
+    void apply_gradients() { optimizer_.step(params_.data(), grads_.data(), trainable_tensors_); }
+
+    // Keras's layer.trainable = False for Dense layer `dense_index` (in dense_params() order):
+    // no optimizer touches its kernel or bias (no step, no momentum or Adam drift, no weight
+    // decay); gradients still flow through it to the layers below. Throws out of range.
+    void set_trainable(index_t dense_index, bool trainable);
 
     // Serializes use of one network from several Python threads.
     std::mutex& mutex() { return mutex_; }
@@ -155,6 +160,7 @@ private:
     std::vector<DenseParams> dense_;
     std::vector<index_t> dense_index_;  // layer -> index in dense_, or -1
     std::vector<TensorSpan> tensors_;
+    std::vector<TensorSpan> trainable_tensors_;  // tensors_ of the trainable layers
     std::vector<bool> needs_input_grad_;  // does a Dense layer sit below this layer?
     std::uint64_t seed_;
     std::vector<T> params_, grads_;

@@ -136,11 +136,12 @@ class Sequential:
         specs = [spec for spec in (layer._core_spec() for layer in self._layers) if spec is not None]
         net = _CORE[self.dtype](size, specs, self.seed)
         params = net.parameters()
-        dense_iter = iter(net.dense_params())
+        dense_iter = enumerate(net.dense_params())
         for layer in self._layers:
             if isinstance(layer, layers_module.Dense):
-                d = next(dense_iter)
-                layer._bind(params, {"inputs": d["inputs"], "kernel": d["kernel_offset"], "bias": d["bias_offset"]})
+                index, d = next(dense_iter)
+                layer._bind(params, {"inputs": d["inputs"], "kernel": d["kernel_offset"], "bias": d["bias_offset"]},
+                            (net, index))
             else:
                 layer._bind(params, {})
         # Keep earlier weights where a rebuilt layer's shapes are unchanged.
@@ -154,6 +155,16 @@ class Sequential:
         net.set_gradient_hook(self._gradient_hook)
         if self.loss is not None:
             self._configure_core()
+
+    @property
+    def trainable_weights(self) -> List[np.ndarray]:
+        """Views of the weights the optimizer updates (the trainable layers'), as in Keras."""
+        return [w for layer in self._layers for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self) -> List[np.ndarray]:
+        """Views of the frozen layers' weights (``layer.trainable = False``)."""
+        return [w for layer in self._layers for w in layer.non_trainable_weights]
 
     def set_gradient_hook(self, hook: Optional[Callable[[np.ndarray, int], None]]) -> None:
         """Calls ``hook(gradient, step)`` once per training step (fit, train_on_batch), after
