@@ -122,3 +122,21 @@ def test_hook_set_before_build_is_installed_when_the_network_is_built():
     x, y = _data()
     model.fit(x, y, batch_size=32, verbose=0)
     assert calls == [12 * 3 + 3] * 2
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_regularized_kernels_fuse_with_the_same_bits_and_leave_grads_current(batch_size, frozen):
+    x, y = _data()
+    runs = []
+    for hook in (None, lambda g, step: None):
+        model = lm.Sequential([lm.layers.Dense(70, activation="relu", input_shape=(12,),
+                                               kernel_regularizer=lm.regularizers.L1L2(l1=1e-3, l2=1e-2)),
+                               lm.layers.Dense(3, kernel_regularizer="l2")], seed=2)
+        model.compile(lm.optimizers.Adam(1e-3), "mse")
+        model.layers[0].trainable = not frozen
+        model.set_gradient_hook(hook)
+        model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
+        runs.append(model.get_weights() + model._net.optimizer_slots() + [model._net.gradients().copy()])
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)

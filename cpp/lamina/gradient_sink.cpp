@@ -56,14 +56,18 @@ void FusedUpdateSink<T>::begin_step(index_t n_dense) {
 template <typename T>
 void FusedUpdateSink<T>::dense(const DenseGradient<T>& layer) {
     const DenseParams& d = layer.d;
-    if (layer.regularized() || layer.n > kMaxRows || next_ >= static_cast<index_t>(saved_.size()))
-        throw std::logic_error("FusedUpdateSink: regularized kernel, batch too large or no begin_step");
+    if (layer.n > kMaxRows || next_ >= static_cast<index_t>(saved_.size()))
+        throw std::logic_error("FusedUpdateSink: batch too large or no begin_step");
     // The step's inputs, kept so grads() can be formed later (a few rows: the batch is small).
+    // A regularized kernel's gradient is written out as it is formed instead (update_kernel).
     Saved& keep = saved_[static_cast<std::size_t>(next_++)];
     keep.d = d;
-    keep.n = layer.n;
-    keep.x.assign(layer.x, layer.x + layer.n * d.in);
-    keep.dz.assign(layer.dz, layer.dz + layer.n * d.units);
+    // (A frozen layer's weights do not move, so its regularization term can still be added then.)
+    keep.n = layer.regularized() && d.trainable ? 0 : layer.n;
+    keep.l1 = layer.l1;
+    keep.l2 = layer.l2;
+    keep.x.assign(layer.x, layer.x + keep.n * d.in);
+    keep.dz.assign(layer.dz, layer.dz + keep.n * d.units);
     T* db = d.bias_offset >= 0 ? grads_ + d.bias_offset : nullptr;
     dense_backward(static_cast<T*>(nullptr), static_cast<T*>(nullptr), db, layer.dz, layer.x,
                    static_cast<const T*>(nullptr), layer.n, d.in, d.units);
@@ -75,8 +79,13 @@ void FusedUpdateSink<T>::dense(const DenseGradient<T>& layer) {
 template <typename T>
 void FusedUpdateSink<T>::form_gradients() {
     if (!pending_) return;
-    for (const Saved& s : saved_)
-        rank_n_rows(grads_ + s.d.kernel_offset, s.x.data(), s.d.in, s.dz.data(), s.d.units, s.n, s.d.in);
+    for (const Saved& s : saved_) {
+        if (s.n == 0) continue;
+        T* dW = grads_ + s.d.kernel_offset;
+        rank_n_rows(dW, s.x.data(), s.d.in, s.dz.data(), s.d.units, s.n, s.d.in);
+        if (s.l1 != 0.0 || s.l2 != 0.0)
+            add_regularization_gradient(dW, params_ + s.d.kernel_offset, s.d.in * s.d.units, s.l1, s.l2);
+    }
     pending_ = false;
 }
 
@@ -96,7 +105,11 @@ void FusedUpdateSink<T>::update_kernel(const DenseGradient<T>& layer) {
     const T* x = layer.x;
     const T* dz = layer.dz;
     const index_t n = layer.n;
-    const ZeroGradient zero_effect = optimizer_->zero_gradient_effect();
+    // The regularization gradient needs the weights before the update, so grads() could not
+    // form it later: regularized kernels form g in the gradient block itself (still in cache
+    // for the update right after), which also keeps every row (a zero input is no zero gradient).
+    const bool regularized = layer.regularized();
+    const ZeroGradient zero_effect = regularized ? ZeroGradient::Full : optimizer_->zero_gradient_effect();
     // Skipping pays per row; for narrow kernels (a 10-unit output layer, whose inputs are relu
     // outputs and half zero) the runs get short and the calls cost more than the rows.
     constexpr index_t kSkipMinUnits = 64;
@@ -108,7 +121,7 @@ void FusedUpdateSink<T>::update_kernel(const DenseGradient<T>& layer) {
     // At batch 1, g is formed in registers inside the optimizer's kernel, row by row, when it
     // has one (faster than through the block; bench/RESULTS.md). With more samples each lane's
     // sum is a chain of dependent FMAs there, and rank_n_rows's independent accumulators win.
-    const bool row_kernel = n == 1 && units >= kSkipMinUnits && optimizer_->has_row_update();
+    const bool row_kernel = !regularized && n == 1 && units >= kSkipMinUnits && optimizer_->has_row_update();
     const bool skip_rows = zero_effect != ZeroGradient::Full && units >= kSkipMinUnits;
     // Row i's input column x[:, i] is all zero.
     auto zero_input = [&](index_t i) {
@@ -136,8 +149,9 @@ void FusedUpdateSink<T>::update_kernel(const DenseGradient<T>& layer) {
                 for (index_t i = i0; i < i1; ++i)
                     optimizer_->update_row(W + i * units, d.kernel_offset + i * units, x[i], dz, units);
             } else {
-                T* g = block.data();
+                T* g = regularized ? grads_ + offset : block.data();
                 rank_n_rows(g, x + i0, in, dz, units, n, i1 - i0);
+                if (regularized) add_regularization_gradient(g, W + i0 * units, count, layer.l1, layer.l2);
                 optimizer_->update_span(W + i0 * units, g, offset, count);
             }
             i0 = i1;

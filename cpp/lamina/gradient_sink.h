@@ -3,13 +3,13 @@
 //
 //   StoringSink     dW, db into the network's gradient block, for whoever reads it next (the
 //                   hook, clipping, gradient norms, the update).
-//   FusedUpdateSink (batches of at most kMaxRows rows, nothing observing the gradient, no
-//                   regularized kernel) forms each kernel's gradient a cache-sized block at a time
-//                   and applies the optimizer rule to it straight away, so dW never travels
-//                   through memory. It keeps the step's small inputs (each layer's x and dz) so
-//                   the gradient block can still be formed on demand, with the same bits
-//                   (form_gradients). A regularized kernel's gradient needs the weights from
-//                   before the update, which are gone by then: such networks store.
+//   FusedUpdateSink (batches of at most kMaxRows rows, nothing observing the gradient) forms
+//                   each kernel's gradient a cache-sized block at a time and applies the
+//                   optimizer rule to it straight away, so dW never travels through memory. It
+//                   keeps the step's small inputs (each layer's x and dz) so the gradient block
+//                   can still be formed on demand, with the same bits (form_gradients). A
+//                   regularized kernel's gradient needs the weights from before the update,
+//                   gone by then, so it is written to the block as it is formed.
 #pragma once
 #include <vector>
 
@@ -77,7 +77,8 @@ private:
     void update_kernel(const DenseGradient<T>& layer);
     struct Saved {
         DenseParams d;
-        index_t n;
+        index_t n;  // 0: nothing to form (the gradient is in the block already)
+        double l1, l2;
         std::vector<T> x, dz;
     };
     T* params_;

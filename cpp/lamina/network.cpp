@@ -87,7 +87,6 @@ Network<T>::Network(index_t input_dim, std::vector<LayerSpec> layers, std::uint6
             }
             dense_index_.push_back(static_cast<index_t>(dense_.size()));
             dense_.push_back(d);
-            regularized_ = regularized_ || s.l1 != 0.0 || s.l2 != 0.0;
             tensors_.push_back({d.kernel_offset, width * s.units});
             if (s.use_bias) tensors_.push_back({d.bias_offset, s.units});
             width = s.units;
@@ -342,7 +341,7 @@ void Network<T>::set_trainable(index_t dense_index, bool trainable) {
 
 template <typename T>
 bool Network<T>::fuses(index_t n) const {
-    return n <= kFusedBatch && !hook_ && !optimizer_.clips() && !track_gradient_norms && !regularized_;
+    return n <= kFusedBatch && !hook_ && !optimizer_.clips() && !track_gradient_norms;
 }
 
 template <typename T>

@@ -109,7 +109,7 @@ public:
     // One training step, in phases, after forward(training=true):
     //   loss_and_output_gradient -> backward(into a sink) -> gradient hook -> clip -> update.
     // Batches of at most kFusedBatch rows that nobody observes (no hook, clipping, gradient
-    // norms or regularized kernel) go to the FusedUpdateSink, which applies the update as the
+    // norms) go to the FusedUpdateSink, which applies the update as the
     // gradient is formed; every other step stores the whole block first. Same bits either way.
     // Returns the loss (mean + penalty).
     double train_step(const T* y, index_t n, index_t ycols, BatchStats& stats);
@@ -171,7 +171,6 @@ private:
     StoringSink<T> storing_sink_;
     FusedUpdateSink<T> fused_sink_;
     std::shared_ptr<GradientHook<T>> hook_;
-    bool regularized_ = false;  // any kernel with l1 or l2
 
     // Workspaces, each sized for capacity_ rows.
     index_t capacity_ = 0;
