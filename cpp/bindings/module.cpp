@@ -384,12 +384,7 @@ Checked<T> check_data(Network<T>& net, const CArray<T>& x, const CArray<T>& y) {
     if (y.shape(1) != want)
         fail("y must have " + std::to_string(want) + " columns, received shape " + shape_of(y));
     if (y.shape(0) != x.shape(0)) fail("x and y must have the same number of rows");
-    if (sparse) {
-        const T* labels = y.data();
-        for (index_t r = 0; r < y.shape(0); ++r)
-            if (!(labels[r] >= 0 && labels[r] < net.output_dim()))
-                fail("label out of range at row " + std::to_string(r));
-    }
+    // Label values (and the metric mode's layout) are checked by the core: Network::check_targets.
     return {x, y, x.shape(0), y.shape(1)};
 }
 
@@ -405,6 +400,42 @@ auto serialized(Net& net, Fn fn) {
     py::gil_scoped_release release;
     std::lock_guard<std::mutex> lock(net.mutex());
     return fn();
+}
+
+// --- the gradient hook: a Python callable on the step's gradient block -----------------------------
+
+// Calls fn(grad, step) with the GIL held; grad is a writable view of the network's gradient
+// block, kept alive by the network's Python object (owner: a borrowed handle, valid because the
+// network owns this hook). A Python exception leaves the step (see GradientHook) and reaches
+// the caller of train_batches as itself.
+template <typename T>
+class PyGradientHook final : public GradientHook<T> {
+public:
+    PyGradientHook(py::function fn, py::handle owner) : fn_(std::move(fn)), owner_(owner) {}
+    ~PyGradientHook() override {
+        py::gil_scoped_acquire gil;
+        fn_ = py::function();
+    }
+    void on_gradient(T* grad, index_t size, const StepInfo& step) override {
+        py::gil_scoped_acquire gil;
+        fn_(view_of(grad, size, owner_), step.step);
+    }
+
+private:
+    py::function fn_;
+    py::handle owner_;
+};
+
+template <typename T>
+void set_gradient_hook(py::object self, const py::object& fn) {
+    Network<T>& net = self.cast<Network<T>&>();
+    if (!fn.is_none() && !PyCallable_Check(fn.ptr()))
+        throw py::type_error("gradient hook must be callable or None, received " + std::string(py::repr(fn)));
+    std::shared_ptr<GradientHook<T>> hook;
+    if (!fn.is_none()) hook = std::make_shared<PyGradientHook<T>>(fn.cast<py::function>(), self);
+    py::gil_scoped_release release;  // the old hook's destructor takes the GIL back itself
+    std::lock_guard<std::mutex> lock(net.mutex());
+    net.set_gradient_hook(std::move(hook));
 }
 
 template <typename T>
@@ -427,8 +458,23 @@ void bind_network(py::module_& m, const char* name) {
         }, "The parameter block as a writable 1-D view (no copy).")
         .def("gradients", [](py::object self) {
             Net& net = self.cast<Net&>();
-            return view_of(net.grads(), net.param_count(), self);
-        })
+            T* grads;
+            {
+                py::gil_scoped_release release;
+                std::lock_guard<std::mutex> lock(net.mutex());
+                grads = net.grads();  // forms a fused step's kernel gradients first
+            }
+            return view_of(grads, net.param_count(), self);
+        }, "The gradient block of the last step as a writable 1-D view (no copy).")
+        .def("set_trainable", [](Net& net, index_t dense_index, bool trainable) {
+            py::gil_scoped_release release;
+            std::lock_guard<std::mutex> lock(net.mutex());
+            net.set_trainable(dense_index, trainable);
+        }, py::arg("dense_index"), py::arg("trainable"),
+           "Freezes (False) or unfreezes Dense layer dense_index: the update skips its tensors.")
+        .def("set_gradient_hook", &set_gradient_hook<T>, py::arg("hook"),
+             "hook(gradient, step) is called once per training step with the whole gradient block\n"
+             "(a writable view, valid during the call) before clipping and the update; None removes it.")
         .def("dense_params", [](Net& net) {
             py::list out;
             for (const auto& d : net.dense_params())

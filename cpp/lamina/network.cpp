@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <string>
 
 #include "lamina/dense.h"
 #include "lamina/random.h"
-#include "lamina/rank_update.h"
 #include "lamina/threading.h"
 #include "lamina/vectorize.h"
 
@@ -29,16 +29,6 @@ index_t argmax_row(const T* r, index_t cols) {
     for (index_t j = 1; j < cols; ++j)
         if (r[j] > r[best]) best = j;
     return best;
-}
-
-// g (n) += d/dw [l1 |w| + l2 w^2] = l1 sign(w) + 2 l2 w, with sign(0) = 0.
-template <typename T>
-LAMINA_VECTORIZE void add_regularization_gradient(T* g, const T* w, index_t n, double l1, double l2) {
-    const T a = static_cast<T>(l1), b = static_cast<T>(2.0 * l2);
-    for (index_t i = 0; i < n; ++i) {
-        const T sign = w[i] > T(0) ? T(1) : (w[i] < T(0) ? T(-1) : T(0));
-        g[i] += b * w[i] + a * sign;
-    }
 }
 
 // out[0] = sum |w|, out[1] = sum w^2 over w (n), accumulated in double.
@@ -74,7 +64,8 @@ LAMINA_VECTORIZE void chunk_abs_and_squares(const T* w, index_t n, double* out) 
 
 template <typename T>
 Network<T>::Network(index_t input_dim, std::vector<LayerSpec> layers, std::uint64_t seed)
-    : input_dim_(input_dim), layers_(std::move(layers)), seed_(seed) {
+    : input_dim_(input_dim), layers_(std::move(layers)), seed_(seed), storing_sink_(nullptr, nullptr),
+      fused_sink_(nullptr, nullptr, nullptr) {
     if (input_dim <= 0) throw std::invalid_argument("input_dim must be positive");
     if (layers_.empty()) throw std::invalid_argument("a network needs at least one layer");
     index_t width = input_dim, offset = 0;
@@ -112,6 +103,9 @@ Network<T>::Network(index_t input_dim, std::vector<LayerSpec> layers, std::uint6
     for (const DenseParams& d : dense_) max_kernel = std::max(max_kernel, d.in * d.units);
     penalty_partials_.assign(static_cast<std::size_t>(2 * ((max_kernel + kPenaltyChunk - 1) / kPenaltyChunk)), 0.0);
     grads_.assign(static_cast<std::size_t>(offset), T(0));
+    // The blocks are never reallocated after this, so the sinks may keep their addresses.
+    storing_sink_ = StoringSink<T>(params_.data(), grads_.data());
+    fused_sink_ = FusedUpdateSink<T>(params_.data(), grads_.data(), &optimizer_);
     // Streams follow the Dense layers' order, so inserting a Dropout changes no initial weight.
     for (std::size_t i = 0; i < dense_.size(); ++i) {
         const DenseParams& d = dense_[i];
@@ -123,6 +117,7 @@ Network<T>::Network(index_t input_dim, std::vector<LayerSpec> layers, std::uint6
             initialize(params_.data() + d.bias_offset, d.units, d.in, d.units, s.bias_init, seed_,
                        kBiasStream + layer);
     }
+    trainable_tensors_ = tensors_;
     optimizer_.configure(OptimizerConfig{}, param_count());
     z_.resize(layers_.size());
     a_.resize(layers_.size());
@@ -158,6 +153,32 @@ index_t Network<T>::metric_classes() const {
         case MetricMode::ArgmaxSparse: return output_dim();
         case MetricMode::Threshold: return 2;
         default: return 0;
+    }
+}
+
+template <typename T>
+void Network<T>::check_targets(const T* y, index_t rows, index_t ycols) const {
+    const index_t cols = output_dim();
+    const bool sparse_loss = loss_is_sparse(loss_.kind);
+    const bool sparse_metric = metric_mode_ == MetricMode::ArgmaxSparse;
+    const bool dense_metric = metric_mode_ == MetricMode::ArgmaxOneHot || metric_mode_ == MetricMode::Threshold;
+    // With one output both layouts are one column, so any pairing is safe.
+    if (((sparse_loss && dense_metric) || (!sparse_loss && sparse_metric)) && cols != 1)
+        throw std::invalid_argument(
+            "the loss and the metrics need different target layouts (integer labels for one, one "
+            "column per output for the other): the targets fit at most one of them");
+    const index_t want = sparse_loss || sparse_metric ? 1 : cols;
+    if (ycols != want)
+        throw std::invalid_argument("targets must have " + std::to_string(want) + " columns, received " +
+                                    std::to_string(ycols));
+    if (!(sparse_loss || sparse_metric)) return;
+    for (index_t r = 0; r < rows; ++r) {
+        const T label = y[r];
+        // Negated test: NaN fails it too.
+        if (!(label >= T(0) && label < static_cast<T>(cols) && label == std::floor(label)))
+            throw std::invalid_argument("label out of range: labels must be integers in [0, " + std::to_string(cols) +
+                                        "), received " + std::to_string(double(label)) + " at row " +
+                                        std::to_string(r));
     }
 }
 
@@ -306,128 +327,82 @@ void Network<T>::record_metrics(const T* p, const T* y, index_t n, index_t ycols
 }
 
 template <typename T>
-double Network<T>::loss_and_backward(const T* y, index_t n, index_t ycols, bool backprop,
-                                     BatchStats* stats) {
-    return backward(y, n, ycols, backprop, /*fused_update=*/false, stats);
+void Network<T>::set_trainable(index_t dense_index, bool trainable) {
+    if (dense_index < 0 || dense_index >= static_cast<index_t>(dense_.size()))
+        throw std::invalid_argument("dense layer index out of range, received " + std::to_string(dense_index));
+    dense_[static_cast<std::size_t>(dense_index)].trainable = trainable;
+    trainable_tensors_.clear();
+    for (const DenseParams& d : dense_) {
+        if (!d.trainable) continue;
+        trainable_tensors_.push_back({d.kernel_offset, d.in * d.units});
+        if (d.bias_offset >= 0) trainable_tensors_.push_back({d.bias_offset, d.units});
+    }
+}
+
+template <typename T>
+bool Network<T>::fuses(index_t n) const {
+    return n <= kFusedBatch && !hook_ && !optimizer_.clips() && !track_gradient_norms;
 }
 
 template <typename T>
 double Network<T>::train_step(const T* y, index_t n, index_t ycols, BatchStats& stats) {
-    const bool fuse = n <= kFusedBatch && !optimizer_.clips() && !track_gradient_norms;
-    if (!fuse) {
-        const double loss = backward(y, n, ycols, true, false, &stats);
-        if (track_gradient_norms) record_gradient_norms(stats);
-        apply_gradients();
+    const double loss = loss_and_output_gradient(y, n, ycols, /*output_gradient=*/true, &stats);
+    if (fuses(n)) {
+        optimizer_.begin_step();
+        fused_sink_.begin_step(static_cast<index_t>(dense_.size()));
+        backward(n, fused_sink_);
+        optimizer_.end_step();
         return loss;
     }
-    optimizer_.begin_step();
-    const double loss = backward(y, n, ycols, true, true, &stats);
-    optimizer_.end_step();
+    backward(n, storing_sink_);
+    fused_sink_.forget();
+    if (hook_) {
+        try {
+            hook_->on_gradient(grads_.data(), param_count(), StepInfo{optimizer_.iterations, n});
+        } catch (...) {
+            --steps;  // the step did not happen: a retry draws the same dropout masks
+            throw;
+        }
+    }
+    if (track_gradient_norms) record_gradient_norms(stats);
+    apply_gradients();
     return loss;
 }
 
-// dz (n, units), x (n, in): the kernel gradient x^T dz is formed kRows rows at a time in a small
-// per-thread block (it stays in L1/L2), the regularization gradient is added, and the optimizer
-// rule is applied to those rows straight away, so dW never travels through memory. Blocks of
-// rows are independent, so threads split them without changing any result.
-// A kernel row whose input is zero in every sample has a zero gradient row; when the optimizer
-// leaves weights alone under a zero gradient (see Optimizer::zero_gradient_effect) such rows
-// skip the gradient and the weights, and at most decay their state -- bit-for-bit what the full
-// rule gives, at a fraction of the memory traffic (sparse inputs such as images).
-// (Deferring that decay to the row's next update, as rho^k in one multiplication, was tried:
-// 4% at batch 1, but where it settles would change roundings, so results would depend on how
-// fit splits its work.)
 template <typename T>
-void Network<T>::fused_kernel_update(const DenseParams& d, const T* dz, const T* x, index_t n) {
-    using ZeroGradient = typename Optimizer<T>::ZeroGradient;
-    const LayerSpec& s = layers_[d.layer];
-    const bool regularized = s.l1 != 0.0 || s.l2 != 0.0;
-    const ZeroGradient zero_effect = regularized ? ZeroGradient::Full : optimizer_.zero_gradient_effect();
-    // Skipping pays per row; for narrow kernels (a 10-unit output layer, whose inputs are relu
-    // outputs and half zero) the runs get short and the calls cost more than the rows.
-    constexpr index_t kSkipMinUnits = 64;
-    T* W = params_.data() + d.kernel_offset;
-    const index_t in = d.in, units = d.units;
-    const index_t kRows = std::max<index_t>(1, 8192 / units);  // a block of ~32 KB
-    const index_t blocks = (in + kRows - 1) / kRows;
-    const bool parallel = 2 * n * in * units >= 8 * kParallelMinFlops && blocks > 1;
-    // At batch 1, g is formed in registers inside the optimizer's kernel, row by row, when it
-    // has one (4-10% faster than through the block). With more samples each lane's sum is a
-    // chain of dependent FMAs there, and rank_n_rows's eight independent accumulators win
-    // (batch 10: 37k vs 26k samples/s).
-    const bool row_kernel = !regularized && n == 1 && units >= kSkipMinUnits && optimizer_.has_row_update();
-    const bool skip_rows = zero_effect != ZeroGradient::Full && units >= kSkipMinUnits;
-    // Row i's input column x[:, i] is all zero.
-    auto zero_input = [&](index_t i) {
-        if (!skip_rows) return false;
-        for (index_t r = 0; r < n; ++r)
-            if (x[r * in + i] != T(0)) return false;
-        return true;
-    };
-    // Dynamic: skipped rows make blocks unequal (image borders), and which thread takes a block
-    // changes no result.
-#pragma omp parallel for schedule(dynamic) if (parallel)
-    for (index_t b = 0; b < blocks; ++b) {
-        thread_local std::vector<T> block;  // grows once per thread, then reused
-        const index_t b0 = b * kRows, b1 = std::min(in, b0 + kRows);
-        if (static_cast<index_t>(block.size()) < kRows * units) block.resize(static_cast<std::size_t>(kRows * units));
-        // Runs of rows alike (all-zero input or not), each handled with one call.
-        for (index_t i0 = b0; i0 < b1;) {
-            const bool zero = zero_input(i0);
-            index_t i1 = i0 + 1;
-            while (i1 < b1 && zero_input(i1) == zero) ++i1;
-            const index_t offset = d.kernel_offset + i0 * units, count = (i1 - i0) * units;
-            if (zero) {
-                if (zero_effect == ZeroGradient::DecayFirstSlot) optimizer_.decay_span(offset, count);
-                i0 = i1;
-                continue;
-            }
-            if (row_kernel) {
-                for (index_t i = i0; i < i1; ++i)
-                    optimizer_.update_row(W + i * units, d.kernel_offset + i * units, x[i], dz, units);
-                i0 = i1;
-                continue;
-            }
-            T* g = block.data();
-            rank_n_rows(g, x + i0, in, dz, units, n, i1 - i0);
-            T* w = W + i0 * units;
-            if (regularized) add_regularization_gradient(g, w, count, s.l1, s.l2);
-            optimizer_.update_span(w, g, offset, count);
-            i0 = i1;
-        }
-    }
+double Network<T>::loss_and_gradient(const T* y, index_t n, index_t ycols) {
+    const double loss = loss_and_output_gradient(y, n, ycols, /*output_gradient=*/true, nullptr);
+    backward(n, storing_sink_);
+    fused_sink_.forget();
+    return loss;
 }
 
 template <typename T>
-double Network<T>::backward(const T* y, index_t n, index_t ycols, bool backprop, bool fused_update,
-                            BatchStats* stats) {
+double Network<T>::loss_and_output_gradient(const T* y, index_t n, index_t ycols, bool output_gradient,
+                                            BatchStats* stats) {
     const std::size_t L = layers_.size();
     const index_t cols = output_dim();
     const T* out = out_[L - 1];
     const T scale = static_cast<T>(1.0 / static_cast<double>(n));
     const bool sparse = loss_is_sparse(loss_.kind);
-    T* g = grad_a_.data();  // gradient w.r.t. the current layer's output (or pre-activation)
-    T* g_out = backprop ? g : nullptr;
-    bool g_is_preactivation = false;
+    T* g = output_gradient ? grad_a_.data() : nullptr;  // at the output, or at its pre-activation
     double data_loss = 0.0;
     switch (output_gradient_) {
         case OutputGradient::SoftmaxOnPreactivation:
-            data_loss = softmax_cross_entropy(g_out, z_[L - 1].data(), y, n, cols, sparse, scale);
-            g_is_preactivation = true;
+            data_loss = softmax_cross_entropy(g, z_[L - 1].data(), y, n, cols, sparse, scale);
             break;
         case OutputGradient::SigmoidOnPreactivation:
-            data_loss = sigmoid_binary_cross_entropy(g_out, z_[L - 1].data(), y, n, cols, scale);
-            g_is_preactivation = true;
+            data_loss = sigmoid_binary_cross_entropy(g, z_[L - 1].data(), y, n, cols, scale);
             break;
         case OutputGradient::SoftmaxOnOutput:
-            data_loss = softmax_cross_entropy(g_out, out, y, n, cols, sparse, scale);
+            data_loss = softmax_cross_entropy(g, out, y, n, cols, sparse, scale);
             break;
         case OutputGradient::SigmoidOnOutput:
-            data_loss = sigmoid_binary_cross_entropy(g_out, out, y, n, cols, scale);
+            data_loss = sigmoid_binary_cross_entropy(g, out, y, n, cols, scale);
             break;
         case OutputGradient::Generic:
             data_loss = loss_sum(loss_.kind, out, y, n, cols, loss_.delta);
-            if (backprop) loss_backward(loss_.kind, g, out, y, n, cols, loss_.delta, scale);
+            if (g) loss_backward(loss_.kind, g, out, y, n, cols, loss_.delta, scale);
             break;
     }
     const double penalty = regularization_penalty();
@@ -436,9 +411,16 @@ double Network<T>::backward(const T* y, index_t n, index_t ycols, bool backprop,
         stats->samples += n;
         record_metrics(out, y, n, ycols, *stats);
     }
-    const double loss = data_loss / static_cast<double>(n) + penalty;
-    if (!backprop) return loss;
+    return data_loss / static_cast<double>(n) + penalty;
+}
 
+// g: the output gradient loss_and_output_gradient left in grad_a_; per layer, last first.
+template <typename T>
+void Network<T>::backward(index_t n, GradientSink<T>& sink) {
+    const std::size_t L = layers_.size();
+    const bool g_is_preactivation = output_gradient_ == OutputGradient::SoftmaxOnPreactivation ||
+                                    output_gradient_ == OutputGradient::SigmoidOnPreactivation;
+    T* g = grad_a_.data();
     T* spare = grad_b_.data();
     for (std::size_t l = L; l-- > 0;) {
         const LayerSpec& s = layers_[l];
@@ -452,31 +434,14 @@ double Network<T>::backward(const T* y, index_t n, index_t ycols, bool backprop,
         const DenseParams& d = dense_[dense_index_[l]];
         if (!(l == L - 1 && g_is_preactivation))
             activation_backward(s.activation, g, g, z_[l].data(), out_[l], n, d.units);
-        T* dW = grads_.data() + d.kernel_offset;
-        T* db = d.bias_offset >= 0 ? grads_.data() + d.bias_offset : nullptr;
-        T* dx = needs_input_grad_[l] ? spare : nullptr;
-        const T* W = params_.data() + d.kernel_offset;
-        if (fused_update) {
-            // dx first: it needs this step's weights, before the update below changes them.
-            dense_backward(dx, static_cast<T*>(nullptr), db, g, in_[l], W, n, d.in, d.units);
-            if (db) optimizer_.update_span(params_.data() + d.bias_offset, db, d.bias_offset, d.units);
-            fused_kernel_update(d, g, in_[l], n);
-        } else {
-            dense_backward(dx, dW, db, g, in_[l], W, n, d.in, d.units);
-        }
-        if (!fused_update && (s.l1 != 0.0 || s.l2 != 0.0)) {
-            const index_t n_w = d.in * d.units, chunks = (n_w + kPenaltyChunk - 1) / kPenaltyChunk;
-            const bool parallel = n_w >= 4 * kParallelMinFlops;
-#pragma omp parallel for schedule(static) if (parallel)
-            for (index_t c = 0; c < chunks; ++c) {
-                const index_t i0 = c * kPenaltyChunk;
-                add_regularization_gradient(dW + i0, W + i0, std::min(kPenaltyChunk, n_w - i0), s.l1, s.l2);
-            }
-        }
+        // dx first: it needs this step's weights, which a fused sink changes.
+        if (needs_input_grad_[l])
+            dense_backward(spare, static_cast<T*>(nullptr), static_cast<T*>(nullptr), g, in_[l],
+                           params_.data() + d.kernel_offset, n, d.in, d.units);
+        sink.dense(DenseGradient<T>{d, g, in_[l], n, s.l1, s.l2});
         if (!needs_input_grad_[l]) break;
         std::swap(g, spare);
     }
-    return loss;
 }
 
 template class Network<float>;

@@ -4,10 +4,13 @@
 // Parameter layout: for each Dense layer in order, its kernel (in, units) then its bias (units).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <vector>
 
 #include "lamina/activations.h"
+#include "lamina/gradient_hook.h"
+#include "lamina/gradient_sink.h"
 #include "lamina/initializers.h"
 #include "lamina/losses.h"
 #include "lamina/optimizers.h"
@@ -57,10 +60,7 @@ struct BatchStats {
 template <typename T>
 class Network {
 public:
-    struct DenseParams {
-        index_t layer, in, units;
-        index_t kernel_offset, bias_offset;  // bias_offset = -1 without a bias
-    };
+    using DenseParams = lamina::DenseParams;
 
     Network(index_t input_dim, std::vector<LayerSpec> layers, std::uint64_t seed);
 
@@ -72,13 +72,22 @@ public:
     const std::vector<DenseParams>& dense_params() const { return dense_; }
     const std::vector<TensorSpan>& tensors() const { return tensors_; }
     T* params() { return params_.data(); }
-    T* grads() { return grads_.data(); }
+    // The gradient block of the last step (or loss_and_gradient), never stale: after a fused
+    // step its kernel parts are formed here, on first read, from the step's kept inputs.
+    T* grads() {
+        fused_sink_.form_gradients();
+        return grads_.data();
+    }
 
     void set_loss(const LossConfig& loss);
     const LossConfig& loss() const { return loss_; }
     void set_metric_mode(MetricMode mode) { metric_mode_ = mode; }
     MetricMode metric_mode() const { return metric_mode_; }
     index_t metric_classes() const;
+    // Throws std::invalid_argument unless y (rows, ycols) is what the loss and the metric mode
+    // read: ycols = 1 integer labels in [0, output_dim) (sparse loss, ArgmaxSparse) or
+    // ycols = output_dim. Every loop that indexes with a target value relies on it.
+    void check_targets(const T* y, index_t rows, index_t ycols) const;
     Optimizer<T>& optimizer() { return optimizer_; }
 
     // Training steps taken so far; dropout masks are drawn from it, so a resumed model draws
@@ -97,16 +106,27 @@ public:
     // place, so nothing but the output may be used afterwards (no loss from logits, no backward).
     const T* forward(const T* x, index_t n, bool training, bool outputs_only = false);
 
-    // Loss of the last forward against y (n, ycols), plus the regularization penalty. With
-    // backprop, fills grads() (for the whole block). Adds to stats when given.
-    double loss_and_backward(const T* y, index_t n, index_t ycols, bool backprop, BatchStats* stats);
-
-    // One training step after forward(training=true): loss, backward and the optimizer update.
-    // Batches of at most kFusedBatch rows fuse each kernel's gradient (a rank-n update) with
-    // the optimizer rule, row by row, so dW never travels through memory; grads() then holds
-    // only the biases' gradients. Returns the loss (mean + penalty).
+    // One training step, in phases, after forward(training=true):
+    //   loss_and_output_gradient -> backward(into a sink) -> gradient hook -> clip -> update.
+    // Batches of at most kFusedBatch rows that nobody observes (no hook, clipping, gradient
+    // norms) go to the FusedUpdateSink, which applies the update as the
+    // gradient is formed; every other step stores the whole block first. Same bits either way.
+    // Returns the loss (mean + penalty).
     double train_step(const T* y, index_t n, index_t ycols, BatchStats& stats);
-    static constexpr index_t kFusedBatch = 16;
+    static constexpr index_t kFusedBatch = FusedUpdateSink<T>::kMaxRows;
+
+    // Phase 2: the loss of the last forward against y (n, ycols), plus the regularization
+    // penalty; with output_gradient, the gradient at the output for backward. Adds to stats
+    // when given. Returns the loss (mean + penalty).
+    double loss_and_output_gradient(const T* y, index_t n, index_t ycols, bool output_gradient, BatchStats* stats);
+    // Phase 3: from the output gradient down through the layers; each Dense layer's parameter
+    // gradient goes to the sink.
+    void backward(index_t n, GradientSink<T>& sink);
+    // Full gradient of the last forward's loss into grads() (no update). Returns the loss.
+    double loss_and_gradient(const T* y, index_t n, index_t ycols);
+
+    // Phase 4: called once per storing step with the whole gradient block (null: none).
+    void set_gradient_hook(std::shared_ptr<GradientHook<T>> hook) { hook_ = std::move(hook); }
 
     // l1 * sum|W| + l2 * sum W^2 over every regularized kernel.
     double regularization_penalty() const;
@@ -118,8 +138,13 @@ public:
     // Threads for this network's calls (0: the process-wide count); see ThreadScope.
     int num_threads = 0;
 
-    // One optimizer update of params() from grads().
-    void apply_gradients() { optimizer_.step(params_.data(), grads_.data(), tensors_); }
+    // One optimizer update of params() from grads(), over the trainable layers' tensors only.
+    void apply_gradients() { optimizer_.step(params_.data(), grads_.data(), trainable_tensors_); }
+
+    // Keras's layer.trainable = False for Dense layer `dense_index` (in dense_params() order):
+    // no optimizer touches its kernel or bias (no step, no momentum or Adam drift, no weight
+    // decay); gradients still flow through it to the layers below. Throws out of range.
+    void set_trainable(index_t dense_index, bool trainable);
 
     // Serializes use of one network from several Python threads.
     std::mutex& mutex() { return mutex_; }
@@ -129,8 +154,7 @@ private:
                                 SoftmaxOnOutput, SigmoidOnOutput };
 
     void record_metrics(const T* p, const T* y, index_t n, index_t ycols, BatchStats& stats) const;
-    double backward(const T* y, index_t n, index_t ycols, bool backprop, bool fused_update, BatchStats* stats);
-    void fused_kernel_update(const DenseParams& d, const T* dz, const T* x, index_t n);
+    bool fuses(index_t n) const;
 
     index_t input_dim_;
     std::vector<LayerSpec> layers_;
@@ -138,6 +162,7 @@ private:
     std::vector<DenseParams> dense_;
     std::vector<index_t> dense_index_;  // layer -> index in dense_, or -1
     std::vector<TensorSpan> tensors_;
+    std::vector<TensorSpan> trainable_tensors_;  // tensors_ of the trainable layers
     std::vector<bool> needs_input_grad_;  // does a Dense layer sit below this layer?
     std::uint64_t seed_;
     std::vector<T> params_, grads_;
@@ -145,6 +170,9 @@ private:
     OutputGradient output_gradient_ = OutputGradient::Generic;
     MetricMode metric_mode_ = MetricMode::None;
     Optimizer<T> optimizer_;
+    StoringSink<T> storing_sink_;
+    FusedUpdateSink<T> fused_sink_;
+    std::shared_ptr<GradientHook<T>> hook_;
 
     // Workspaces, each sized for capacity_ rows.
     index_t capacity_ = 0;

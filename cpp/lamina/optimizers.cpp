@@ -56,11 +56,30 @@ void Optimizer<T>::configure(const OptimizerConfig& config, index_t n_params) {
     }
 }
 
+// The ranges of grads a step covers: [0, n) when the tensors tile it (every layer trainable:
+// one sweep, as always), else each tensor (frozen layers leave gaps).
+namespace {
+template <typename F>
+void for_each_range(const std::vector<TensorSpan>& tensors, F&& f) {
+    index_t end = 0;
+    for (const TensorSpan& t : tensors) {
+        if (t.offset != end) {
+            for (const TensorSpan& u : tensors) f(u.offset, u.size);
+            return;
+        }
+        end += t.size;
+    }
+    if (end > 0) f(index_t(0), end);
+}
+}  // namespace
+
 template <typename T>
-void Optimizer<T>::clip(T* grads, index_t n, const std::vector<TensorSpan>& tensors) const {
+void Optimizer<T>::clip(T* grads, const std::vector<TensorSpan>& tensors) const {
     if (config_.clipvalue > 0.0) {
         const T v = static_cast<T>(config_.clipvalue);
-        for (index_t i = 0; i < n; ++i) grads[i] = std::min(std::max(grads[i], -v), v);
+        for_each_range(tensors, [&](index_t offset, index_t n) {
+            for (index_t i = offset; i < offset + n; ++i) grads[i] = std::min(std::max(grads[i], -v), v);
+        });
     }
     if (config_.clipnorm > 0.0) {
         for (const TensorSpan& t : tensors) {
@@ -70,9 +89,13 @@ void Optimizer<T>::clip(T* grads, index_t n, const std::vector<TensorSpan>& tens
         }
     }
     if (config_.global_clipnorm > 0.0) {
-        const double norm = std::sqrt(squared_norm(grads, n));
+        double sq = 0.0;
+        for_each_range(tensors, [&](index_t offset, index_t n) { sq += squared_norm(grads + offset, n); });
+        const double norm = std::sqrt(sq);
         if (norm > config_.global_clipnorm)
-            scale_by(grads, n, static_cast<T>(config_.global_clipnorm / norm));
+            for_each_range(tensors, [&](index_t offset, index_t n) {
+                scale_by(grads + offset, n, static_cast<T>(config_.global_clipnorm / norm));
+            });
     }
 }
 
@@ -227,19 +250,19 @@ LAMINA_VECTORIZE void Optimizer<T>::decay_span(index_t offset, index_t n) {
 
 template <typename T>
 void Optimizer<T>::step(T* w, T* g, const std::vector<TensorSpan>& tensors) {
-    index_t n = 0;
-    for (const TensorSpan& t : tensors) n = std::max(n, t.offset + t.size);
-    clip(g, n, tensors);
+    clip(g, tensors);
     begin_step();
     // Fixed-size pieces, elementwise: the result does not depend on how threads share them.
     constexpr index_t kPiece = 4096;
-    const index_t pieces = (n + kPiece - 1) / kPiece;
-    const bool parallel = n >= kParallelMinFlops;
+    for_each_range(tensors, [&](index_t first, index_t n) {
+        const index_t pieces = (n + kPiece - 1) / kPiece;
+        const bool parallel = n >= kParallelMinFlops;
 #pragma omp parallel for schedule(static) if (parallel)
-    for (index_t p = 0; p < pieces; ++p) {
-        const index_t offset = p * kPiece;
-        update_span(w + offset, g + offset, offset, std::min(kPiece, n - offset));
-    }
+        for (index_t p = 0; p < pieces; ++p) {
+            const index_t offset = first + p * kPiece;
+            update_span(w + offset, g + offset, offset, std::min(kPiece, first + n - offset));
+        }
+    });
     end_step();
 }
 

@@ -42,7 +42,8 @@ public:
     // Sets the rule and resets state: slots sized to n_params, iterations to 0.
     void configure(const OptimizerConfig& config, index_t n_params);
 
-    // params, grads: (n_params). Clips grads in place (when asked), then updates params.
+    // params, grads: (n_params). Clips grads in place (when asked), then updates params, over
+    // the given tensors only (a frozen layer's are left out; its state does not move either).
     void step(T* params, T* grads, const std::vector<TensorSpan>& tensors);
 
     // The same step in pieces, for callers that produce the gradient piece by piece (the fused
@@ -77,7 +78,7 @@ public:
     std::vector<std::vector<T>> slots;
 
 private:
-    void clip(T* grads, index_t n, const std::vector<TensorSpan>& tensors) const;
+    void clip(T* grads, const std::vector<TensorSpan>& tensors) const;
     OptimizerConfig config_;
     T alpha_ = 0;  // this step's Adam step size (bias correction folded in)
 };

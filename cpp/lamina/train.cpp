@@ -18,6 +18,7 @@ template <typename T>
 void train_batches(Network<T>& net, BatchStats& stats, const T* x, const T* y, index_t ycols,
                    const std::int64_t* order, index_t n_rows, index_t first, index_t batch_size,
                    index_t n_batches) {
+    net.check_targets(y, n_rows, ycols);
     const FlushDenormalsScope flush;  // training's decaying optimizer state (see denormals.h)
     net.reserve(std::min(batch_size, n_rows));  // a batch never holds more rows than the data
     const index_t in = net.input_dim();
@@ -45,10 +46,11 @@ void train_batches(Network<T>& net, BatchStats& stats, const T* x, const T* y, i
 template <typename T>
 void evaluate(Network<T>& net, BatchStats& stats, const T* x, const T* y, index_t ycols,
               index_t n_rows, index_t batch_size) {
+    net.check_targets(y, n_rows, ycols);
     for (index_t start = 0; start < n_rows; start += batch_size) {
         const index_t n = std::min(batch_size, n_rows - start);
         net.forward(x + start * net.input_dim(), n, /*training=*/false);
-        net.loss_and_backward(y + start * ycols, n, ycols, /*backprop=*/false, &stats);
+        net.loss_and_output_gradient(y + start * ycols, n, ycols, /*output_gradient=*/false, &stats);
     }
 }
 
@@ -66,13 +68,15 @@ bool predict(Network<T>& net, T* out, const T* x, index_t n_rows, index_t batch_
 
 template <typename T>
 double loss_and_gradient(Network<T>& net, const T* x, const T* y, index_t ycols, index_t n_rows) {
+    net.check_targets(y, n_rows, ycols);
     net.forward(x, n_rows, /*training=*/false);
-    return net.loss_and_backward(y, n_rows, ycols, /*backprop=*/true, nullptr);
+    return net.loss_and_gradient(y, n_rows, ycols);
 }
 
 template <typename T>
 void numerical_gradient(Network<T>& net, T* out, const T* x, const T* y, index_t ycols,
                         index_t n_rows, double epsilon, const std::int64_t* indices, index_t count) {
+    net.check_targets(y, n_rows, ycols);
     T* theta = net.params();
     const T eps = static_cast<T>(epsilon);
     for (index_t i = 0; i < count; ++i) {
@@ -80,10 +84,10 @@ void numerical_gradient(Network<T>& net, T* out, const T* x, const T* y, index_t
         const T saved = w;
         w = saved + eps;
         net.forward(x, n_rows, false);
-        const double plus = net.loss_and_backward(y, n_rows, ycols, false, nullptr);
+        const double plus = net.loss_and_output_gradient(y, n_rows, ycols, false, nullptr);
         w = saved - eps;
         net.forward(x, n_rows, false);
-        const double minus = net.loss_and_backward(y, n_rows, ycols, false, nullptr);
+        const double minus = net.loss_and_output_gradient(y, n_rows, ycols, false, nullptr);
         w = saved;
         out[i] = static_cast<T>((plus - minus) / (2.0 * epsilon));
     }

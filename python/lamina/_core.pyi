@@ -242,7 +242,9 @@ class Network32:
     def evaluate(self, stats: BatchStats, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], batch_size: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     def gradients(self) -> numpy.typing.NDArray[numpy.float32]:
-        ...
+        """
+        The gradient block of the last step as a writable 1-D view (no copy).
+        """
     def loss_and_gradient(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> float:
         ...
     def loss_config(self) -> LossConfig:
@@ -267,6 +269,11 @@ class Network32:
         ...
     def regularization_penalty(self) -> float:
         ...
+    def set_gradient_hook(self, hook: typing.Any) -> None:
+        """
+        hook(gradient, step) is called once per training step with the whole gradient block
+        (a writable view, valid during the call) before clipping and the update; None removes it.
+        """
     def set_loss(self, loss: LossConfig) -> None:
         ...
     def set_metric_mode(self, mode: MetricMode) -> None:
@@ -275,6 +282,10 @@ class Network32:
         ...
     def set_optimizer_slots(self, slots: list) -> None:
         ...
+    def set_trainable(self, dense_index: typing.SupportsInt | typing.SupportsIndex, trainable: bool) -> None:
+        """
+        Freezes (False) or unfreezes Dense layer dense_index: the update skips its tensors.
+        """
     def train_batches(self, stats: BatchStats, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], order: typing.Any, first: typing.SupportsInt | typing.SupportsIndex, batch_size: typing.SupportsInt | typing.SupportsIndex, n_batches: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
@@ -325,7 +336,9 @@ class Network64:
     def evaluate(self, stats: BatchStats, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], batch_size: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     def gradients(self) -> numpy.typing.NDArray[numpy.float64]:
-        ...
+        """
+        The gradient block of the last step as a writable 1-D view (no copy).
+        """
     def loss_and_gradient(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> float:
         ...
     def loss_config(self) -> LossConfig:
@@ -350,6 +363,11 @@ class Network64:
         ...
     def regularization_penalty(self) -> float:
         ...
+    def set_gradient_hook(self, hook: typing.Any) -> None:
+        """
+        hook(gradient, step) is called once per training step with the whole gradient block
+        (a writable view, valid during the call) before clipping and the update; None removes it.
+        """
     def set_loss(self, loss: LossConfig) -> None:
         ...
     def set_metric_mode(self, mode: MetricMode) -> None:
@@ -358,6 +376,10 @@ class Network64:
         ...
     def set_optimizer_slots(self, slots: list) -> None:
         ...
+    def set_trainable(self, dense_index: typing.SupportsInt | typing.SupportsIndex, trainable: bool) -> None:
+        """
+        Freezes (False) or unfreezes Dense layer dense_index: the update skips its tensors.
+        """
     def train_batches(self, stats: BatchStats, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], order: typing.Any, first: typing.SupportsInt | typing.SupportsIndex, batch_size: typing.SupportsInt | typing.SupportsIndex, n_batches: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property

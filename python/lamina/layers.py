@@ -66,6 +66,8 @@ class Layer:
         self._params: Optional[np.ndarray] = None  # the model's parameter block, once built
         self._offsets: Optional[Dict[str, int]] = None
         self._model: Any = None  # weak reference to the model that holds this layer
+        self._trainable = True
+        self._core: Any = None  # (network, dense index) once built, for trainable
 
     _fixed_after_build: Tuple[str, ...] = ("input_size",)
 
@@ -111,8 +113,36 @@ class Layer:
     def weight_shapes(self, input_size: int) -> List[Tuple[int, ...]]:
         return []
 
-    def _bind(self, params: Optional[np.ndarray], offsets: Optional[Dict[str, Any]]) -> None:
-        self._params, self._offsets = params, offsets
+    def _bind(self, params: Optional[np.ndarray], offsets: Optional[Dict[str, Any]],
+              core: Any = None) -> None:
+        self._params, self._offsets, self._core = params, offsets, core
+        if core is not None:
+            core[0].set_trainable(core[1], self._trainable)
+
+    @property
+    def trainable(self) -> bool:
+        """Keras's switch: ``False`` freezes this layer's weights. No optimizer updates them
+        (no step, no momentum or Adam drift, no weight decay) while gradients still flow through
+        the layer to the ones below. Unlike Keras, a change takes effect at once, on the next
+        training step, without recompiling; it is not saved with the model."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"trainable must be True or False, received trainable={describe(value)}")
+        self._trainable = bool(value)
+        if self._core is not None:
+            self._core[0].set_trainable(self._core[1], self._trainable)
+
+    @property
+    def trainable_weights(self) -> List[np.ndarray]:
+        """The weights an optimizer updates: ``weights`` when trainable, else none."""
+        return self.weights if self._trainable else []
+
+    @property
+    def non_trainable_weights(self) -> List[np.ndarray]:
+        return [] if self._trainable else self.weights
 
     @property
     def weights(self) -> List[np.ndarray]:

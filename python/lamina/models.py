@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import secrets
 import time
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -76,6 +76,7 @@ class Sequential:
         self.epochs_trained = 0  # completed epochs: each draws its own shuffle
         self.standardizer: Any = None  # a fitted lm.data.Standardizer applied to every input
         self._live_epoch: Any = None  # the running epoch's BatchStats while fit runs
+        self._gradient_hook: Optional[Callable[[np.ndarray, int], None]] = None
         if layers is not None:
             if isinstance(layers, Layer) or not isinstance(layers, Iterable):
                 raise TypeError(f"layers must be a list of layers, received layers={check.describe(layers)}")
@@ -189,11 +190,12 @@ class Sequential:
             self._busy = None
         self._pending_build = False
         params = net.parameters()
-        dense_iter = iter(net.dense_params())
+        dense_iter = enumerate(net.dense_params())
         for layer in self._layers:
             if isinstance(layer, layers_module.Dense):
-                d = next(dense_iter)
-                layer._bind(params, {"inputs": d["inputs"], "kernel": d["kernel_offset"], "bias": d["bias_offset"]})
+                index, d = next(dense_iter)
+                layer._bind(params, {"inputs": d["inputs"], "kernel": d["kernel_offset"], "bias": d["bias_offset"]},
+                            (net, index))
             else:
                 layer._bind(params, {})
         # Keep earlier weights where a rebuilt layer's shapes are unchanged.
@@ -205,6 +207,7 @@ class Sequential:
             self._input_layer = Input(shape=(size,))
         net.num_threads = self._num_threads or 0
         self._core_net = net
+        net.set_gradient_hook(self._gradient_hook)
         if self.loss is not None:
             self._configure_core()
 
@@ -240,6 +243,34 @@ class Sequential:
                     raise ValueError(f"{what}_initializer={init!r} of layer {layer.name!r} gives values that "
                                      f"overflow {self.dtype} (inf or NaN weights); use a smaller scale")
         raise ValueError(f"the initial weights are not all finite in {self.dtype}")
+
+    @property
+    def trainable_weights(self) -> List[np.ndarray]:
+        """Views of the weights the optimizer updates (the trainable layers'), as in Keras."""
+        return [w for layer in self._layers for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self) -> List[np.ndarray]:
+        """Views of the frozen layers' weights (``layer.trainable = False``)."""
+        return [w for layer in self._layers for w in layer.non_trainable_weights]
+
+    def set_gradient_hook(self, hook: Optional[Callable[[np.ndarray, int], None]]) -> None:
+        """Calls ``hook(gradient, step)`` once per training step (fit, train_on_batch), after
+        backward has formed the whole gradient block and before clipping and the update.
+
+        ``gradient`` is a writable 1-D view of the block in the parameter layout (each Dense
+        layer's kernel, then its bias; ``model._net.dense_params()`` gives the offsets), valid
+        during the call: change it in place to change the step. ``step`` is the optimizer's
+        iteration count before this update. An exception in the hook propagates out of fit with
+        the parameters and optimizer state as they were before that step. ``None`` removes it.
+        A hook makes small batches store their gradient instead of fusing it with the update
+        (the same bits, somewhat slower at batch sizes up to 16). Survives rebuilds; not saved.
+        """
+        if hook is not None and not callable(hook):
+            raise TypeError(f"hook must be callable or None, received hook={check.describe(hook)}")
+        self._gradient_hook = hook
+        if self._core_net is not None:
+            self._core_net.set_gradient_hook(hook)
 
     def count_params(self) -> int:
         """The number of weights (the model must be built)."""
