@@ -26,21 +26,9 @@ from lamina.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 no_convergence_warning = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
-def expected_failed_checks(estimator):
-    if isinstance(estimator, MLPRegressor):
-        return {
-            "check_methods_subset_invariance":
-                "lamina's GEMM picks its kernel path by batch size (and share of zeros), so a row's float32 prediction can "
-                "differ by a few ulps (~1e-7 absolute) between a 1-row and a 20-row call; the check "
-                "allows 1e-7",
-        }
-    return {}
-
-
 # scikit-learn's own test parameters for its MLPs are max_iter=100 (default architecture).
 @no_convergence_warning
-@parametrize_with_checks([MLPClassifier(max_iter=100, random_state=0), MLPRegressor(max_iter=100, random_state=0)],
-                         expected_failed_checks=expected_failed_checks)
+@parametrize_with_checks([MLPClassifier(max_iter=100, random_state=0), MLPRegressor(max_iter=100, random_state=0)])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 

@@ -63,9 +63,12 @@ index_t leading_dimension(const py::array& a, const char* name) {
     return a.shape(0) > 1 ? ld : std::max<index_t>(ld, a.shape(1));
 }
 
+enum class GemmCall { run, naive, plan };
+
+// gemm, its naive twin, or the plan gemm would follow (a dict; c is then not written).
 template <typename T>
-void gemm_binding(bool trans_a, bool trans_b, double alpha, const py::array& a, const py::array& b,
-                  double beta, py::array& c, bool naive) {
+py::object gemm_binding(bool trans_a, bool trans_b, double alpha, const py::array& a, const py::array& b,
+                        double beta, py::array& c, GemmCall call) {
     const index_t lda = leading_dimension<T>(a, "a"), ldb = leading_dimension<T>(b, "b"),
                   ldc = leading_dimension<T>(c, "c");
     if (!c.writeable()) fail("c must be writeable");
@@ -78,12 +81,23 @@ void gemm_binding(bool trans_a, bool trans_b, double alpha, const py::array& a, 
     const T* A = static_cast<const T*>(a.data());
     const T* B = static_cast<const T*>(b.data());
     T* C = static_cast<T*>(c.mutable_data());
+    ThreadScope threads(0);  // the process-wide count, which the plan reports too
+    if (call == GemmCall::plan) {
+        const GemmPlan plan = gemm_plan<T>(trans_a, trans_b, m, n, k, static_cast<T>(alpha), A, lda, B, ldb,
+                                           static_cast<T>(beta));
+        py::dict out;
+        out["path"] = gemm_path_name(plan.path);
+        out["split"] = gemm_split_name(plan.split);
+        out["threads"] = plan.threads;
+        out["transposed"] = plan.transposed;
+        return std::move(out);
+    }
     py::gil_scoped_release release;
-    ThreadScope threads(0);
-    if (naive)
+    if (call == GemmCall::naive)
         gemm_naive<T>(trans_a, trans_b, m, n, k, static_cast<T>(alpha), A, lda, B, ldb, static_cast<T>(beta), C, ldc);
     else
         gemm<T>(trans_a, trans_b, m, n, k, static_cast<T>(alpha), A, lda, B, ldb, static_cast<T>(beta), C, ldc);
+    return py::none();
 }
 
 template <typename T>
@@ -662,12 +676,16 @@ PYBIND11_MODULE(_core, m) {
     bind_optimizer<double>(m, "Optimizer64");
 
     m.def("gemm", [](bool ta, bool tb, double alpha, const py::array& a, const py::array& b, double beta, py::array& c) {
-        by_dtype(c, [&](auto t) { gemm_binding<decltype(t)>(ta, tb, alpha, a, b, beta, c, false); return 0; });
+        by_dtype(c, [&](auto t) { gemm_binding<decltype(t)>(ta, tb, alpha, a, b, beta, c, GemmCall::run); return 0; });
     }, py::arg("trans_a"), py::arg("trans_b"), py::arg("alpha"), py::arg("a"), py::arg("b"), py::arg("beta"), py::arg("c"),
        "c = alpha * op(a) @ op(b) + beta * c, in place (c's dtype chooses float32 or float64).");
     m.def("gemm_naive", [](bool ta, bool tb, double alpha, const py::array& a, const py::array& b, double beta, py::array& c) {
-        by_dtype(c, [&](auto t) { gemm_binding<decltype(t)>(ta, tb, alpha, a, b, beta, c, true); return 0; });
+        by_dtype(c, [&](auto t) { gemm_binding<decltype(t)>(ta, tb, alpha, a, b, beta, c, GemmCall::naive); return 0; });
     }, py::arg("trans_a"), py::arg("trans_b"), py::arg("alpha"), py::arg("a"), py::arg("b"), py::arg("beta"), py::arg("c"));
+    m.def("gemm_plan", [](bool ta, bool tb, double alpha, const py::array& a, const py::array& b, double beta, py::array& c) {
+        return by_dtype(c, [&](auto t) { return gemm_binding<decltype(t)>(ta, tb, alpha, a, b, beta, c, GemmCall::plan); });
+    }, py::arg("trans_a"), py::arg("trans_b"), py::arg("alpha"), py::arg("a"), py::arg("b"), py::arg("beta"), py::arg("c"),
+       "The plan gemm would follow for these arguments: {path, split, threads, transposed}; c is not written.");
 
     m.def("activation_forward", [](Activation activation, const py::array& z) {
         return by_dtype(z, [&](auto t) -> py::object { using T = decltype(t); return activation_forward_binding<T>(activation, z.cast<CArray<T>>()); });

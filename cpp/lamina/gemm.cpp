@@ -15,9 +15,10 @@
 // loop (column panels; A block packed together and shared), whichever suits the shape; either
 // way each element of C has exactly one writer.
 //
-// Every element of C is summed over k in the same order (KC blocks ascending, p ascending inside
-// a block) by the same instructions whatever thread computes it, so the result does not depend on
-// the thread count. Transposes are handled by the packing routines only.
+// Every element of C is summed over k in the same order (the same KC blocks ascending, p ascending
+// inside a block; depth_block) by the same instructions whatever path or thread computes it, so
+// the result depends neither on the thread count nor on the rest of the batch (the small-m dot
+// path for dX is the one exception; gemm.h). Transposes are handled by the packing routines only.
 #include "lamina/gemm.h"
 
 #include <algorithm>
@@ -68,6 +69,7 @@ template <> struct Traits<float> {
     static SgemmStepsUkr steps_ukr() { return kernels().sgemm_steps_ukr; }
     static SgemmSparseRowsUkr sparse_rows() { return kernels().sgemm_sparse_rows_ukr; }
     static SCompressUkr compress() { return kernels().scompress; }
+    static SgemmRowsUkr rows_ukr() { return kernels().sgemm_rows_ukr; }
     static constexpr index_t kGemvW = kGemvWF32, kSparseW = kSparseWF32;
 };
 template <> struct Traits<double> {
@@ -78,6 +80,7 @@ template <> struct Traits<double> {
     static DgemmStepsUkr steps_ukr() { return kernels().dgemm_steps_ukr; }
     static DgemmSparseRowsUkr sparse_rows() { return kernels().dgemm_sparse_rows_ukr; }
     static DCompressUkr compress() { return kernels().dcompress; }
+    static DgemmRowsUkr rows_ukr() { return kernels().dgemm_rows_ukr; }
     static constexpr index_t kGemvW = kGemvWF64, kSparseW = kSparseWF64;
 };
 
@@ -217,6 +220,7 @@ struct Problem {
     T beta;
     T* C;
     index_t rs_c, cs_c;
+    bool transposed;  // computing C^T (the caller's C is (n, m) here)
     const TileEpilogue<T>* epilogue = nullptr;  // blocked paths only (C untransposed there)
 };
 
@@ -261,24 +265,43 @@ inline int thread_count() {
 #endif
 }
 
-// Small m with an untransposed B: C (m, n), m <= kSmallM. op(A) packed once by the caller
-// (m * k values); each thread takes a range of column blocks. Full blocks are read straight
-// from B; only a last partial block is packed. No depth blocking: B is streamed once.
+// The depth blocks, the same for every path: each element of C is summed as
+//   s_b = ((0 + a_p0 b_p0) + a_p0+1 b_p0+1) + ...   (one FMA chain over block b, p ascending)
+//   C = alpha s_0 [+ beta C],  then C = C + alpha s_b for b = 1, 2, ... in order,
+// so a row of C gets the same bits whichever path computes it, and so whatever the batch it is
+// in (zeros of A may be skipped: they add exactly nothing to a finite sum). Equal-sized blocks
+// (k = 784 -> 4 x 196 rather than 3 x 256 + 16): a thin last block would pay the C load/store
+// for little work. Block b covers [b * kc_max, min(k, (b + 1) * kc_max)).
+template <typename Blk>
+inline index_t depth_block(index_t k) { return ceil_div(k, ceil_div(k, Blk::KC)); }
+
+// Block sizes of one blocked call.
+template <typename Blk>
+struct BlockPlan {
+    index_t kc_max, nc_max;
+    BlockPlan(index_t n, index_t k)
+        : kc_max(depth_block<Blk>(k)),
+          nc_max(ceil_div(ceil_div(n, ceil_div(n, Blk::NC)), Blk::NR) * Blk::NR) {}
+};
+
+// Small m: C (m, n), m <= kSmallM. op(A) packed once by the caller (m * k values); each thread
+// takes a range of column blocks. With an untransposed B full blocks are read straight from B;
+// other blocks are packed (a thread's own NR-wide sliver). B is streamed once.
 template <typename T>
-void gemm_small_m(const Problem<T>& P) {
+void gemm_small_m(const Problem<T>& P, int nthreads) {
     using Blk = typename Traits<T>::Blk;
     constexpr index_t MR = Blk::MR, NR = Blk::NR;
     const auto ukr = Traits<T>::ukr();
     const index_t m = P.m, n = P.n, k = P.k;
+    const index_t kc_max = depth_block<Blk>(k);
     T* ap = tl_shared.get<T>(ceil_div(m, MR) * MR * k);
-    pack_a<T, MR>(P.ta, P.A, P.lda, 0, m, 0, k, ap);
+    pack_a<T, MR>(P.ta, P.A, P.lda, 0, m, 0, k, ap);  // panel r at ap + r * MR * k, step p at + p * MR
     // Work units: for m == 1 with B in place, kGemvW-wide row-vector blocks first (see
     // gemm_kernels.h); then NR-wide micro-kernel blocks for the remaining columns.
     constexpr index_t W = Traits<T>::kGemvW;
     const bool use_gemv = m == 1 && !P.tb && P.cs_c == 1;
     const index_t wide = use_gemv ? n / W : 0, j_rest = wide * W;
     const index_t units = wide + ceil_div(n - j_rest, NR);
-    const int nthreads = threads_for(2.0 * m * n * k, units);
     const auto gemv = Traits<T>::gemv();
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
     {
@@ -286,57 +309,71 @@ void gemm_small_m(const Problem<T>& P) {
         const index_t u0 = units * tid / nt, u1 = units * (tid + 1) / nt;
         for (index_t u = u0; u < u1; ++u) {
             if (u < wide) {
-                gemv(k, ap, MR, P.B + u * W, P.ldb, P.alpha, P.beta, P.C + u * W);
+                for (index_t pc = 0; pc < k; pc += kc_max)
+                    gemv(std::min(kc_max, k - pc), ap + pc * MR, MR, P.B + pc * P.ldb + u * W, P.ldb, P.alpha,
+                         pc == 0 ? P.beta : T(1), P.C + u * W);
                 continue;
             }
             const index_t j0 = j_rest + (u - wide) * NR, nr = std::min(NR, n - j0);
-            const T* b;
-            index_t rs_b;
-            if (!P.tb && nr == NR) {
-                b = P.B + j0;
-                rs_b = P.ldb;
-            } else {
+            const bool in_place = !P.tb && nr == NR;
+            const T* b = P.B + j0;
+            const index_t rs_b = in_place ? P.ldb : NR;
+            if (!in_place) {
                 T* bp = tl_own.get<T>(k * NR);
                 pack_b_panel<T, NR>(P.tb, P.B, P.ldb, 0, k, j0, nr, bp);
                 b = bp;
-                rs_b = NR;
             }
-            for (index_t ir = 0; ir < m; ir += MR)
-                ukr(k, ap + ir * k, b, rs_b, P.alpha, P.beta, P.C + ir * P.rs_c + j0 * P.cs_c,
-                    P.rs_c, P.cs_c, std::min(MR, m - ir), nr);
+            for (index_t pc = 0; pc < k; pc += kc_max) {
+                const index_t kc = std::min(kc_max, k - pc);
+                const T beta = pc == 0 ? P.beta : T(1);  // later depth blocks accumulate
+                for (index_t ir = 0; ir < m; ir += MR)
+                    ukr(kc, ap + ir * k + pc * MR, b + pc * rs_b, rs_b, P.alpha, beta,
+                        P.C + ir * P.rs_c + j0 * P.cs_c, P.rs_c, P.cs_c, std::min(MR, m - ir), nr);
+            }
         }
     }
 }
 
-// Block sizes of one blocked call. Equal-sized depth blocks (k = 784 -> 4 x 196 rather than
-// 3 x 256 + 16): a thin last block would pay the C load/store for little work.
-template <typename Blk>
-struct BlockPlan {
-    index_t kc_max, nc_max;
-    BlockPlan(index_t n, index_t k)
-        : kc_max(ceil_div(k, ceil_div(k, Blk::KC))),
-          nc_max(ceil_div(ceil_div(n, ceil_div(n, Blk::NC)), Blk::NR) * Blk::NR) {}
-};
-
-// Small m with a transposed B (dX = dZ W^T at batch 1..16, and the 10-unit layer after the
-// transpose trick): C (i, j) is the dot product of row i of op(A) and row j of B as stored, so
-// nothing big is packed. op(A) is used in place when its rows are contiguous, else copied to a
-// row-major (m, k) buffer (cheap: m * k values). Threads split the columns of C.
+// Few columns, many rows, nothing transposed (a 10-unit layer's forward, X W2 (m, 10)): op(B)
+// packed once into NR-wide panels (k * NR values each), A read in place by the rows micro-kernel,
+// since packing A would cost more than the product; threads split the rows of C.
 template <typename T>
-void gemm_small_m_dot(const Problem<T>& P) {
+void gemm_narrow(const Problem<T>& P, int nthreads) {
+    using Blk = typename Traits<T>::Blk;
+    constexpr index_t MR = Blk::MR, NR = Blk::NR;
+    const auto ukr = Traits<T>::rows_ukr();
+    const index_t m = P.m, n = P.n, k = P.k;
+    const index_t kc_max = depth_block<Blk>(k);
+    const index_t col_panels = ceil_div(n, NR);  // 1 or 2 (n <= kSmallM)
+    T* bp = tl_shared.get<T>(col_panels * k * NR);
+    for (index_t jp = 0; jp < col_panels; ++jp)
+        pack_b_panel<T, NR>(P.tb, P.B, P.ldb, 0, k, jp * NR, std::min(NR, n - jp * NR), bp + jp * k * NR);
+    const index_t row_panels = ceil_div(m, MR);
+#pragma omp parallel num_threads(nthreads) if (nthreads > 1)
+    {
+        const index_t tid = thread_id(), nt = thread_count();
+        const index_t r0 = row_panels * tid / nt, r1 = row_panels * (tid + 1) / nt;
+        for (index_t r = r0; r < r1; ++r) {
+            const index_t i0 = r * MR, mr = std::min(MR, m - i0);
+            for (index_t jp = 0; jp < col_panels; ++jp)
+                for (index_t pc = 0; pc < k; pc += kc_max)
+                    ukr(std::min(kc_max, k - pc), P.A + i0 * P.lda + pc, P.lda, bp + jp * k * NR + pc * NR, P.alpha,
+                        pc == 0 ? P.beta : T(1), P.C + i0 * P.rs_c + jp * NR, P.rs_c, P.cs_c, mr,
+                        std::min(NR, n - jp * NR));
+        }
+    }
+}
+
+// Small m with an untransposed A and a transposed B (dX = dZ W^T at batch 1..16; never the
+// forward product, which after the transpose trick has both transposed): C (i, j) is the dot product of row i of op(A) and row j of B as stored, so
+// nothing is packed: A and B are read in place. Threads split the columns of C.
+template <typename T>
+void gemm_small_m_dot(const Problem<T>& P, int nthreads) {
     const auto dot = Traits<T>::dot();
     const index_t m = P.m, n = P.n, k = P.k;
     const T* a = P.A;
-    index_t lda = P.lda;
-    if (P.ta) {
-        T* at = tl_shared.get<T>(m * k);
-        for (index_t p = 0; p < k; ++p)
-            for (index_t i = 0; i < m; ++i) at[i * k + p] = P.A[p * P.lda + i];
-        a = at;
-        lda = k;
-    }
+    const index_t lda = P.lda;
     const index_t blocks = ceil_div(n, kDotNR);
-    const int nthreads = threads_for(2.0 * m * n * k, blocks);
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
     {
         const index_t tid = thread_id(), nt = thread_count();
@@ -462,18 +499,6 @@ void gemm_blocked_jr(const Problem<T>& P, int nthreads) {
     }
 }
 
-// Pick the thread split. Either way each C element gets the same arithmetic, so the choice
-// (and the thread count) never changes the result.
-template <typename T>
-void gemm_blocked(const Problem<T>& P) {
-    using Blk = typename Traits<T>::Blk;
-    const double flops = 2.0 * P.m * P.n * P.k;
-    if (P.m <= 2 * Blk::MC)
-        gemm_blocked_jr(P, threads_for(flops, ceil_div(P.n, Blk::NR)));
-    else
-        gemm_blocked_ic(P, threads_for(flops, ceil_div(P.m, Blk::MR)));
-}
-
 // Sparse-row path (gemm_kernels.h, SgemmSparseRowsUkr): for an untransposed, mostly-zero op(A)
 // in a plain product (alpha 1, beta 0: Dense forward). Taken when a sample of rows is at most
 // kSparseMaxDensity nonzero. Layer-1 forward on Fashion-MNIST (half zeros), effective GFLOP/s,
@@ -501,26 +526,25 @@ bool sparse_rows_suit(const Problem<T>& P) {
 // C (m, n) = op(A) op(B) row by row from each row's nonzero entries, a chunk of rows at a time:
 // all threads list the chunk's nonzeros per depth block (rows split between them), then each
 // thread takes its own W-wide column panels (or, with fewer panels than threads, its part of a
-// panel's rows) and, for each depth block, packs that kSparseKC x W block of op(B) into a small
-// private buffer (it stays in L1; B is read once per chunk and never written back) and runs the
+// panel's rows) and, for each depth block, packs that kc x W block of op(B) into a small
+// private buffer (it stays in L1/L2; B is read once per chunk and never written back) and runs the
 // sparse-row kernel for its rows of the chunk over it. A row's arithmetic depends only on k and
 // its own values, not on the thread, the chunk or the part it falls in.
 template <typename T>
-void gemm_sparse_rows(const Problem<T>& P) {
+void gemm_sparse_rows(const Problem<T>& P, int nthreads) {
     constexpr index_t W = Traits<T>::kSparseW;
     const auto kernel = Traits<T>::sparse_rows();
     const auto compress = Traits<T>::compress();
     const index_t m = P.m, n = P.n, k = P.k;
-    const index_t blocks = ceil_div(k, kSparseKC), kc_max = ceil_div(k, blocks);  // equal depth blocks
+    const index_t kc_max = depth_block<typename Traits<T>::Blk>(k), blocks = ceil_div(k, kc_max);
     const index_t cap = kc_max;  // list capacity per row and depth block
-    // Offsets are relative to a packed block: below kSparseKC * W, so int32 always holds them.
+    // Offsets are relative to a packed block: below KC * W, so int32 always holds them.
     const index_t panels = ceil_div(n, W);
     const index_t row_bytes = blocks * cap * static_cast<index_t>(sizeof(T) + sizeof(std::int32_t));
     const index_t chunk = std::min(m, std::clamp(kSparseListBytes / row_bytes, kSparseMinRows, kSparseChunk));
     T* vals = tl_shared.get<T>(chunk * blocks * cap);
     std::int32_t* offs = tl_shared_steps.get<std::int32_t>(chunk * blocks * cap);
     index_t* counts = tl_shared_counts.get<index_t>(chunk * blocks);
-    const int nthreads = threads_for(2.0 * m * n * k, panels * m);
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
     {
         const index_t tid = thread_id(), nt = thread_count();
@@ -586,6 +610,44 @@ inline T at_b(bool trans, const T* B, index_t ldb, index_t p, index_t j) {
     return trans ? B[j * ldb + p] : B[p * ldb + j];
 }
 
+// The problem as the drivers see it. Few columns, many rows (n == 1, dX of a narrow layer):
+// compute C^T = op(B)^T op(A)^T so the short side lands on the kernel's rows; a plain product
+// C = A B with few columns (a 10-unit layer's forward) takes the narrow path instead. The choice depends
+// on the shape only, and changes no element's arithmetic (a * b == b * a, same depth order).
+template <typename T>
+Problem<T> normalize(bool ta, bool tb, index_t m, index_t n, index_t k, T alpha, const T* A, index_t lda,
+                     const T* B, index_t ldb, T beta, T* C, index_t ldc) {
+    if (n <= kSmallM && m > n && !(m > kSmallM && !ta && !tb))  // that one goes to the narrow path
+        return Problem<T>{!tb, !ta, n, m, k, alpha, B, ldb, A, lda, beta, C, 1, ldc, true};
+    return Problem<T>{ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, 1, false};
+}
+
+// The plan: a pure function of the normalized problem (its shape, flags and scalars, the thread
+// setting, and for the sparse-row test a sample of A's zeros). Each element's arithmetic is the
+// same whichever path and split it picks (gemm.h), so the plan only decides speed.
+template <typename T>
+GemmPlan plan_for(const Problem<T>& P) {
+    using Blk = typename Traits<T>::Blk;
+    const double flops = 2.0 * P.m * P.n * P.k;
+    const bool transposed = P.transposed;
+    auto make = [&](GemmPath path, GemmSplit split, index_t tasks) {
+        const int threads = threads_for(flops, tasks);
+        return GemmPlan{path, threads > 1 ? split : GemmSplit::none, threads, transposed};
+    };
+    if (sparse_rows_suit(P)) return make(GemmPath::sparse_rows, GemmSplit::columns, ceil_div(P.n, Traits<T>::kSparseW) * P.m);
+    if (P.n <= kSmallM && P.m > kSmallM && !P.ta && !P.tb)
+        return make(GemmPath::narrow, GemmSplit::rows, ceil_div(P.m, Blk::MR));
+    if (P.m <= kSmallM && P.tb && !P.ta) return make(GemmPath::small_m_dot, GemmSplit::columns, ceil_div(P.n, kDotNR));
+    if (P.m <= kSmallM) {
+        constexpr index_t W = Traits<T>::kGemvW;
+        const index_t wide = P.m == 1 && !P.tb && P.cs_c == 1 ? P.n / W : 0;
+        return make(GemmPath::small_m, GemmSplit::columns, wide + ceil_div(P.n - wide * W, Blk::NR));
+    }
+    // Threads split the column panels (JR) for batch-sized m, the rows of C (IC) for larger m.
+    if (P.m <= 2 * Blk::MC) return make(GemmPath::blocked, GemmSplit::columns, ceil_div(P.n, Blk::NR));
+    return make(GemmPath::blocked, GemmSplit::rows, ceil_div(P.m, Blk::MR));
+}
+
 }  // namespace
 
 template <typename T>
@@ -598,22 +660,50 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, 
         if (epilogue != nullptr) epilogue->fn(epilogue->ctx, C, ldc, 0, 0, m, n);
         return;
     }
-    Problem<T> P{trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, 1};
-    // Few columns, many rows (a 10-unit layer, or n == 1): compute C^T = op(B)^T op(A)^T so the
-    // short side lands on the kernel's rows. The choice depends on the shape only.
-    if (n <= kSmallM && m > n)
-        P = Problem<T>{!trans_b, !trans_a, n, m, k, alpha, B, ldb, A, lda, beta, C, 1, ldc};
-    const bool tiled = P.m > kSmallM;  // only the blocked paths hand out tiles
-    if (tiled) P.epilogue = epilogue;
-    if (sparse_rows_suit(P))
-        gemm_sparse_rows(P);
-    else if (P.m <= kSmallM && P.tb)
-        gemm_small_m_dot(P);
-    else if (P.m <= kSmallM)
-        gemm_small_m(P);
-    else
-        gemm_blocked(P);
+    Problem<T> P = normalize(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    const GemmPlan plan = plan_for(P);
+    const bool tiled = plan.path == GemmPath::blocked || plan.path == GemmPath::sparse_rows;
+    if (tiled) P.epilogue = epilogue;  // only these paths hand out tiles
+    switch (plan.path) {
+        case GemmPath::sparse_rows: gemm_sparse_rows(P, plan.threads); break;
+        case GemmPath::small_m_dot: gemm_small_m_dot(P, plan.threads); break;
+        case GemmPath::small_m: gemm_small_m(P, plan.threads); break;
+        case GemmPath::narrow: gemm_narrow(P, plan.threads); break;
+        case GemmPath::blocked:
+            if (plan.split == GemmSplit::rows) gemm_blocked_ic(P, plan.threads);
+            else gemm_blocked_jr(P, plan.threads);
+            break;
+        case GemmPath::scale: break;  // handled above
+    }
     if (!tiled && epilogue != nullptr) epilogue->fn(epilogue->ctx, C, ldc, 0, 0, m, n);
+}
+
+template <typename T>
+GemmPlan gemm_plan(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* A,
+                   index_t lda, const T* B, index_t ldb, T beta) {
+    if (m <= 0 || n <= 0 || k <= 0 || alpha == T(0)) return GemmPlan{GemmPath::scale, GemmSplit::none, 1, false};
+    return plan_for(normalize<T>(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, nullptr, n));
+}
+
+const char* gemm_path_name(GemmPath path) {
+    switch (path) {
+        case GemmPath::scale: return "scale";
+        case GemmPath::small_m: return "small_m";
+        case GemmPath::narrow: return "narrow";
+        case GemmPath::small_m_dot: return "small_m_dot";
+        case GemmPath::sparse_rows: return "sparse_rows";
+        case GemmPath::blocked: return "blocked";
+    }
+    return "?";
+}
+
+const char* gemm_split_name(GemmSplit split) {
+    switch (split) {
+        case GemmSplit::none: return "none";
+        case GemmSplit::columns: return "columns";
+        case GemmSplit::rows: return "rows";
+    }
+    return "?";
 }
 
 template <typename T>
@@ -638,7 +728,9 @@ bool avx2_kernels() { return &kernels() != gemm_generic_kernels(); }
     template void gemm<T>(bool, bool, index_t, index_t, index_t, T, const T*, index_t,      \
                           const T*, index_t, T, T*, index_t, const TileEpilogue<T>*);      \
     template void gemm_naive<T>(bool, bool, index_t, index_t, index_t, T, const T*, index_t, \
-                                const T*, index_t, T, T*, index_t);
+                                const T*, index_t, T, T*, index_t);                       \
+    template GemmPlan gemm_plan<T>(bool, bool, index_t, index_t, index_t, T, const T*, index_t, \
+                                   const T*, index_t, T);
 LAMINA_INSTANTIATE_GEMM(float)
 LAMINA_INSTANTIATE_GEMM(double)
 

@@ -4,15 +4,20 @@
 //
 // op(A) = A when trans_a is false (A stored (m, k), lda >= k), A^T when true (A stored (k, m),
 // lda >= m); likewise op(B) with B stored (k, n) / (n, k). When beta == 0, C is never read, so it
-// may hold NaN. Each element of C is summed over k in the same order whatever the number of
-// threads, so results are bit-identical for any thread count. Terms whose op(A) factor is zero
-// are skipped where that is cheap to know (zero entries of a single-row A; depth steps that are
-// zero in a whole packed 6-row panel; every zero of a mostly-zero A in a plain product C = A B,
-// which is then computed row by row from each row's nonzeros): sparse inputs such as images do
-// less work, and only a non-finite B value met solely by zeros behaves differently (0 * inf is
-// not added, as in reference BLAS's xGEMV). Which path runs depends on the shape and, for the
-// row-by-row one, on the share of zeros in A, so the rounding of a row can depend on the rest
-// of the batch; it never depends on the thread count.
+// may hold NaN. Every element of C is summed the same way whatever the path, the shape, the other
+// rows and columns, or the number of threads: over equal depth blocks of at most KC steps, one
+// multiply-add chain (FMA in the AVX2 kernels) from zero per block with p ascending, then C = alpha s_0 [+ beta C] and
+// C = C + alpha s_b for the later blocks in order (gemm.cpp, depth_block). So a row of the
+// forward product X W is bit-identical whatever batch it is in. Terms whose op(A) factor is
+// zero are skipped where that is cheap to know (zero entries of a single-row A; depth steps that
+// are zero in a whole packed 6-row panel; every zero of a mostly-zero A in a plain product
+// C = A B, which is then computed row by row from each row's nonzeros): sparse inputs such as
+// images do less work, and since an exact zero adds exactly nothing to a finite sum, the bits
+// are the same. Only a non-finite B value met solely by zeros behaves differently (0 * inf is not
+// added, as in reference BLAS's xGEMV), and a sum that underflows to -0 may become +0.
+// The one exception to the common order is the small-m product with an untransposed A and a
+// transposed B (dX = dZ W^T at batch <= 16), which sums dot products in vector lanes; the
+// forward product never takes it.
 #pragma once
 #include <string>
 
@@ -35,6 +40,25 @@ template <typename T>
 void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* A,
           index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc,
           const TileEpilogue<T>* epilogue = nullptr);
+
+// How gemm() computes a product, decided before anything runs by a pure function of the problem
+// (shape, flags, scalars, the thread setting, and for the sparse-row path a sample of A's zeros).
+// Every path gives each element of C the same arithmetic (see above), so the plan decides speed
+// only. split says which dimension the threads divide (none with one thread); transposed that
+// C^T = op(B)^T op(A)^T is computed (few columns, many rows).
+enum class GemmPath { scale, small_m, small_m_dot, narrow, sparse_rows, blocked };
+enum class GemmSplit { none, columns, rows };
+struct GemmPlan {
+    GemmPath path;
+    GemmSplit split;
+    int threads;
+    bool transposed;
+};
+template <typename T>
+GemmPlan gemm_plan(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* A,
+                   index_t lda, const T* B, index_t ldb, T beta);
+const char* gemm_path_name(GemmPath path);
+const char* gemm_split_name(GemmSplit split);
 
 // The reference twin: three plain loops, no blocking, no threads. Tests compare against it.
 template <typename T>

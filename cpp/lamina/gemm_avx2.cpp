@@ -7,6 +7,8 @@
 #if defined(LAMINA_HAVE_AVX2_TU) && defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 
+#include <type_traits>
+
 namespace lamina {
 namespace gemm_detail {
 namespace {
@@ -17,10 +19,10 @@ namespace {
 // tile while skipping wasted FMAs (m = 1..5 problems).
 // With Steps, only the listed depth steps: step p's row of b at b + steps[p] (see
 // gemm_kernels.h, SgemmStepsUkr); the same instructions otherwise.
-template <int M, bool Steps = false>
+template <int M, bool Steps = false, bool InPlaceA = false>
 void sgemm_avx2_rows(index_t k, const float* a, const float* b, index_t rs_b, float alpha,
                      float beta, float* c, index_t rs_c, index_t cs_c, index_t nr,
-                     const std::int32_t* steps = nullptr) {
+                     const std::int32_t* steps = nullptr, index_t lda = 0) {
     __m256 acc[M][2];
 #pragma GCC unroll 6
     for (int i = 0; i < M; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
@@ -30,11 +32,11 @@ void sgemm_avx2_rows(index_t k, const float* a, const float* b, index_t rs_b, fl
         const __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
 #pragma GCC unroll 6
         for (int i = 0; i < M; ++i) {
-            const __m256 ai = _mm256_broadcast_ss(a + i);
+            const __m256 ai = _mm256_broadcast_ss(a + (InPlaceA ? i * lda : i));
             acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
             acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
         }
-        a += 6;
+        a += InPlaceA ? 1 : 6;
         if (!Steps) b += rs_b;
     }
     // c = alpha * acc + beta * c, row by row; c is not read when beta == 0.
@@ -81,10 +83,10 @@ void sgemm_avx2_6x16(index_t k, const float* a, const float* b, index_t rs_b, fl
 
 // C (M, 8) = alpha * a (6, k packed) * b (k, 8, row stride rs_b) + beta * C: the float kernel's
 // register layout with 4 doubles per vector.
-template <int M, bool Steps = false>
+template <int M, bool Steps = false, bool InPlaceA = false>
 void dgemm_avx2_rows(index_t k, const double* a, const double* b, index_t rs_b, double alpha,
                      double beta, double* c, index_t rs_c, index_t cs_c, index_t nr,
-                     const std::int32_t* steps = nullptr) {
+                     const std::int32_t* steps = nullptr, index_t lda = 0) {
     __m256d acc[M][2];
 #pragma GCC unroll 6
     for (int i = 0; i < M; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_pd();
@@ -94,11 +96,11 @@ void dgemm_avx2_rows(index_t k, const double* a, const double* b, index_t rs_b, 
         const __m256d b0 = _mm256_loadu_pd(bp), b1 = _mm256_loadu_pd(bp + 4);
 #pragma GCC unroll 6
         for (int i = 0; i < M; ++i) {
-            const __m256d ai = _mm256_broadcast_sd(a + i);
+            const __m256d ai = _mm256_broadcast_sd(a + (InPlaceA ? i * lda : i));
             acc[i][0] = _mm256_fmadd_pd(ai, b0, acc[i][0]);
             acc[i][1] = _mm256_fmadd_pd(ai, b1, acc[i][1]);
         }
-        a += 6;
+        a += InPlaceA ? 1 : 6;
         if (!Steps) b += rs_b;
     }
     const __m256d va = _mm256_set1_pd(alpha), vb = _mm256_set1_pd(beta);
@@ -164,6 +166,28 @@ void dgemm_avx2_6x8_steps(index_t count, const double* a, const double* b, const
         case 4: return dgemm_avx2_rows<4, true>(count, a, b, 8, alpha, beta, c, rs_c, cs_c, nr, steps);
         case 5: return dgemm_avx2_rows<5, true>(count, a, b, 8, alpha, beta, c, rs_c, cs_c, nr, steps);
         default: return dgemm_avx2_rows<6, true>(count, a, b, 8, alpha, beta, c, rs_c, cs_c, nr, steps);
+    }
+}
+
+// C (6, 16) float / (6, 8) double tile with A read in place (gemm_kernels.h, SgemmRowsUkr):
+// dispatches on the number of valid rows.
+template <typename T>
+void gemm_avx2_in_place_a(index_t k, const T* a, index_t lda, const T* b, T alpha, T beta, T* c, index_t rs_c,
+                          index_t cs_c, index_t mr, index_t nr) {
+    auto run = [&](auto rows) {
+        constexpr int M = decltype(rows)::value;
+        if constexpr (std::is_same_v<T, float>)
+            sgemm_avx2_rows<M, false, true>(k, a, b, 16, alpha, beta, c, rs_c, cs_c, nr, nullptr, lda);
+        else
+            dgemm_avx2_rows<M, false, true>(k, a, b, 8, alpha, beta, c, rs_c, cs_c, nr, nullptr, lda);
+    };
+    switch (mr) {
+        case 1: return run(std::integral_constant<int, 1>{});
+        case 2: return run(std::integral_constant<int, 2>{});
+        case 3: return run(std::integral_constant<int, 3>{});
+        case 4: return run(std::integral_constant<int, 4>{});
+        case 5: return run(std::integral_constant<int, 5>{});
+        default: return run(std::integral_constant<int, 6>{});
     }
 }
 
@@ -367,6 +391,7 @@ struct Lanes<float> {
     static V load(const float* p) { return _mm256_loadu_ps(p); }
     static V bcast(const float* p) { return _mm256_broadcast_ss(p); }
     static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+    static V add(V a, V b) { return _mm256_add_ps(a, b); }
     static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
 };
 template <>
@@ -377,6 +402,7 @@ struct Lanes<double> {
     static V load(const double* p) { return _mm256_loadu_pd(p); }
     static V bcast(const double* p) { return _mm256_broadcast_sd(p); }
     static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+    static V add(V a, V b) { return _mm256_add_pd(a, b); }
     static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
 };
 
@@ -388,7 +414,7 @@ void sparse_row_avx2_full(index_t count, const std::int32_t* offs, const T* vals
     constexpr int L = X::L;
     typename X::V acc[8];
 #pragma GCC unroll 8
-    for (int v = 0; v < 8; ++v) acc[v] = accumulate ? X::load(c + L * v) : X::zero();
+    for (int v = 0; v < 8; ++v) acc[v] = X::zero();
 #pragma GCC unroll 4
     for (index_t q = 0; q < count; ++q) {
         const T* bq = b + offs[q];
@@ -396,8 +422,9 @@ void sparse_row_avx2_full(index_t count, const std::int32_t* offs, const T* vals
 #pragma GCC unroll 8
         for (int v = 0; v < 8; ++v) acc[v] = X::fma(a, X::load(bq + L * v), acc[v]);
     }
+    // The block's sum is added to C once, as the micro-kernel does (c = 1 * c + acc).
 #pragma GCC unroll 8
-    for (int v = 0; v < 8; ++v) X::store(c + L * v, acc[v]);
+    for (int v = 0; v < 8; ++v) X::store(c + L * v, accumulate ? X::add(X::load(c + L * v), acc[v]) : acc[v]);
 }
 
 // The rows of the sparse-row path, one after another (gemm_kernels.h, SgemmSparseRowsUkr).
@@ -415,7 +442,7 @@ void sparse_rows_avx2(index_t rows, const index_t* counts, const std::int32_t* o
         alignas(32) T edge[W] = {};
         if (accumulate)
             for (index_t j = 0; j < nr; ++j) edge[j] = c[j];
-        sparse_row_avx2_full(counts[r], offs, vals, b, true, edge);
+        sparse_row_avx2_full(counts[r], offs, vals, b, accumulate, edge);
         for (index_t j = 0; j < nr; ++j) c[j] = edge[j];
     }
 }
@@ -538,7 +565,8 @@ const GemmKernelTable kAvx2Kernels = {"avx2_fma", &sgemm_avx2_6x16, &dgemm_avx2_
                                        &sgemv_avx2_1x64, &dgemv_avx2_1x32,
                                        &sgemm_avx2_6x16_steps, &dgemm_avx2_6x8_steps,
                                        &sgemm_avx2_sparse_rows, &dgemm_avx2_sparse_rows,
-                                       &scompress_avx2, &dcompress_avx2};
+                                       &scompress_avx2, &dcompress_avx2,
+                                       &gemm_avx2_in_place_a<float>, &gemm_avx2_in_place_a<double>};
 
 }  // namespace
 

@@ -14,12 +14,14 @@ namespace {
 template <typename T, int MR, int NR>
 void gemm_generic_ukr(index_t k, const T* a, const T* b, index_t rs_b, T alpha, T beta, T* c,
                       index_t rs_c, index_t cs_c, index_t mr, index_t nr,
-                      const std::int32_t* steps = nullptr) {
+                      const std::int32_t* steps = nullptr, index_t lda = 0) {
     alignas(64) T acc[MR][NR];
+    // Packed A: element (i, p) at a[p * MR + i]; in place (lda > 0): at a[i * lda + p].
+    const index_t a_row = lda > 0 ? lda : 1, a_step = lda > 0 ? 1 : MR;
     for (index_t i = 0; i < mr; ++i) {
         T row[NR] = {};
-        const T* ap = a + i;
-        for (index_t p = 0; p < k; ++p, ap += MR) {
+        const T* ap = a + i * a_row;
+        for (index_t p = 0; p < k; ++p, ap += a_step) {
             const T ai = *ap;
             const T* bp = steps ? b + steps[p] : b + p * rs_b;
             for (int j = 0; j < NR; ++j) row[j] += ai * bp[j];
@@ -125,6 +127,18 @@ void dgemm_generic_6x8_steps(index_t count, const double* a, const double* b, co
     gemm_generic_ukr<double, 6, 8>(count, a, b, 8, alpha, beta, c, rs_c, cs_c, mr, nr, steps);
 }
 
+// C (6, 16) float tile, A read in place.
+void sgemm_generic_6x16_rows(index_t k, const float* a, index_t lda, const float* b, float alpha, float beta,
+                             float* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr) {
+    gemm_generic_ukr<float, 6, 16>(k, a, b, 16, alpha, beta, c, rs_c, cs_c, mr, nr, nullptr, lda);
+}
+
+// C (6, 8) double tile, A read in place.
+void dgemm_generic_6x8_rows(index_t k, const double* a, index_t lda, const double* b, double alpha, double beta,
+                            double* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr) {
+    gemm_generic_ukr<double, 6, 8>(k, a, b, 8, alpha, beta, c, rs_c, cs_c, mr, nr, nullptr, lda);
+}
+
 // Rows of the sparse-row path (gemm_kernels.h, SgemmSparseRowsUkr): c_r = [c_r +] sum_q
 // vals_r[q] * b[offs_r[q] :]. W accumulators per row, like one row of gemm_generic_ukr.
 template <typename T, int W>
@@ -132,14 +146,13 @@ void sparse_rows_generic(index_t rows, const index_t* counts, const std::int32_t
                          index_t cap, const T* b, bool accumulate, T* c, index_t ldc, index_t nr) {
     for (index_t r = 0; r < rows; ++r, offs += cap, vals += cap, c += ldc) {
         T row[W] = {};
-        if (accumulate)
-            for (index_t j = 0; j < nr; ++j) row[j] = c[j];
         for (index_t q = 0; q < counts[r]; ++q) {
             const T v = vals[q];
             const T* bq = b + offs[q];
             for (int j = 0; j < W; ++j) row[j] += v * bq[j];
         }
-        for (index_t j = 0; j < nr; ++j) c[j] = row[j];
+        // The block's sum is added to C once, as gemm_generic_ukr does (c = acc + 1 * c).
+        for (index_t j = 0; j < nr; ++j) c[j] = accumulate ? row[j] + c[j] : row[j];
     }
 }
 
@@ -188,7 +201,8 @@ const GemmKernelTable kGenericKernels = {"generic", &sgemm_generic_6x16, &dgemm_
                                          &sgemv_generic_1x64, &dgemv_generic_1x32,
                                          &sgemm_generic_6x16_steps, &dgemm_generic_6x8_steps,
                                          &sgemm_generic_sparse_rows, &dgemm_generic_sparse_rows,
-                                         &scompress_generic, &dcompress_generic};
+                                         &scompress_generic, &dcompress_generic,
+                                         &sgemm_generic_6x16_rows, &dgemm_generic_6x8_rows};
 
 }  // namespace
 

@@ -96,9 +96,10 @@ using DgemvUkr = void (*)(index_t k, const double* a, index_t inc_a, const doubl
 // with row r's list of counts[r] entries at offs + r * cap, vals + r * cap and its row of C at
 // c + r * ldc (nr valid columns, read only if accumulate). b is a packed W-wide block of op(B)
 // (depth step p at b + p * W; offs_r[q] = p * W for the q-th listed step p of row r). One depth
-// block at a time, C accumulating across blocks in order, as the blocked paths do; kSparseKC
-// bounds the depth block so that the block of b (kSparseKC x W) stays in L1.
-constexpr index_t kSparseWF32 = 64, kSparseWF64 = 32, kSparseKC = 96;
+// block at a time, the blocked paths' blocks: a row's block sum starts from zero and is then
+// added to C (accumulate) in one rounding, as the micro-kernel adds a later block
+// (c = 1 * c + acc), so every path gives a row of C the same bits.
+constexpr index_t kSparseWF32 = 64, kSparseWF64 = 32;
 using SgemmSparseRowsUkr = void (*)(index_t rows, const index_t* counts, const std::int32_t* offs,
                                     const float* vals, index_t cap, const float* b, bool accumulate,
                                     float* c, index_t ldc, index_t nr);
@@ -115,6 +116,18 @@ using SCompressUkr = index_t (*)(const float* a, index_t len, std::int32_t first
 using DCompressUkr = index_t (*)(const double* a, index_t len, std::int32_t first_off,
                                  std::int32_t off_step, std::int32_t* offs, double* vals);
 
+// Micro-kernel with A read in place, for narrow products (n <= NR, many rows: a 10-unit layer)
+// where packing A would cost more than the product itself:
+//
+//   C (mr, nr) = alpha * a (mr, k) * b (k, NR packed, rs_b == NR) + beta * C
+//
+// row i of a at a + i * lda, k contiguous values; only the mr valid rows are read. The very
+// micro-kernel's arithmetic (same FMA chain per element), so no C element can tell the two apart.
+using SgemmRowsUkr = void (*)(index_t k, const float* a, index_t lda, const float* b, float alpha, float beta,
+                              float* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr);
+using DgemmRowsUkr = void (*)(index_t k, const double* a, index_t lda, const double* b, double alpha,
+                              double beta, double* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr);
+
 struct GemmKernelTable {
     const char* name;
     SgemmUkr sgemm_ukr;
@@ -129,6 +142,8 @@ struct GemmKernelTable {
     DgemmSparseRowsUkr dgemm_sparse_rows_ukr;
     SCompressUkr scompress;
     DCompressUkr dcompress;
+    SgemmRowsUkr sgemm_rows_ukr;
+    DgemmRowsUkr dgemm_rows_ukr;
 };
 
 // Defined in gemm_avx2.cpp (only when LAMINA_HAVE_AVX2_TU; call only if the CPU has AVX2+FMA).

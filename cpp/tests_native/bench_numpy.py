@@ -1,6 +1,6 @@
 """numpy `@` GFLOP/s at the same shapes as `gemm_test bench` (run in the same session to compare).
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /root/venv/bin/python cpp/tests_native/bench_numpy.py
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python3 cpp/tests_native/bench_numpy.py
 """
 import os
 import sys

@@ -481,6 +481,10 @@ def gemm_kernel_name() -> str:
     ...
 def gemm_naive(trans_a: bool, trans_b: bool, alpha: typing.SupportsFloat | typing.SupportsIndex, a: numpy.ndarray, b: numpy.ndarray, beta: typing.SupportsFloat | typing.SupportsIndex, c: numpy.ndarray) -> None:
     ...
+def gemm_plan(trans_a: bool, trans_b: bool, alpha: typing.SupportsFloat | typing.SupportsIndex, a: numpy.ndarray, b: numpy.ndarray, beta: typing.SupportsFloat | typing.SupportsIndex, c: numpy.ndarray) -> typing.Any:
+    """
+    The plan gemm would follow for these arguments: {path, split, threads, transposed}; c is not written.
+    """
 def get_num_threads() -> int:
     ...
 def initialize(kind: InitKind, count: typing.SupportsInt | typing.SupportsIndex, fan_in: typing.SupportsInt | typing.SupportsIndex, fan_out: typing.SupportsInt | typing.SupportsIndex, value: typing.SupportsFloat | typing.SupportsIndex = 0.0, seed: typing.SupportsInt | typing.SupportsIndex = 0, stream: typing.SupportsInt | typing.SupportsIndex = 0, dtype: str = 'float64', value2: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> typing.Any:
