@@ -44,6 +44,8 @@ from typing import IO, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple,
 
 import numpy as np
 
+from lamina._streams import fill
+
 __all__ = [
     "load_digits",
     "load_mnist",
@@ -380,13 +382,10 @@ def _parse_idx(stream: IO[bytes], file_path: Path, file_size: int, compressed: b
 
     values = np.empty(shape, dtype=dtype)
     buffer = memoryview(values.reshape(-1).view(np.uint8))
-    received = 0
-    while received < expected:  # readinto may return short counts on compressed streams
-        more = stream.readinto(buffer[received:])
-        if not more:
-            raise ValueError(f"{file_path} is truncated: shape {shape} needs {expected} data bytes, found {received}")
-        received += more
-    if stream.read(1):
+    received, more = fill(stream, buffer)
+    if received < expected:
+        raise ValueError(f"{file_path} is truncated: shape {shape} needs {expected} data bytes, found {received}")
+    if more:
         raise ValueError(f"{file_path} is corrupt: data continues past the {expected} bytes of shape {shape}")
     return values.astype(dtype.newbyteorder("="), copy=False)
 

@@ -1,0 +1,18 @@
+"""Reading a known number of bytes from a file-like stream straight into an array's memory."""
+
+from __future__ import annotations
+
+from typing import Any, Tuple
+
+
+def fill(stream: Any, buffer: memoryview) -> Tuple[int, bool]:
+    """Reads into ``buffer`` until it is full or the stream ends (readinto may return short
+    counts, e.g. on compressed streams); returns (bytes received, whether data continues past
+    the buffer)."""
+    received = 0
+    while received < len(buffer):
+        more = stream.readinto(buffer[received:])
+        if not more:
+            return received, False
+        received += more
+    return received, bool(stream.read(1))
