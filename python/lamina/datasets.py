@@ -44,7 +44,7 @@ from typing import IO, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple,
 
 import numpy as np
 
-from lamina._streams import fill
+from lamina._streams import fill as _fill
 
 __all__ = [
     "load_digits",
@@ -382,7 +382,7 @@ def _parse_idx(stream: IO[bytes], file_path: Path, file_size: int, compressed: b
 
     values = np.empty(shape, dtype=dtype)
     buffer = memoryview(values.reshape(-1).view(np.uint8))
-    received, more = fill(stream, buffer)
+    received, more = _fill(stream, buffer)
     if received < expected:
         raise ValueError(f"{file_path} is truncated: shape {shape} needs {expected} data bytes, found {received}")
     if more:

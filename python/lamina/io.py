@@ -38,7 +38,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from lamina._streams import fill
+from lamina._streams import fill as _fill
 from lamina._validation import positive_int
 
 FORMAT = "lamina-model"
@@ -365,7 +365,7 @@ class _Archive:
                 raise _Bad(f"its array {name!r} announces {count} values, more than its member holds")
             out = np.empty(count, dtype=dtype)
             try:
-                received, more = fill(fp, out.data.cast("B"))
+                received, more = _fill(fp, out.data.cast("B"))
             except Exception as exc:
                 raise _Bad(f"its array {name!r} cannot be read ({type(exc).__name__}: {exc})") from None
             if received < out.nbytes:
