@@ -18,10 +18,24 @@ The zip's archive comment ends the file with ``lamina-sha256:`` and the SHA-256 
 byte before it, so a truncated or damaged file is refused instead of loaded wrong.
 
 Nothing in a file can run code: no pickle (object arrays are refused), and the JSON only selects
-lamina's own layer, optimizer, loss and metric classes by name. Files are written atomically:
-to a temporary file in the same directory, flushed to disk, then renamed over ``path``, so an
-interrupted save leaves any previous file as it was. The path is used exactly as given (no
-``.npz`` is appended): ``model.save("model.keras")`` writes ``model.keras``.
+lamina's own layer, optimizer, loss and metric classes by name. ``load_model`` checks the
+architecture against limits the caller can raise (``max_layers``, ``max_units``, ``max_params``)
+before it reads any array or builds anything, then reads the arrays one at a time, each checked
+against its ``.npy`` header before its memory is allocated. ``save_model`` streams each array
+from memory into the archive (hashing as it writes), so a save needs no copy of the file.
+
+What a save does to ``path`` (used exactly as given: no ``.npz`` is appended):
+
+- it writes a temporary file in the target's directory, flushes it to disk and renames it over
+  the target, so an interrupted save leaves any previous file as it was;
+- a symlink is written through: its target is replaced (atomically, as above), the link stays;
+- an existing file keeps its permission bits (set-id bits are dropped) and, where the caller may
+  set it, its group; the temporary file is private (0600) until then, so a save never makes the
+  content readable by more users than before. The new file is owned by the caller;
+- a new file gets mode 0666 filtered by the umask, as ``open(path, "w")`` would create it;
+- an existing file the caller cannot write is refused with ``PermissionError`` (even in a
+  writable directory, where a rename could replace it), and errors name ``path``, not the
+  temporary file.
 """
 
 from __future__ import annotations
@@ -271,7 +285,7 @@ class _Bad(Exception):
 
 # Loader limits (keyword arguments of load_model): a file over one is refused before any of its
 # arrays is read and before any network is built.
-MAX_LAYERS = 1000
+MAX_LAYERS = 128
 MAX_UNITS = 2**20
 MAX_PARAMS = 2**28
 _HASH_BLOCK = 2**20
@@ -493,7 +507,7 @@ def load_model(path: Any, *, max_layers: int = MAX_LAYERS, max_units: int = MAX_
     format, raises ``ValueError`` naming the file.
 
     The limits bound what a file may ask for, so a small crafted file cannot tie up the loader:
-    ``max_layers`` (entries in the architecture, ``Input`` included; default 1000), ``max_units``
+    ``max_layers`` (entries in the architecture, ``Input`` included; default 128), ``max_units``
     (the input size and each Dense layer's units; default 2**20 = 1,048,576) and ``max_params``
     (weights in total; default 2**28 = 268,435,456, 1 GiB in float32). A file over a limit is
     refused with a ``ValueError`` naming it, before any array is read; raise the limit to load it.
