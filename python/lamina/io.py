@@ -47,6 +47,7 @@ import json
 import os
 import secrets
 import stat
+import sys
 import zipfile
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -452,11 +453,37 @@ def _declared_param_count(config: Any, max_layers: int, max_units: int, max_para
     return total
 
 
-def _rebuild(archive: _Archive, header: Dict[str, Any], limits: Tuple[int, int, int]) -> Any:
+class _InMemory:
+    """The arrays of a model already in memory (the scikit-learn estimators' pickles), read
+    through the same checks as a file's."""
+
+    def __init__(self, arrays: Dict[str, np.ndarray]) -> None:
+        self._arrays = arrays
+
+    @property
+    def names(self) -> List[str]:
+        return list(self._arrays)
+
+    def shape(self, name: str) -> Tuple[Tuple[int, ...], np.dtype]:
+        arr = self._arrays[name]
+        if arr.dtype.hasobject or arr.dtype.kind not in "uif" or arr.ndim != 1:
+            raise _Bad(f"its array {name!r} is {arr.dtype} {arr.shape}, expected a 1-D array of numbers")
+        return arr.shape, arr.dtype
+
+    def array(self, name: str) -> np.ndarray:
+        self.shape(name)
+        return self._arrays[name]
+
+
+def _rebuild(header: Dict[str, Any], source: Any,
+             limits: Tuple[int, int, int] = (sys.maxsize,) * 3) -> Any:
+    """The model described by ``header`` with its arrays from ``source``: an open ``_Archive``,
+    or a dict of arrays (as ``_payload`` returns them; a model from memory, no loader limits)."""
     from lamina import losses, metrics, optimizers
     from lamina.data import Standardizer
     from lamina.models import Sequential
 
+    archive = _InMemory(source) if isinstance(source, dict) else source
     declared = _declared_param_count(header.get("config"), *limits)
     (held,), _ = archive.shape("params") if "params" in archive.names else ((None,), None)
     if declared != held:
@@ -533,7 +560,7 @@ def load_model(path: Any, *, max_layers: int = MAX_LAYERS, max_units: int = MAX_
             archive = _Archive(f)
             header = archive.header()
             try:
-                return _rebuild(archive, header, limits)
+                return _rebuild(header, archive, limits)
             except _Bad:
                 raise
             except (ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError) as exc:
