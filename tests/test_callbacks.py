@@ -380,3 +380,25 @@ def test_history_runs_last_so_it_records_what_callbacks_add():
     model = make_model()
     history = model.fit(x, y, epochs=2, verbose=0, callbacks=[Script([7.0, 8.0], key="extra")])
     assert history.history["extra"] == [7.0, 8.0]
+
+
+def test_model_checkpoint_creates_missing_folders_like_keras(tmp_path):
+    x, y = regression_data()
+    model = make_model()
+    ckpt = ModelCheckpoint(str(tmp_path / "runs" / "{epoch:02d}" / "model.lamina"))
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[ckpt])
+    assert ckpt.saved == [str(tmp_path / "runs" / e / "model.lamina") for e in ("01", "02")]
+    load_model(ckpt.saved[-1])
+
+
+def test_model_checkpoint_missing_monitor_fails_at_the_first_epoch_listing_the_keys(tmp_path):
+    x, y = regression_data()
+    model = make_model()
+    seen = []
+    counter = Script([0.0] * 3, key="seen")
+    counter.on_epoch_begin = lambda epoch, logs=None: seen.append(epoch)
+    ckpt = ModelCheckpoint(str(tmp_path / "m.lamina"), monitor="val_mae", save_best_only=True)
+    with pytest.raises(ValueError, match=r"'val_mae'.*validation_split.*available: 'loss', "
+                                         r"'mean_absolute_error'"):
+        model.fit(x, y, epochs=3, verbose=0, callbacks=[counter, ckpt])
+    assert seen == [0] and list(tmp_path.iterdir()) == []

@@ -341,3 +341,24 @@ def test_debian_fashion_mnist_files_match_a_pinned_checksum(name):
     with gzip.open(DEBIAN_FASHION / name, "rb") as stream:
         payload_digest = hashlib.sha256(stream.read()).hexdigest()
     assert payload_digest in datasets.CHECKSUMS["fashion_mnist"][name]
+
+
+def test_load_fashion_mnist_with_only_the_training_files_in_path_names_the_missing_ones(tmp_path, cache):
+    """The test set is never taken from the system folder or the cache behind a given path."""
+    write_dataset(tmp_path / "f")
+    write_dataset(cache / "fashion_mnist")  # a complete copy elsewhere must not be mixed in
+    for name in FILES[2:]:
+        (tmp_path / "f" / name).unlink()
+    with pytest.raises(FileNotFoundError) as info:
+        datasets.load_fashion_mnist(tmp_path / "f")
+    message = str(info.value)
+    assert str(tmp_path / "f") in message and FILES[2] in message and FILES[3] in message
+    assert FILES[0] not in message
+
+
+def test_load_mnist_with_a_path_lacking_the_files_never_downloads(tmp_path, cache, monkeypatch):
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setattr(datasets, "_download", lambda *a: pytest.fail("a download was attempted"))
+    with pytest.raises(FileNotFoundError, match="lacks the mnist files train-images-idx3-ubyte.gz, "
+                                                "train-labels-idx1-ubyte.gz, t10k-images"):
+        datasets.load_mnist(tmp_path / "empty")

@@ -372,3 +372,216 @@ def test_saved_file_permissions_follow_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "m.lamina").stat().st_mode & 0o777 == 0o644
+
+
+# ---------------------------------------------------------------------------------- loader limits
+def deep_model(n_layers, width=2):
+    return lm.Sequential([lm.layers.Input(shape=(width,))] + [lm.layers.Dense(width) for _ in range(n_layers - 1)],
+                         seed=0)
+
+
+def header_only_file(path, layers, params=0):
+    """A signed file whose header declares ``layers``; its arrays are placeholders (a limit must
+    refuse it before they are looked at)."""
+    header = {"format": "lamina-model", "version": 1, "config": {"name": "s", "seed": 0, "dtype": "float32",
+                                                                 "layers": layers},
+              "compile_config": None, "standardizer": None, "arrays": ["params"],
+              "training": {"iterations": 0, "steps": 0, "epochs_trained": 0, "optimizer_slots": 0}}
+    signed_file(path, header, [("params", np.zeros(params, np.float32))])
+
+
+def dense(units, **extra):
+    return {"class_name": "Dense", "config": dict(units=units, **extra)}
+
+
+@pytest.fixture
+def no_array_is_read(monkeypatch):
+    """Fails the test if load_model reads any array but the header, or starts building a model."""
+    real = lio._Archive.array
+
+    def header_only(self, name):
+        assert name == "header", f"load_model read the array {name!r} before refusing the file"
+        return real(self, name)
+
+    monkeypatch.setattr(lio._Archive, "array", header_only)
+    monkeypatch.setattr(lm.Sequential, "from_config", classmethod(lambda cls, c: pytest.fail("a model was built")))
+
+
+@pytest.mark.parametrize("layers, kwargs, limit", [
+    ([{"class_name": "Input", "config": {"shape": [2]}}] + [dense(2)] * 1024, {}, "max_layers=1024"),
+    ([{"class_name": "Input", "config": {"shape": [2]}}] + [dense(2)] * 10, {"max_layers": 10}, "max_layers=10"),
+    ([{"class_name": "Input", "config": {"shape": [1]}}, dense(2**20 + 1)], {}, "max_units=1048576"),
+    ([{"class_name": "Input", "config": {"shape": [2**20 + 1]}}, dense(1)], {}, "max_units=1048576"),
+    ([{"class_name": "Input", "config": {"shape": [64]}}, dense(64)], {"max_units": 63}, "max_units=63"),
+    ([{"class_name": "Input", "config": {"shape": [2**20]}}] + [dense(2**20)] * 2, {}, "max_params=268435456"),
+    ([{"class_name": "Input", "config": {"shape": [10]}}, dense(10)], {"max_params": 109}, "max_params=109"),
+])
+def test_a_file_over_a_loader_limit_is_refused_naming_it_before_any_array_is_read(tmp_path, no_array_is_read,
+                                                                                  layers, kwargs, limit):
+    path = tmp_path / "crafted.lamina"
+    header_only_file(path, layers)
+    with pytest.raises(ValueError, match=rf"crafted\.lamina.*over the limit {limit}"):
+        load_model(path, **kwargs)
+
+
+def test_a_file_at_the_loader_limits_loads(tmp_path):
+    model = deep_model(20, width=5)  # 20 entries, widths 5, 19 * 30 = 570 weights
+    model.save(tmp_path / "m.lamina")
+    loaded = load_model(tmp_path / "m.lamina", max_layers=20, max_units=5, max_params=570)
+    assert loaded.count_params() == 570
+    with pytest.raises(ValueError, match="max_params=569"):
+        load_model(tmp_path / "m.lamina", max_layers=20, max_units=5, max_params=569)
+
+
+@pytest.mark.parametrize("name", ["max_layers", "max_units", "max_params"])
+def test_loader_limits_must_be_positive_integers(tmp_path, name):
+    with pytest.raises(ValueError, match=f"{name}=0"):
+        load_model(tmp_path / "whatever.lamina", **{name: 0})
+
+
+def test_a_deeply_nested_header_is_refused_as_a_value_error(tmp_path):
+    members = [("header", lio_npy(np.frombuffer(b"[" * 200_000, np.uint8)))]
+    (tmp_path / "deep.lamina").write_bytes(lio._signed_archive(members))
+    with pytest.raises(ValueError, match="deep.lamina.*not valid JSON"):
+        load_model(tmp_path / "deep.lamina")
+
+
+def lio_npy(arr):
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------------- streaming save
+def test_saving_and_loading_a_40_mb_model_take_about_one_copy_of_its_weights_in_memory(tmp_path):
+    import tracemalloc
+
+    model = lm.Sequential([lm.layers.Dense(1000, input_shape=(10_000,))], seed=0)  # 10,001,000 float32
+    model.compile("sgd", "mse")
+    weights = model.count_params() * 4
+    tracemalloc.start()
+    try:
+        model.save(tmp_path / "big.lamina")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # model.get_state() copies the weights once; the archive itself is streamed from that copy.
+    assert peak < 1.25 * weights, f"save peaked at {peak / 2**20:.0f} MB for {weights / 2**20:.0f} MB of weights"
+    tracemalloc.start()
+    try:
+        loaded = load_model(tmp_path / "big.lamina")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Each array is read into its own memory, a block at a time: no copy of the file is held.
+    assert peak < 1.25 * weights, f"load peaked at {peak / 2**20:.0f} MB for {weights / 2**20:.0f} MB of weights"
+    np.testing.assert_array_equal(loaded.get_weights()[1], model.get_weights()[1])
+
+
+# ---------------------------------------------------------------------------------- saving over a path
+def small_model():
+    model = lm.Sequential([lm.layers.Dense(2, input_shape=(3,))], seed=0)
+    model.build()
+    return model
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o444 | 0o200, 0o664])
+def test_saving_over_a_file_keeps_its_mode(tmp_path, mode):
+    path = tmp_path / "m.lamina"
+    path.write_bytes(b"old")
+    os.chmod(path, mode)
+    old = os.umask(0o022)
+    try:
+        small_model().save(path)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o7777 == mode
+    load_model(path)
+
+
+def test_saving_over_a_private_file_never_widens_it_even_while_writing(tmp_path, monkeypatch):
+    path = tmp_path / "m.lamina"
+    path.write_bytes(b"old")
+    os.chmod(path, 0o600)
+    modes = []
+    real = lio._write_archive
+
+    def spy(f, header, arrays):
+        modes.append(os.fstat(f.fileno()).st_mode & 0o777)
+        real(f, header, arrays)
+
+    monkeypatch.setattr(lio, "_write_archive", spy)
+    old = os.umask(0)
+    try:
+        small_model().save(path)
+    finally:
+        os.umask(old)
+    assert modes == [0o600] and path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_new_file_gets_0666_filtered_by_the_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        small_model().save(tmp_path / "new.lamina")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.lamina").stat().st_mode & 0o777 == 0o640
+
+
+def test_saving_through_a_symlink_replaces_its_target_and_keeps_the_link(tmp_path):
+    (tmp_path / "store").mkdir()
+    (tmp_path / "links").mkdir()
+    target = tmp_path / "store" / "real.lamina"
+    target.write_bytes(b"old")
+    os.chmod(target, 0o600)
+    link = tmp_path / "links" / "m.lamina"
+    link.symlink_to(os.path.relpath(target, link.parent))
+    model = small_model()
+    model.save(link)
+    assert link.is_symlink() and os.readlink(link) == os.path.relpath(target, link.parent)
+    assert target.stat().st_mode & 0o777 == 0o600
+    np.testing.assert_array_equal(load_model(target).get_weights()[0], model.get_weights()[0])
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["real.lamina"]  # the temp was renamed
+    assert sorted(p.name for p in (tmp_path / "links").iterdir()) == ["m.lamina"]
+
+
+def test_saving_through_a_dangling_symlink_creates_its_target(tmp_path):
+    link = tmp_path / "m.lamina"
+    link.symlink_to("later.lamina")
+    small_model().save(link)
+    assert link.is_symlink() and (tmp_path / "later.lamina").is_file()
+    load_model(link)
+
+
+def test_a_permission_error_names_the_callers_path_not_the_temporary_file(tmp_path, monkeypatch):
+    real_open = os.open
+
+    def denied(name, *args, **kwargs):
+        if str(name).endswith(".tmp"):
+            raise PermissionError(13, "Permission denied", name)
+        return real_open(name, *args, **kwargs)
+
+    monkeypatch.setattr(lio.os, "open", denied)
+    path = tmp_path / "m.lamina"
+    with pytest.raises(PermissionError) as info:
+        small_model().save(path)
+    assert str(path) in str(info.value) and ".tmp" not in str(info.value)
+
+
+def test_a_file_the_caller_cannot_write_is_not_replaced(tmp_path, monkeypatch):
+    """The directory may be writable (then a rename could replace anyone's file): a save acts like
+    open(path, "w") and refuses a file it cannot write."""
+    path = tmp_path / "theirs.lamina"
+    path.write_bytes(b"someone else's")
+    monkeypatch.setattr(lio.os, "access", lambda p, mode: not os.path.samefile(p, path))
+    with pytest.raises(PermissionError, match="theirs.lamina.*not writable"):
+        small_model().save(path)
+    assert path.read_bytes() == b"someone else's"
+
+
+def test_a_file_at_the_default_layer_limit_loads_with_every_layer(tmp_path):
+    model = deep_model(1024, width=2)  # Input + 1023 Dense: the default max_layers, built once
+    model.save(tmp_path / "deep.lamina")
+    loaded = load_model(tmp_path / "deep.lamina")
+    assert len(loaded.layers) == 1023
+    np.testing.assert_array_equal(loaded.get_weights()[-1], model.get_weights()[-1])

@@ -262,7 +262,9 @@ class ModelCheckpoint(Callback):
 
     ``filepath`` may hold format fields filled from the epoch number (1-based, as Keras) and the
     logs: ``"ckpt-{epoch:02d}-{val_loss:.3f}.lamina"``. With ``save_best_only=True`` a file is
-    written only when ``monitor`` improves on the best value so far.
+    written only when ``monitor`` improves on the best value so far; a ``monitor`` missing from
+    the logs raises ``ValueError`` at the end of the first epoch, listing the keys there are.
+    Missing folders in the path are created, as in Keras.
 
     >>> import os, tempfile
     >>> model = lm.Sequential([lm.layers.Dense(1, input_shape=(2,))], seed=0)
@@ -322,6 +324,9 @@ class ModelCheckpoint(Callback):
             path = self._path(epoch, logs)
             if self.verbose:
                 print(f"Epoch {epoch + 1}: saving model to {path}")
+        folder = os.path.dirname(path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)  # as Keras does: "runs/{epoch}/model" just works
         self.model.save(path)
         self.saved.append(path)
 

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import List, Optional, Tuple
@@ -25,6 +26,8 @@ _DEFAULTS = {"digits": ([128], 30, 32), "fashion-mnist": ([512], 5, 128), "mnist
 def _load(name: str, path: Optional[str]) -> Tuple[Tuple[np.ndarray, np.ndarray], Tuple[np.ndarray, np.ndarray], int]:
     """((x_train, y_train), (x_test, y_test), n_classes) with features scaled for training."""
     if name == "digits":
+        if path is not None:
+            raise ValueError("--data-path is for fashion-mnist and mnist; digits ships with lamina")
         x, y = lm.datasets.load_digits()
         x = x / np.float32(16)  # pixel intensities 0..16 to [0, 1]
         (x_tr, y_tr), _, (x_te, y_te) = lm.data.train_dev_test_split(x, y, ratios=(0.8, 0.0, 0.2), stratify=y, seed=0)
@@ -38,11 +41,52 @@ def _load(name: str, path: Optional[str]) -> Tuple[Tuple[np.ndarray, np.ndarray]
             (x_te.reshape(len(x_te), -1) / np.float32(255), y_te), 10)
 
 
+def _positive_int(text: str) -> int:
+    """argparse type for counts that must be at least 1 (argparse names the option on error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, received {value}")
+    return value
+
+
+def _check_save_path(path: str) -> None:
+    """Refuses a --save path that cannot be written, before training rather than after it."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"--save {path!r} is a directory: give a file name")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"--save {path!r}: the folder {directory!r} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise PermissionError(f"--save {path!r}: the folder {directory!r} is not writable")
+
+
+def _fit_or_interrupt(model: lm.Sequential, args: argparse.Namespace, **fit_args: object) -> bool:
+    """Runs fit; on Ctrl-C prints one line, saves the model as of its last completed step when
+    --save was given, and returns False (fit leaves the weights and optimizer state there)."""
+    try:
+        model.fit(**fit_args)  # type: ignore[arg-type]
+        return True
+    except KeyboardInterrupt:
+        where = f"after {model.epochs_trained} complete epochs"
+        if args.save:
+            model.save(args.save)
+            print(f"lamina: interrupted {where}; saved the weights of the last completed step to {args.save}",
+                  file=sys.stderr)
+        else:
+            print(f"lamina: interrupted {where}; nothing saved (no --save)", file=sys.stderr)
+        return False
+
+
 def _train(args: argparse.Namespace) -> int:
     hidden, epochs, batch_size = _DEFAULTS[args.data]
     hidden = args.hidden or hidden
     epochs = args.epochs if args.epochs is not None else epochs
     batch_size = args.batch_size or batch_size
+    if args.save:
+        _check_save_path(args.save)
     if args.threads:
         lm.set_num_threads(args.threads)
     (x_train, y_train), (x_test, y_test), n_classes = _load(args.data, args.data_path)
@@ -72,8 +116,9 @@ def _train(args: argparse.Namespace) -> int:
                                                     restore_best_weights=True))
     model.summary()
     started = time.perf_counter()
-    model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, verbose=args.verbose,
-              validation_split=args.validation_split, callbacks=callbacks)
+    if not _fit_or_interrupt(model, args, x=x_train, y=y_train, batch_size=batch_size, epochs=epochs,
+                             verbose=args.verbose, validation_split=args.validation_split, callbacks=callbacks):
+        return 130
     seconds = time.perf_counter() - started
     loss, accuracy = model.evaluate(x_test, y_test)
     trained = len(x_train) * (1 - args.validation_split) * model.epochs_trained
@@ -97,23 +142,25 @@ def _parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a classifier and report its test accuracy (the default command)")
     train.add_argument("--data", choices=sorted(_DEFAULTS), default="digits",
                        help="dataset: digits (bundled, offline), fashion-mnist, mnist (default: digits)")
-    train.add_argument("--data-path", help="folder holding the dataset's IDX .gz files")
+    train.add_argument("--data-path", help="folder holding the four IDX files of fashion-mnist or mnist "
+                       "(then nothing is downloaded); not for digits")
     train.add_argument("--hidden", type=int, nargs="+", help="hidden layer sizes (default: 128 for digits, 512 otherwise)")
     train.add_argument("--activation", default="relu", choices=lm.activations.NAMES, help="hidden activation")
     train.add_argument("--epochs", type=int)
-    train.add_argument("--batch-size", type=int)
+    train.add_argument("--batch-size", type=_positive_int)
     train.add_argument("--optimizer", default="rmsprop", choices=lm.optimizers.NAMES)
     train.add_argument("--learning-rate", type=float)
     train.add_argument("--dropout", type=float, default=0.0, help="dropout rate after each hidden layer")
     train.add_argument("--l2", type=float, default=0.0, help="L2 penalty on each hidden kernel")
     train.add_argument("--validation-split", type=float, default=0.0)
-    train.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="stop when val_loss stalls this many epochs")
+    train.add_argument("--early-stopping", type=_positive_int, metavar="PATIENCE", help="stop when val_loss stalls this many epochs")
     train.add_argument("--monitor", default="val_loss", help="what early stopping watches (default: val_loss)")
     train.add_argument("--standardize", action="store_true", help="standardize features with the training set's statistics")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--threads", type=int)
+    train.add_argument("--threads", type=_positive_int)
     train.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
-    train.add_argument("--save", help="write the trained model to this file")
+    train.add_argument("--save", help="write the trained model to this file (checked before training; "
+                       "Ctrl-C saves the last completed step)")
     train.set_defaults(func=_train)
     info = sub.add_parser("info", help="print how this build runs")
     info.set_defaults(func=_info)
@@ -130,6 +177,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (ValueError, TypeError, OSError) as exc:
         print(f"lamina: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # outside fit (loading data, evaluating): nothing to save
+        print("lamina: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@
 
 Where the (Fashion-)MNIST loaders look for the four IDX files, in order:
 
-1. the directory passed as ``path``;
+1. the directory passed as ``path``: then only there, all four files or a
+   ``FileNotFoundError`` naming the missing ones (no other folder, no download);
 2. for Fashion-MNIST, Debian's ``/usr/share/datasets/fashion-mnist`` (package
    ``dataset-fashion-mnist``);
 3. the cache, ``$LAMINA_DATA_HOME/<name>`` or else ``~/.cache/lamina/datasets/<name>``
@@ -42,6 +43,8 @@ from pathlib import Path
 from typing import IO, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+
+from lamina._streams import fill as _fill
 
 __all__ = [
     "load_digits",
@@ -202,28 +205,35 @@ def _load_idx_dataset(
     checksums: Optional[Mapping[str, Union[str, Sequence[str]]]],
     download: bool,
 ) -> Tuple[Split, Split]:
-    search: List[Path] = []
+    accepted = _accepted_digests(name, checksums)
     if path is not None:
+        # One call never mixes sources: with a path, all four files come from it.
         given = Path(path).expanduser()
         if not given.is_dir():
             raise FileNotFoundError(
                 f"path must be a directory holding the {name} IDX files, received path={str(path)!r}"
             )
-        search.append(given)
-    search.extend(Path(d) for d in SYSTEM_DIRS.get(name, ()))
-    cache = data_home() / name
-    search.append(cache)
-    accepted = _accepted_digests(name, checksums)
-
-    files = {}
-    for filename in _IDX_FILES:
-        found = _find(filename, search)
-        if found is None:
-            if not download:
-                places = ", ".join(str(d) for d in search)
-                raise FileNotFoundError(f"{filename} not found in {places}, and download=False")
-            found = _download(_join_url(base_url, filename), cache / filename, accepted[filename])
-        files[filename] = found
+        found_in_path = {filename: _find(filename, [given]) for filename in _IDX_FILES}
+        missing = [filename for filename, found in found_in_path.items() if found is None]
+        if missing:
+            raise FileNotFoundError(
+                f"{str(given)!r} lacks the {name} files {', '.join(missing)} (each may also be unpacked, "
+                f"without .gz); nothing is downloaded or taken from elsewhere when path is given"
+            )
+        files = {filename: found for filename, found in found_in_path.items() if found is not None}
+    else:
+        search = [Path(d) for d in SYSTEM_DIRS.get(name, ())]
+        cache = data_home() / name
+        search.append(cache)
+        files = {}
+        for filename in _IDX_FILES:
+            found = _find(filename, search)
+            if found is None:
+                if not download:
+                    places = ", ".join(str(d) for d in search)
+                    raise FileNotFoundError(f"{filename} not found in {places}, and download=False")
+                found = _download(_join_url(base_url, filename), cache / filename, accepted[filename])
+            files[filename] = found
 
     x_train, y_train = _read_pair(files[TRAIN_IMAGES], files[TRAIN_LABELS])
     x_test, y_test = _read_pair(files[TEST_IMAGES], files[TEST_LABELS])
@@ -372,13 +382,10 @@ def _parse_idx(stream: IO[bytes], file_path: Path, file_size: int, compressed: b
 
     values = np.empty(shape, dtype=dtype)
     buffer = memoryview(values.reshape(-1).view(np.uint8))
-    received = 0
-    while received < expected:  # readinto may return short counts on compressed streams
-        more = stream.readinto(buffer[received:])
-        if not more:
-            raise ValueError(f"{file_path} is truncated: shape {shape} needs {expected} data bytes, found {received}")
-        received += more
-    if stream.read(1):
+    received, more = _fill(stream, buffer)
+    if received < expected:
+        raise ValueError(f"{file_path} is truncated: shape {shape} needs {expected} data bytes, found {received}")
+    if more:
         raise ValueError(f"{file_path} is corrupt: data continues past the {expected} bytes of shape {shape}")
     return values.astype(dtype.newbyteorder("="), copy=False)
 

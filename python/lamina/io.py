@@ -18,23 +18,43 @@ The zip's archive comment ends the file with ``lamina-sha256:`` and the SHA-256 
 byte before it, so a truncated or damaged file is refused instead of loaded wrong.
 
 Nothing in a file can run code: no pickle (object arrays are refused), and the JSON only selects
-lamina's own layer, optimizer, loss and metric classes by name. Files are written atomically:
-to a temporary file in the same directory, flushed to disk, then renamed over ``path``, so an
-interrupted save leaves any previous file as it was. The path is used exactly as given (no
-``.npz`` is appended): ``model.save("model.keras")`` writes ``model.keras``.
+lamina's own layer, optimizer, loss and metric classes by name. ``load_model`` checks the
+architecture against limits the caller can raise (``max_layers``, ``max_units``, ``max_params``)
+before it reads any array or builds anything, then reads the arrays one at a time, each checked
+against its ``.npy`` header before its memory is allocated. ``save_model`` streams each array
+from memory into the archive (hashing as it writes), so a save needs no copy of the file.
+
+What a save does to ``path`` (used exactly as given: no ``.npz`` is appended):
+
+- it writes a temporary file in the target's directory, flushes it to disk and renames it over
+  the target, so an interrupted save leaves any previous file as it was;
+- a symlink is written through: its target is replaced (atomically, as above), the link stays;
+- an existing file keeps its permission bits (set-id bits are dropped) and, where the caller may
+  set it, its group; the temporary file is private (0600) until then, so a save never makes the
+  content readable by more users than before. The new file is owned by the caller;
+- a new file gets mode 0666 filtered by the umask, as ``open(path, "w")`` would create it;
+- an existing file the caller cannot write is refused with ``PermissionError`` (even in a
+  writable directory, where a rename could replace it), and errors name ``path``, not the
+  temporary file.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
 import os
 import secrets
+import stat
+import sys
 import zipfile
-from typing import Any, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
+
+from lamina._streams import fill as _fill
+from lamina._validation import positive_int
 
 FORMAT = "lamina-model"
 VERSION = 1
@@ -90,15 +110,70 @@ def _payload(model: Any) -> Tuple[Dict[str, Any], List[Tuple[str, np.ndarray]]]:
     return header, arrays
 
 
-def _npy_bytes(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.lib.format.write_array(buf, np.asanyarray(arr), allow_pickle=False)
-    return buf.getvalue()
+class _SigningWriter:
+    """A forward-only file for ``zipfile``: writes and hashes every byte in order, holding back the
+    last 64 (the placeholder digest at the end of the archive comment), which ``finish`` replaces
+    by the SHA-256 of everything before them. ``seek`` is refused, so zipfile streams each member
+    (sizes in a data descriptor after it) instead of patching headers already hashed."""
+
+    def __init__(self, f: Any) -> None:
+        self._f = f
+        self._hash = hashlib.sha256()
+        self._tail = b""
+        self._pos = 0
+
+    def _emit(self, data: Any) -> None:
+        if len(data):
+            self._hash.update(data)
+            self._f.write(data)
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        n = len(view)
+        if n >= 64:
+            self._emit(self._tail)
+            self._emit(view[:-64])
+            self._tail = bytes(view[-64:])
+        else:
+            joined = self._tail + bytes(view)
+            self._emit(joined[:-64])
+            self._tail = joined[-64:]
+        self._pos += n
+        return n
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, *args: Any) -> int:
+        raise OSError("the model file is written front to back")
+
+    def flush(self) -> None:
+        pass
+
+    def finish(self) -> None:
+        self._f.write(self._hash.hexdigest().encode("ascii"))
+
+
+def _write_archive(f: Any, header: Dict[str, Any], arrays: List[Tuple[str, np.ndarray]]) -> None:
+    """Streams the signed archive into ``f``: each array goes from its own memory to the file, so
+    a save needs no copy of the data beyond what ``model.get_state()`` returns."""
+    header_bytes = json.dumps(header, default=_json_default, allow_nan=False, sort_keys=True).encode("utf-8")
+    members = [("header", np.frombuffer(header_bytes, dtype=np.uint8))] + arrays
+    writer = _SigningWriter(f)
+    with zipfile.ZipFile(writer, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:  # type: ignore[call-overload]
+        for name, arr in members:
+            arr = np.ascontiguousarray(arr)
+            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            with zf.open(info, mode="w", force_zip64=arr.nbytes > 2**31 - 2**20) as member:
+                np.lib.format.write_array_header_1_0(member, np.lib.format.header_data_from_array_1_0(arr))
+                member.write(arr.reshape(-1).data.cast("B") if arr.size else b"")
+        zf.comment = _SIGNATURE + b"0" * 64
+    writer.finish()
 
 
 def _signed_archive(members: List[Tuple[str, bytes]]) -> bytes:
-    """A zip of ``name.npy`` members whose archive comment is ``_SIGNATURE`` + the SHA-256 (hex)
-    of every byte before the digest, so any damage anywhere in the file is detected."""
+    """A zip of ``name.npy`` members (raw .npy bytes, written as given) signed like a model file:
+    for tests and tools that build files by hand."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
         for name, data in members:
@@ -107,13 +182,6 @@ def _signed_archive(members: List[Tuple[str, bytes]]) -> bytes:
     raw = bytearray(buf.getvalue())
     raw[-64:] = hashlib.sha256(bytes(raw[:-64])).hexdigest().encode("ascii")
     return bytes(raw)
-
-
-def _archive(header: Dict[str, Any], arrays: List[Tuple[str, np.ndarray]]) -> bytes:
-    header_bytes = json.dumps(header, default=_json_default, allow_nan=False, sort_keys=True).encode("utf-8")
-    members = [("header", _npy_bytes(np.frombuffer(header_bytes, dtype=np.uint8)))]
-    members += [(name, _npy_bytes(arr)) for name, arr in arrays]
-    return _signed_archive(members)
 
 
 def _fsync_dir(directory: str) -> None:
@@ -129,9 +197,17 @@ def _fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
+def _renamed(exc: OSError, path: str) -> OSError:
+    """The same error, naming the caller's path instead of the hidden temporary file."""
+    if exc.errno is None:
+        return exc
+    return type(exc)(exc.errno, f"cannot save the model to {path!r}: {exc.strerror}")
+
+
 def save_model(model: Any, path: Any) -> None:
     """Writes ``model`` to ``path`` (str or ``pathlib.Path``, used exactly as given) atomically;
-    see the module docstring for what the file holds. ``load_model(path)`` reads it back.
+    see the module docstring for what the file holds and what happens to an existing file.
+    ``load_model(path)`` reads it back.
 
     >>> import os, tempfile
     >>> model = lm.Sequential([lm.layers.Dense(2, input_shape=(3,))], seed=0)
@@ -145,35 +221,62 @@ def save_model(model: Any, path: Any) -> None:
     path = os.fspath(path)
     if not isinstance(path, str) or not path:
         raise ValueError(f"path must be a non-empty file name, received path={path!r}")
-    if os.path.isdir(path):
+    # A symlink is written through: its target is replaced, the link stays.
+    target = os.path.realpath(path)
+    if os.path.isdir(target):
         raise IsADirectoryError(f"cannot save the model to {path!r}: it is a directory")
-    directory = os.path.dirname(os.path.abspath(path))
+    directory = os.path.dirname(target)
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"cannot save the model to {path!r}: the directory {directory!r} does not exist")
-    header, arrays = _payload(model)
-    data = _archive(header, arrays)  # everything is ready before the file system is touched
-    base = os.path.basename(path)
+    try:
+        existing: Optional[os.stat_result] = os.stat(target)
+    except FileNotFoundError:
+        existing = None
+    if existing is not None and not os.access(target, os.W_OK):
+        # As open(path, "w") would: the directory may be writable, the file is not ours to replace.
+        raise PermissionError(errno.EACCES, f"cannot save the model to {path!r}: the file is not writable")
+    header, arrays = _payload(model)  # everything is ready before the file system is touched
+    base = os.path.basename(target)
     while True:
         tmp = os.path.join(directory, f".{base}.{secrets.token_hex(4)}.tmp")
         try:
-            # 0o666 filtered by the umask, like a plain open(path, "w") would create it.
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+            # A new file gets 0o666 filtered by the umask, like open(path, "w"); over an existing
+            # file the temp starts private and takes the file's permission bits just before the
+            # rename, so the content is never readable by more users than before.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                         0o666 if existing is None else 0o600)
             break
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise _renamed(exc, path) from None
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            _write_archive(f, header, arrays)
             f.flush()
+            if existing is not None:
+                _keep_owner_and_mode(f.fileno(), existing)
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        os.replace(tmp, target)
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError):
+            raise _renamed(exc, path) from None
         raise
     _fsync_dir(directory)
+
+
+def _keep_owner_and_mode(fd: int, existing: os.stat_result) -> None:
+    if hasattr(os, "fchown"):
+        try:
+            os.fchown(fd, -1, existing.st_gid)  # keep the group where we may (we are a member)
+        except OSError:
+            pass
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, stat.S_IMODE(existing.st_mode) & 0o777)  # never set-id bits
 
 
 # ---------------------------------------------------------------------------------- loading
@@ -181,92 +284,212 @@ class _Bad(Exception):
     """A problem with the file's content (turned into a ValueError naming the file)."""
 
 
-def _read(path: str) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
-    with open(path, "rb") as f:
-        data = f.read()
-    if not data:
-        raise _Bad("it is empty")
-    if not data.startswith(_ZIP_MAGIC):
-        raise _Bad("it is not a lamina model file (not an .npz archive)")
-    tail = len(_SIGNATURE) + 64
-    if len(data) < tail or data[-tail:-64] != _SIGNATURE:
-        raise _Bad("it is not a complete lamina model file (no lamina checksum at its end: "
-                   "a foreign .npz / zip archive, or a truncated file)")
-    if hashlib.sha256(data[:-64]).hexdigest().encode("ascii") != data[-64:]:
-        raise _Bad("its checksum does not match: the file is damaged")
+# Loader limits (keyword arguments of load_model): a file over one is refused before any of its
+# arrays is read and before any network is built.
+MAX_LAYERS = 1024
+MAX_UNITS = 2**20
+MAX_PARAMS = 2**28
+_HASH_BLOCK = 2**20
+
+
+def _member_header(fp: Any, name: str) -> Tuple[Tuple[int, ...], np.dtype]:
+    """Reads the .npy header at ``fp``'s position: (shape, dtype), refusing anything but a 1-D
+    array of plain numbers (so no pickle and no object array can follow)."""
     try:
-        # lamina writes every member uncompressed: refuse anything else before inflating it, so
-        # a small file cannot expand into a huge allocation (a zip bomb).
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            for info in zf.infolist():
-                if info.compress_type != zipfile.ZIP_STORED or info.file_size > len(data):
-                    raise _Bad(f"its member {info.filename!r} is compressed or larger than the file")
+        version = np.lib.format.read_magic(fp)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
+        else:
+            raise _Bad(f"its array {name!r} has the unsupported .npy version {version}")
     except _Bad:
         raise
     except Exception as exc:
-        raise _Bad(f"its archive cannot be read ({type(exc).__name__}: {exc})") from None
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            names = list(npz.files)
-            if "header" not in names:
-                raise _Bad(f"it is not a lamina model file (an archive holding {names[:8]})")
-            loaded = {name: npz[name] for name in names}
-    except _Bad:
-        raise
-    except Exception as exc:  # zip / npy problems show up as many exception types
-        raise _Bad(f"its arrays cannot be read ({type(exc).__name__}: {exc})") from None
-    header_arr = loaded.pop("header")
-    if header_arr.dtype != np.uint8 or header_arr.ndim != 1:
-        raise _Bad("it is not a lamina model file (no lamina header)")
-    try:
-        header = json.loads(header_arr.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise _Bad("its header is not valid JSON") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise _Bad("it is not a lamina model file (unknown format marker)")
-    version = header.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise _Bad(f"its format version is invalid ({version!r})")
-    if version > VERSION:
-        raise _Bad(f"it was written in format version {version} by lamina {header.get('lamina_version', '?')}; "
-                   f"this lamina reads up to version {VERSION}: upgrade lamina")
-    order = header.get("arrays")
-    if not isinstance(order, list) or sorted(map(str, order)) != sorted(loaded):
-        raise _Bad(f"its arrays {sorted(loaded)} do not match the header's list {order!r}")
-    for name, arr in loaded.items():
-        if arr.dtype.kind not in "uif":
-            raise _Bad(f"its array {name!r} has the unsupported dtype {arr.dtype}")
-    return header, loaded
+        raise _Bad(f"its array {name!r} cannot be read ({type(exc).__name__}: {exc})") from None
+    if dtype.hasobject or dtype.fields is not None or dtype.kind not in "uif":
+        raise _Bad(f"its array {name!r} has the unsupported dtype {dtype}")
+    if len(shape) != 1:
+        raise _Bad(f"its array {name!r} has shape {shape}, expected a 1-D array")
+    return shape, dtype
 
 
-def _declared_param_count(config: Dict[str, Any]) -> int:
-    """The number of weights the architecture in ``config`` would allocate (exact integers)."""
+class _Archive:
+    """An open, checksum-verified model file: the header is parsed, arrays are read on demand,
+    one at a time, each checked against its .npy header before its memory is allocated."""
+
+    def __init__(self, f: Any) -> None:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            raise _Bad("it is empty")
+        if f.read(len(_ZIP_MAGIC)) != _ZIP_MAGIC:
+            raise _Bad("it is not a lamina model file (not an .npz archive)")
+        tail = len(_SIGNATURE) + 64
+        f.seek(max(size - tail, 0))
+        trailer = f.read(tail)
+        if size < tail or trailer[:-64] != _SIGNATURE:
+            raise _Bad("it is not a complete lamina model file (no lamina checksum at its end: "
+                       "a foreign .npz / zip archive, or a truncated file)")
+        f.seek(0)
+        digest, left = hashlib.sha256(), size - 64
+        while left > 0:
+            block = f.read(min(_HASH_BLOCK, left))
+            if not block:
+                raise _Bad("it changed while it was read")
+            digest.update(block)
+            left -= len(block)
+        if digest.hexdigest().encode("ascii") != trailer[-64:]:
+            raise _Bad("its checksum does not match: the file is damaged")
+        f.seek(0)
+        try:
+            self._zip = zipfile.ZipFile(f)
+            infos = self._zip.infolist()
+        except Exception as exc:
+            raise _Bad(f"its archive cannot be read ({type(exc).__name__}: {exc})") from None
+        self._infos: Dict[str, zipfile.ZipInfo] = {}
+        for info in infos:
+            # lamina writes every member uncompressed: refuse anything else before inflating it,
+            # so a small file cannot expand into a huge allocation (a zip bomb).
+            if info.compress_type != zipfile.ZIP_STORED or info.file_size > size:
+                raise _Bad(f"its member {info.filename!r} is compressed or larger than the file")
+            name = info.filename[:-len(".npy")] if info.filename.endswith(".npy") else None
+            if not name or name in self._infos:
+                raise _Bad(f"it is not a lamina model file (an archive holding {info.filename!r})")
+            self._infos[name] = info
+        if "header" not in self._infos:
+            raise _Bad(f"it is not a lamina model file (an archive holding {sorted(self._infos)[:8]})")
+
+    @property
+    def names(self) -> List[str]:
+        return [name for name in self._infos if name != "header"]
+
+    def shape(self, name: str) -> Tuple[Tuple[int, ...], np.dtype]:
+        with self._open(name) as fp:
+            return _member_header(fp, name)
+
+    def _open(self, name: str) -> Any:
+        try:
+            return self._zip.open(self._infos[name])
+        except Exception as exc:
+            raise _Bad(f"its array {name!r} cannot be read ({type(exc).__name__}: {exc})") from None
+
+    def array(self, name: str) -> np.ndarray:
+        with self._open(name) as fp:
+            (count,), dtype = _member_header(fp, name)
+            if count * dtype.itemsize > self._infos[name].file_size:
+                raise _Bad(f"its array {name!r} announces {count} values, more than its member holds")
+            out = np.empty(count, dtype=dtype)
+            try:
+                received, more = _fill(fp, out.data.cast("B"))
+            except Exception as exc:
+                raise _Bad(f"its array {name!r} cannot be read ({type(exc).__name__}: {exc})") from None
+            if received < out.nbytes:
+                raise _Bad(f"its array {name!r} is truncated")
+            if more:
+                raise _Bad(f"its array {name!r} has data after its values")
+            return out
+
+    def header(self) -> Dict[str, Any]:
+        header_arr = self.array("header")
+        if header_arr.dtype != np.uint8:
+            raise _Bad("it is not a lamina model file (no lamina header)")
+        try:
+            header = json.loads(header_arr.tobytes().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise _Bad("its header is not valid JSON") from None
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise _Bad("it is not a lamina model file (unknown format marker)")
+        version = header.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise _Bad(f"its format version is invalid ({version!r})")
+        if version > VERSION:
+            raise _Bad(f"it was written in format version {version} by lamina {header.get('lamina_version', '?')}; "
+                       f"this lamina reads up to version {VERSION}: upgrade lamina")
+        order = header.get("arrays")
+        if not isinstance(order, list) or sorted(map(str, order)) != sorted(self.names):
+            raise _Bad(f"its arrays {sorted(self.names)} do not match the header's list {order!r}")
+        for name in self.names:
+            self.shape(name)  # every member, read or not, is a plain 1-D numeric .npy
+        return header
+
+
+def _width(value: Any, what: str, max_units: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _Bad(f"its architecture has an invalid {what} ({value!r})")
+    if value > max_units:
+        raise _Bad(f"its {what} is {value}, over the limit max_units={max_units} "
+                   f"(pass load_model(..., max_units=...) to allow it)")
+    return value
+
+
+def _declared_param_count(config: Any, max_layers: int, max_units: int, max_params: int) -> int:
+    """The number of weights the architecture in ``config`` would allocate (exact integers),
+    after checking it against the loader limits; reads no array and builds nothing."""
+    entries = config.get("layers") if isinstance(config, dict) else None
+    if not isinstance(entries, list):
+        raise _Bad("its architecture has no list of layers")
+    if len(entries) > max_layers:
+        raise _Bad(f"its architecture has {len(entries)} layers, over the limit max_layers={max_layers} "
+                   f"(pass load_model(..., max_layers=...) to allow it)")
     size, total = None, 0
-    for entry in config["layers"]:
-        layer = entry["config"]
-        if entry["class_name"] == "Input":
-            size = int(layer["shape"][0])
-        elif layer.get("input_shape") is not None:
-            size = int(layer["input_shape"][0])
-        if entry["class_name"] == "Dense":
+    for i, entry in enumerate(entries):
+        layer = entry.get("config") if isinstance(entry, dict) else None
+        if not isinstance(layer, dict):
+            raise _Bad(f"its layer {i} has no config")
+        shape = layer.get("shape") if entry.get("class_name") == "Input" else layer.get("input_shape")
+        if shape is not None:
+            if not isinstance(shape, list) or len(shape) != 1:
+                raise _Bad(f"its layer {i} has an invalid input shape ({shape!r})")
+            size = _width(shape[0], "input size", max_units)
+        if entry.get("class_name") == "Dense":
             if size is None:
                 raise _Bad("its architecture has no input size")
-            units = int(layer["units"])
+            units = _width(layer.get("units"), f"layer {i}'s units", max_units)
             total += size * units + (units if layer.get("use_bias", True) else 0)
+            if total > max_params:
+                raise _Bad(f"its architecture has more than {max_params} weights, over the limit "
+                           f"max_params={max_params} (pass load_model(..., max_params=...) to allow it)")
             size = units
     return total
 
 
-def _rebuild(header: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> Any:
+class _InMemory:
+    """The arrays of a model already in memory (the scikit-learn estimators' pickles), read
+    through the same checks as a file's."""
+
+    def __init__(self, arrays: Dict[str, np.ndarray]) -> None:
+        self._arrays = arrays
+
+    @property
+    def names(self) -> List[str]:
+        return list(self._arrays)
+
+    def shape(self, name: str) -> Tuple[Tuple[int, ...], np.dtype]:
+        arr = self._arrays[name]
+        if arr.dtype.hasobject or arr.dtype.kind not in "uif" or arr.ndim != 1:
+            raise _Bad(f"its array {name!r} is {arr.dtype} {arr.shape}, expected a 1-D array of numbers")
+        return arr.shape, arr.dtype
+
+    def array(self, name: str) -> np.ndarray:
+        self.shape(name)
+        return self._arrays[name]
+
+
+def _rebuild(header: Dict[str, Any], source: Any,
+             limits: Tuple[int, int, int] = (sys.maxsize,) * 3) -> Any:
+    """The model described by ``header`` with its arrays from ``source``: an open ``_Archive``,
+    or a dict of arrays (as ``_payload`` returns them; a model from memory, no loader limits)."""
     from lamina import losses, metrics, optimizers
     from lamina.data import Standardizer
     from lamina.models import Sequential
 
-    params = arrays["params"]
-    declared = _declared_param_count(header["config"])
-    if declared != params.size:
+    archive = _InMemory(source) if isinstance(source, dict) else source
+    declared = _declared_param_count(header.get("config"), *limits)
+    (held,), _ = archive.shape("params") if "params" in archive.names else ((None,), None)
+    if declared != held:
         # Checked before building, so a small file cannot make lamina allocate a huge network.
-        raise _Bad(f"its architecture declares {declared} weights but it holds {params.size}")
+        raise _Bad(f"its architecture declares {declared} weights but it holds {held}")
+    # Building is linear in the layer count once Sequential builds once per from_config.
     model = Sequential.from_config(header["config"])
     if not model.built:
         raise _Bad("its architecture has no input size")
@@ -277,29 +500,44 @@ def _rebuild(header: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> Any:
                       loss=losses.get(dict(compile_config["loss"])),
                       metrics=[metrics.deserialize(entry) for entry in compile_config["metrics"]])
     dtype = np.dtype(model.dtype)
+    params = archive.array("params")
     if params.dtype != dtype:
         raise _Bad(f"its weights are {params.dtype}, the model is {dtype}")
     slots = None
     if compile_config is not None:
-        slots = [arrays[f"optimizer_slot_{i}"] for i in range(int(training["optimizer_slots"]))]
-        for slot in slots:
-            if slot.dtype != dtype or slot.ndim != 1:
-                raise _Bad(f"an optimizer state array is {slot.dtype} {slot.shape}, expected 1-D {dtype}")
+        slots = []
+        for i in range(int(training["optimizer_slots"])):
+            (n,), slot_dtype = archive.shape(f"optimizer_slot_{i}")
+            if slot_dtype != dtype or n not in (0, params.size):
+                raise _Bad(f"an optimizer state array is {slot_dtype} ({n},), expected ({params.size},) {dtype}")
+            slots.append(archive.array(f"optimizer_slot_{i}"))
     model.set_state({"params": params, "optimizer_slots": slots,
-                                   "iterations": int(training["iterations"]), "steps": int(training["steps"]),
-                                   "epochs_trained": int(training["epochs_trained"])})
+                     "iterations": int(training["iterations"]), "steps": int(training["steps"]),
+                     "epochs_trained": int(training["epochs_trained"])})
     if header.get("standardizer") is not None:
-        scaler = Standardizer.from_state({"mean": arrays["standardizer_mean"], "scale": arrays["standardizer_scale"]},
+        for name in ("standardizer_mean", "standardizer_scale"):
+            (n,), _ = archive.shape(name)
+            if n != model.input_size:
+                raise _Bad(f"its {name} holds {n} values, the model has {model.input_size} inputs")
+        scaler = Standardizer.from_state({"mean": archive.array("standardizer_mean"),
+                                          "scale": archive.array("standardizer_scale")},
                                          header["standardizer"]["config"])
         model.attach_standardizer(scaler)
     return model
 
 
-def load_model(path: Any) -> Any:
+def load_model(path: Any, *, max_layers: int = MAX_LAYERS, max_units: int = MAX_UNITS,
+               max_params: int = MAX_PARAMS) -> Any:
     """Reads a model written by ``model.save`` / ``save_model``: compiled as it was saved (when
     it was), with its weights, optimizer state, counters and standardizer, ready to predict or to
     continue training. A file that is not a lamina model, or is damaged, truncated or from a newer
     format, raises ``ValueError`` naming the file.
+
+    The limits bound what a file may ask for, so a small crafted file cannot tie up the loader:
+    ``max_layers`` (entries in the architecture, ``Input`` included; default 1024), ``max_units``
+    (the input size and each Dense layer's units; default 2**20 = 1,048,576) and ``max_params``
+    (weights in total; default 2**28 = 268,435,456, 1 GiB in float32). A file over a limit is
+    refused with a ``ValueError`` naming it, before any array is read; raise the limit to load it.
 
     >>> import os, tempfile
     >>> model = lm.Sequential([lm.layers.Dense(2, input_shape=(3,))], seed=0)
@@ -312,16 +550,20 @@ def load_model(path: Any) -> Any:
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, received path={path!r}")
+    limits = (positive_int(max_layers, "max_layers"), positive_int(max_units, "max_units"),
+              positive_int(max_params, "max_params"))
     path = os.fspath(path)
     if isinstance(path, bytes):
         path = os.fsdecode(path)
     try:
-        header, arrays = _read(path)
-        try:
-            return _rebuild(header, arrays)
-        except _Bad:
-            raise
-        except (ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError) as exc:
-            raise _Bad(f"its content is inconsistent ({type(exc).__name__}: {exc})") from None
+        with open(path, "rb") as f:
+            archive = _Archive(f)
+            header = archive.header()
+            try:
+                return _rebuild(header, archive, limits)
+            except _Bad:
+                raise
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError) as exc:
+                raise _Bad(f"its content is inconsistent ({type(exc).__name__}: {exc})") from None
     except _Bad as exc:
         raise ValueError(f"cannot load the model from {path!r}: {exc}") from None

@@ -75,6 +75,9 @@ class Layer:
         if key in self._fixed_after_build and getattr(self, "_params", None) is not None:
             raise ReadOnlyAfterBuildError(f"{key} of layer {self.name!r} cannot change after the model is built (its weights "
                                  f"were made from it); build a new layer with {key}={describe(value)}")
+        if key == "name" and getattr(self, "_model", None) is not None and self._owner() is not None:
+            raise ReadOnlyAfterBuildError(f"the name of layer {self.name!r} cannot change while a model holds it "
+                                          f"(names are unique within a model, as in Keras)")
         super().__setattr__(key, value)
 
     def _owner(self) -> Any:

@@ -62,6 +62,7 @@ class Sequential:
         self.dtype = _dtype_name(dtype)
         self.name = name or "sequential"
         self._layers: List[Layer] = []
+        self._layer_names: set = set()  # add's duplicate check in O(1); a held layer's name is fixed
         self._input_layer: Optional[Input] = None
         self._core_net: Any = None
         self._pending_build = False  # layers were added since the last build: build at first need
@@ -148,7 +149,7 @@ class Sequential:
                 raise ValueError("Input(shape=...) must be the first layer of the model")
             self._input_layer = layer
             return
-        if any(l is layer or l.name == layer.name for l in self._layers):
+        if layer._owner() is self or layer.name in self._layer_names:
             raise ValueError(f"the model already has a layer named {layer.name!r}")
         if layer.input_size is not None:
             if self._layers:
@@ -158,6 +159,7 @@ class Sequential:
                                  f"Input has shape=({self._input_layer.input_size},)")
         layer._claim(self)
         self._layers.append(layer)
+        self._layer_names.add(layer.name)
         # Keras builds as soon as the input size is known; lamina builds at the first use after
         # that, so adding n layers costs one build, not n.
         self._pending_build = self._core_net is not None or self.input_size is not None
