@@ -58,7 +58,7 @@ def load_data(force_random: bool = False) -> Data:
 
             return Data(prep(xtr), ytr.astype(np.int64), prep(xte), yte.astype(np.int64),
                         "Fashion-MNIST (lamina.datasets.load_fashion_mnist, scaled to [0,1], flattened)")
-        except Exception as exc:  # files absent: fall through to random data
+        except Exception as exc:  # noqa: BLE001 - files absent: fall through to random data
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:120]
     else:
         reason = "--random-data"
@@ -167,6 +167,7 @@ def cpu_model() -> Tuple[str, int]:
 
 def versions() -> Dict[str, Optional[str]]:
     import sys
+
     import lamina as lm
     out: Dict[str, Optional[str]] = {"python": sys.version.split()[0], "numpy": np.__version__,
                                      "lamina": lm.__version__}
@@ -181,6 +182,7 @@ def versions() -> Dict[str, Optional[str]]:
 
 def machine_info() -> Dict[str, Any]:
     import json
+
     import lamina as lm
     model, cores = cpu_model()
     removed = os.environ.get(REEXEC_MARKER)

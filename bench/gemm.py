@@ -8,11 +8,11 @@ transposed *view* (``a.T``), so numpy hands the transpose flag to BLAS as lamina
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
-
 from common import alternate, median, ratio
 
 BATCH = 128
@@ -59,19 +59,16 @@ def run(repeats: int, min_seconds: float) -> List[Dict[str, Any]]:
             op_a = a.T if ta else a
             op_b = b.T if tb else b
 
-            def lam() -> None:
-                _core.gemm(ta, tb, 1.0, a, b, 0.0, c_lm)
-
-            def npy() -> None:
-                np.matmul(op_a, op_b, out=c_np)
+            lam = functools.partial(_core.gemm, ta, tb, 1.0, a, b, 0.0, c_lm)
+            npy = functools.partial(np.matmul, op_a, op_b, out=c_np)
 
             lam(), npy()  # warm up (packing buffers, BLAS threads) and check they agree
             tol = 1e-3 if dtype == np.float32 else 1e-10
             scale = float(np.abs(c_np).max()) or 1.0
             agree = float(np.abs(c_lm - c_np).max()) / scale <= tol
             flops = 2.0 * m * n * k
-            rates = alternate({"lamina": lambda: _rate(lam, flops, min_seconds),
-                               "numpy": lambda: _rate(npy, flops, min_seconds)}, repeats)
+            rates = alternate({"lamina": functools.partial(_rate, lam, flops, min_seconds),
+                               "numpy": functools.partial(_rate, npy, flops, min_seconds)}, repeats)
             lm_rate, np_rate = median(rates["lamina"]), median(rates["numpy"])
             rows.append({
                 "shape": label, "dtype": np.dtype(dtype).name, "trans_a": ta, "trans_b": tb,

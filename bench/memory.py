@@ -102,7 +102,7 @@ def child(framework: str, epochs: int, threads: int, random_data: bool) -> Dict[
         torch.set_num_threads(threads)
     set_threads(threads)
     data = load_data(force_random=random_data)
-    data.y_train_onehot if framework == "lamina" else None  # build lamina's targets before the mark
+    _ = data.y_train_onehot if framework == "lamina" else None  # build lamina's targets before the mark
     gc.collect()
     load_peak = _peak_mb()
     reset = _reset_peak()

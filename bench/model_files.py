@@ -6,6 +6,7 @@ Memory is tracemalloc's peak (numpy buffers are traced; the C++ network's own bl
 """
 
 import argparse
+import functools
 import os
 import tempfile
 import time
@@ -47,8 +48,8 @@ def main() -> None:
         else:
             model.build()
         weights_mb = model.count_params() * 4 / 2**20
-        save = traced_peak(lambda: model.save(path)) / 2**20
-        load = traced_peak(lambda: lm.load_model(path)) / 2**20
+        save = traced_peak(functools.partial(model.save, path)) / 2**20
+        load = traced_peak(functools.partial(lm.load_model, path)) / 2**20
         print(f"{weights_mb:.0f} MB of weights, {optimizer or 'uncompiled'}: file {os.path.getsize(path) / 2**20:.0f} MB, "
               f"save peak {save:.0f} MB, load peak {load:.0f} MB")
         os.unlink(path)

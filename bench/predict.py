@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List
 
 import numpy as np
-
 from common import Data, alternate, median, ratio, timed_per_call
 from train import lamina_model, torch_model
 

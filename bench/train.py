@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
-
 from common import N_CLASSES, N_FEATURES, N_HIDDEN, Data, alternate, median, ratio, timed_per_call
 
 BATCH_SIZES = (1, 10, 32, 128, 512)

@@ -4,9 +4,9 @@ import math
 
 import numpy as np
 import pytest
+from conftest import DTYPES, close
 
 from lamina import _core
-from conftest import DTYPES, close
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 

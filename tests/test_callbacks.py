@@ -7,9 +7,16 @@ import numpy as np
 import pytest
 
 import lamina as lm
+from lamina.callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+    TerminateOnNaN,
+)
 from lamina.io import load_model
-from lamina.callbacks import (Callback, CSVLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint,
-                              ReduceLROnPlateau, TerminateOnNaN)
 
 
 def make_model(seed=0, optimizer="sgd", dropout=False):

@@ -13,12 +13,10 @@ import pytest
 import lamina as lm
 from lamina import cli
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def run(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "lamina.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python")))
+    # The child imports the lamina this test imported: the installed one, or PYTHONPATH's in a dev tree.
+    return subprocess.run([sys.executable, "-m", "lamina.cli", *args], capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.parametrize("option", ["--threads", "--batch-size", "--early-stopping"])
@@ -55,7 +53,7 @@ def test_mnist_data_path_lacking_the_files_names_them_and_the_folder_without_dow
 
 def test_ctrl_c_prints_one_line_saves_the_last_completed_step_and_exits_130(tmp_path):
     path = tmp_path / "run.lamina"
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"), PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "lamina.cli", "train", "--epochs", "100000", "--verbose", "2",
                              "--save", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env)
@@ -74,6 +72,8 @@ def test_ctrl_c_prints_one_line_saves_the_last_completed_step_and_exits_130(tmp_
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
     assert proc.returncode == 130, err
     extra = [line for line in err.splitlines() if not line.startswith("Epoch ")]
     assert len(extra) == 1, err

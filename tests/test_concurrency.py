@@ -47,7 +47,7 @@ def test_two_models_trained_in_parallel_threads_equal_sequential_training(dtype)
     def run(key, seed):
         try:
             _train(*_problem(seed, dtype), parallel, key)
-        except BaseException as exc:  # surfaced below
+        except BaseException as exc:  # noqa: BLE001 - surfaced below
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(k, s)) for k, s in (("a", 1), ("b", 2))]
@@ -70,7 +70,7 @@ def test_one_model_predicted_from_many_threads_at_once_gives_the_serial_answer()
         try:
             for _ in range(5):
                 results[i] = model.predict(x, batch_size=[7, 64, 1024][i % 3])
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - collected, re-raised in the test
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(6)]
@@ -95,7 +95,7 @@ def test_fit_and_predict_on_the_same_model_from_two_threads_do_not_crash():
                 p = model.predict(x[:200])
                 assert np.isfinite(p).all()
                 shapes.append(p.shape)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - collected, re-raised in the test
             errors.append(exc)
 
     t = threading.Thread(target=predictor)

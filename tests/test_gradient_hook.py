@@ -2,9 +2,10 @@
 gradient block before clipping and the update, the fused small-batch sink and the storing sink
 give the same bits, and grads() is never stale after a fused step."""
 
-import lamina as lm
 import numpy as np
 import pytest
+
+import lamina as lm
 
 BATCHES = [1, 8, 16, 17, 64]
 OPTIMIZERS = {

@@ -74,7 +74,7 @@ def test_every_optimizer_resumes_bitwise(tmp_path, optimizer):
     optimizer state as 4 epochs uninterrupted (dropout masks and shuffles included)."""
     x, y = data(classes=True)
     config = optimizer.get_config()
-    fresh = lambda: lm.optimizers.get(dict(config))  # noqa: E731
+    fresh = lambda: lm.optimizers.get(dict(config))
 
     straight = model_with_dropout(optimizer=fresh())
     straight.fit(x, y, epochs=4, batch_size=10, verbose=0)

@@ -7,9 +7,9 @@ classes for the categorical cross-entropies. `_core.fused_loss` works on logits.
 
 import numpy as np
 import pytest
+from conftest import DTYPES, close
 
 from lamina import _core
-from conftest import DTYPES, close
 
 EPS = 1e-7  # Keras's backend epsilon: probabilities are clipped to [EPS, 1 - EPS]
 

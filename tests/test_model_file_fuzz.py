@@ -7,15 +7,14 @@ inconsistencies; here the damage is random and compound, and files are re-signed
 checksum so the checks behind it are fuzzed too.
 """
 
+import atexit
 import io
 import json
-import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
-import atexit
-import shutil
 import tempfile
 import textwrap
 import time

@@ -6,13 +6,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
 
-import lamina as lm  # noqa: E402
-from lamina.callbacks import History  # noqa: E402
-from lamina.plotting import plot_history  # noqa: E402
+import lamina as lm
+from lamina.callbacks import History
+from lamina.plotting import plot_history
 
 
 @pytest.fixture(autouse=True)

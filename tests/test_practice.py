@@ -129,7 +129,7 @@ def test_chunking_of_batches_does_not_change_the_result():
     x, y = _data(n=400)
     a, b = _classifier(), _classifier()
     a.fit(x, y, epochs=2, batch_size=3, verbose=0)
-    for epoch in range(2):  # one batch per call: the most fragmented schedule possible
+    for _ in range(2):  # one batch per call: the most fragmented schedule possible
         order = lm._core.shuffled_order(len(x), b.seed, b.epochs_trained)
         b.epochs_trained += 1
         xs, ys = b._dataset(x, y)

@@ -11,17 +11,17 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from sklearn.base import clone  # noqa: E402
-from sklearn.datasets import load_digits, load_iris, make_regression  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
-from sklearn.metrics import log_loss  # noqa: E402
-from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
-from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+from sklearn.base import clone
+from sklearn.datasets import load_digits, load_iris, make_regression
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.metrics import log_loss
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
-import lamina as lm  # noqa: E402
-from lamina.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+import lamina as lm
+from lamina.sklearn import MLPClassifier, MLPRegressor
 
 no_convergence_warning = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -290,4 +290,4 @@ def test_unfitted_raises_not_fitted(iris):
     with pytest.raises(NotFittedError):
         MLPRegressor().predict(iris[0])
     with pytest.raises(NotFittedError):
-        MLPClassifier().coefs_
+        _ = MLPClassifier().coefs_

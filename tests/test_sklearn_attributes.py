@@ -5,7 +5,7 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from lamina.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+from lamina.sklearn import MLPClassifier, MLPRegressor
 
 
 @pytest.mark.parametrize("outputs", [1, 3])

@@ -2,9 +2,10 @@
 Python layer let through: a label out of range, a fractional label, or targets whose layout does
 not match the metric mode raise ValueError before any state changes, never touch memory."""
 
-import lamina as lm
 import numpy as np
 import pytest
+
+import lamina as lm
 from lamina import _core
 
 

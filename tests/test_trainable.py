@@ -2,9 +2,10 @@
 in the fused small-batch sink or the storing path, while gradients still flow through it to the
 layers below; the change takes effect on the next step without recompiling."""
 
-import lamina as lm
 import numpy as np
 import pytest
+
+import lamina as lm
 
 
 def _data(rows=32):

@@ -6,9 +6,10 @@ misspelled field is an error, never a silent fallback.
 
 import inspect
 
-import lamina as lm
 import numpy as np
 import pytest
+
+import lamina as lm
 from lamina import _core
 
 OPTIMIZERS = [lm.optimizers.SGD, lm.optimizers.RMSprop, lm.optimizers.Adagrad, lm.optimizers.Adam,

@@ -22,9 +22,21 @@ from typing import Any, Dict
 if "OMP_WAIT_POLICY" not in os.environ:
     os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
-from lamina import _core  # noqa: E402  (after the OpenMP setting above)
-from lamina import (activations, callbacks, data, datasets, initializers, layers, losses, metrics,
-                    onnx, optimizers, regularizers, utils)
+from lamina import (
+    _core,
+    activations,
+    callbacks,
+    data,
+    datasets,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    onnx,
+    optimizers,
+    regularizers,
+    utils,
+)
 from lamina._validation import positive_int
 from lamina.gradcheck import GradientCheckReport, gradient_check
 from lamina.io import load_model, save_model

@@ -32,7 +32,7 @@ def positive_int(value: Any, name: str) -> int:
 
 def bounded_int(value: Any, name: str, low: int, high: int) -> int:
     """An integer in [low, high] (bool is not one)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= int(value) <= high:
         raise ValueError(f"{name} must be an integer in [{low}, {high}], received {name}={describe(value)}")
     return int(value)
 
@@ -90,7 +90,7 @@ def check_finite(arr: np.ndarray, name: str) -> None:
     raise ValueError(f"{name} contains NaN or infinity (first at index {where}: {arr[where]})")
 
 
-def features(value: Any, name: str, dtype: np.dtype, n_features: Optional[int] = None,
+def features(value: Any, name: str, dtype: Any, n_features: Optional[int] = None,
              defer_finite: bool = False) -> np.ndarray:
     """A (samples, features) block in the model's dtype, contiguous, finite, non-empty.
 

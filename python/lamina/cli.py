@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 import time
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, cast
 
 import numpy as np
 
@@ -120,7 +120,7 @@ def _train(args: argparse.Namespace) -> int:
                              verbose=args.verbose, validation_split=args.validation_split, callbacks=callbacks):
         return 130
     seconds = time.perf_counter() - started
-    loss, accuracy = model.evaluate(x_test, y_test)
+    loss, accuracy = cast(List[float], model.evaluate(x_test, y_test))
     trained = len(x_train) * (1 - args.validation_split) * model.epochs_trained
     print(f"trained {model.epochs_trained} epochs in {seconds:.1f} s ({trained / seconds:,.0f} samples/s)")
     print(f"test loss {loss:.4f} - test accuracy {accuracy:.4f}")

@@ -215,7 +215,7 @@ class Standardizer:
             raise TypeError(f"epsilon must be a non-negative number, received epsilon={epsilon!r}")
         if not math.isfinite(float(epsilon)) or epsilon < 0:
             raise ValueError(f"epsilon must be a non-negative finite number, received epsilon={epsilon!r}")
-        self.epsilon = float(epsilon)
+        self.epsilon: float = float(epsilon)
         self.mean_: Optional[np.ndarray] = None
         self.scale_: Optional[np.ndarray] = None
         self.n_features_in_: Optional[int] = None

@@ -40,7 +40,7 @@ import urllib.request
 import zlib
 from importlib import resources
 from pathlib import Path
-from typing import IO, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -360,7 +360,7 @@ def read_idx(path: PathLike) -> np.ndarray:
         raise ValueError(f"{file_path} is not a valid gzip file (truncated or corrupt): {error}") from error
 
 
-def _parse_idx(stream: IO[bytes], file_path: Path, file_size: int, compressed: bool) -> np.ndarray:
+def _parse_idx(stream: Any, file_path: Path, file_size: int, compressed: bool) -> np.ndarray:
     magic = _read_exactly(stream, 4)
     if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_TYPES or magic[3] == 0:
         found = f"0x{magic.hex()}" if magic else "an empty file"
@@ -381,7 +381,7 @@ def _parse_idx(stream: IO[bytes], file_path: Path, file_size: int, compressed: b
                          f"({expected} bytes), more than a {file_size}-byte gzip file can hold")  # fmt: skip
 
     values = np.empty(shape, dtype=dtype)
-    buffer = memoryview(values.reshape(-1).view(np.uint8))
+    buffer = values.reshape(-1).view(np.uint8).data
     received, more = _fill(stream, buffer)
     if received < expected:
         raise ValueError(f"{file_path} is truncated: shape {shape} needs {expected} data bytes, found {received}")
@@ -390,7 +390,7 @@ def _parse_idx(stream: IO[bytes], file_path: Path, file_size: int, compressed: b
     return values.astype(dtype.newbyteorder("="), copy=False)
 
 
-def _read_exactly(stream: IO[bytes], count: int) -> bytes:
+def _read_exactly(stream: Any, count: int) -> bytes:
     data = b""
     while len(data) < count:
         chunk = stream.read(count - len(data))

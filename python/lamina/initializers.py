@@ -9,7 +9,7 @@ too-large and too-small initializations the course contrasts with Xavier and He.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple, Union
+from typing import Any, Dict, Tuple, Type, Union
 
 from lamina import _core
 from lamina._validation import describe, finite_float
@@ -146,9 +146,10 @@ class RandomUniform(Initializer):
         return f"RandomUniform(minval={self.minval}, maxval={self.maxval})"
 
 
-_BY_NAME = {cls.name: cls for cls in (GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform,
+_ALL: Tuple[Type[Initializer], ...] = (GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform,
                                       LecunNormal, Zeros, Ones, Constant, RandomNormal, TruncatedNormal,
-                                      RandomUniform)}
+                                      RandomUniform)
+_BY_NAME: Dict[str, Type[Initializer]] = {cls.name: cls for cls in _ALL}
 
 
 def get(identifier: Union[str, Initializer, Dict[str, Any]], argument: str = "initializer") -> Initializer:

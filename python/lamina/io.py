@@ -49,7 +49,7 @@ import secrets
 import stat
 import sys
 import zipfile
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -305,7 +305,7 @@ def _member_header(fp: Any, name: str) -> Tuple[Tuple[int, ...], np.dtype]:
             raise _Bad(f"its array {name!r} has the unsupported .npy version {version}")
     except _Bad:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure on an untrusted file is reported as unreadable
         raise _Bad(f"its array {name!r} cannot be read ({type(exc).__name__}: {exc})") from None
     if dtype.hasobject or dtype.fields is not None or dtype.kind not in "uif":
         raise _Bad(f"its array {name!r} has the unsupported dtype {dtype}")
@@ -344,7 +344,7 @@ class _Archive:
         try:
             self._zip = zipfile.ZipFile(f)
             infos = self._zip.infolist()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure on an untrusted file is reported as unreadable
             raise _Bad(f"its archive cannot be read ({type(exc).__name__}: {exc})") from None
         self._infos: Dict[str, zipfile.ZipInfo] = {}
         for info in infos:
@@ -370,7 +370,7 @@ class _Archive:
     def _open(self, name: str) -> Any:
         try:
             return self._zip.open(self._infos[name])
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure on an untrusted file is reported as unreadable
             raise _Bad(f"its array {name!r} cannot be read ({type(exc).__name__}: {exc})") from None
 
     def array(self, name: str) -> np.ndarray:
@@ -381,7 +381,7 @@ class _Archive:
             out = np.empty(count, dtype=dtype)
             try:
                 received, more = _fill(fp, out.data.cast("B"))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure on an untrusted file is reported as unreadable
                 raise _Bad(f"its array {name!r} cannot be read ({type(exc).__name__}: {exc})") from None
             if received < out.nbytes:
                 raise _Bad(f"its array {name!r} is truncated")

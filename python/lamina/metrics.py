@@ -9,7 +9,7 @@ from the output width (one unit: threshold at 0.5; several: argmax).
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 
@@ -294,7 +294,7 @@ def deserialize(entry: Dict[str, Any]) -> Metric:
     return cls(**entry.get("config", {}))
 
 
-def scoring_mode(loss_kind: str, units: int, metrics: list) -> Optional[str]:
+def scoring_mode(loss_kind: str, units: int, metrics: List[Any]) -> Optional[str]:
     """The one rule the core uses to turn outputs into classes for these metrics, or None.
 
     >>> scoring_mode("sparse", 10, [Accuracy()]), scoring_mode("regression", 1, [Accuracy()])

@@ -11,14 +11,15 @@ from __future__ import annotations
 import math
 import secrets
 import time
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 
-from lamina import _core, _validation as check
+from lamina import _core, losses, optimizers
+from lamina import _validation as check
 from lamina import callbacks as callbacks_module
 from lamina import layers as layers_module
-from lamina import losses, metrics as metrics_module, optimizers
+from lamina import metrics as metrics_module
 from lamina.layers import Input, Layer
 from lamina.progress import PassProgress, ProgressDisplay
 
@@ -62,7 +63,7 @@ class Sequential:
         self.dtype = _dtype_name(dtype)
         self.name = name or "sequential"
         self._layers: List[Layer] = []
-        self._layer_names: set = set()  # add's duplicate check in O(1); a held layer's name is fixed
+        self._layer_names: Set[str] = set()  # add's duplicate check in O(1); a held layer's name is fixed
         self._input_layer: Optional[Input] = None
         self._core_net: Any = None
         self._pending_build = False  # layers were added since the last build: build at first need
@@ -303,6 +304,7 @@ class Sequential:
 
     def _weight_shapes(self) -> List[Tuple[Layer, Tuple[int, ...]]]:
         size, out = self.input_size, []
+        assert size is not None, "the caller checks that the input size is known"
         for layer in self._layers:
             out += [(layer, s) for s in layer.weight_shapes(size)]
             size = layer.output_size(size)
@@ -433,9 +435,9 @@ class Sequential:
             raise ValueError(f"{name} must have shape ({n_rows}, {units}) to match the model's {units} outputs, "
                              f"received shape {arr.shape}{hint}")
         if kind in ("binary", "categorical"):
-            bad = np.argwhere((arr < 0) | (arr > 1))
-            if bad.size:
-                where = tuple(int(i) for i in bad[0])
+            outside = np.argwhere((arr < 0) | (arr > 1))
+            if outside.size:
+                where = tuple(int(i) for i in outside[0])
                 raise ValueError(f"{name} must hold probabilities in [0, 1] for {self.loss.name}, "
                                  f"received {name}[{where}]={arr[where]!r}")
         return check.cast(arr, dtype, name)
@@ -512,7 +514,7 @@ class Sequential:
         batch_size = min(batch_size, _MAX_BATCH)  # any larger batch holds every row as well
         steps = math.ceil(n / batch_size)
         extra = [ProgressDisplay(verbose)] if verbose else []
-        cbs = callbacks_module.CallbackList([history] + callbacks + extra, self, params)
+        cbs = callbacks_module.CallbackList([history, *callbacks, *extra], self, params)
         self.stop_training = False
         net = self._net
         net.track_gradient_norms = bool(track_gradient_norms)

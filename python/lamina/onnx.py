@@ -47,7 +47,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Any, List
+from typing import Any, List, Set
 
 import numpy as np
 
@@ -102,7 +102,7 @@ def export(model: Any, path: Any, opset: int = 17) -> Any:
 
     nodes: List[Any] = []
     initializers: List[Any] = []
-    names: set = set()
+    names: Set[str] = set()
 
     def fresh(base: str) -> str:
         name, i = base, 1
@@ -131,6 +131,7 @@ def export(model: Any, path: Any, opset: int = 17) -> Any:
     for layer in model.layers:
         if isinstance(layer, Dropout):
             continue  # identity at inference
+        assert isinstance(layer, Dense)  # the only other kind export() accepts (checked above)
         prefix = layer.name
         kernel = constant(f"{prefix}/kernel", layer.kernel)
         if layer.use_bias:
@@ -171,7 +172,7 @@ def export(model: Any, path: Any, opset: int = 17) -> Any:
 
     graph = helper.make_graph(
         nodes, model.name,
-        inputs=[helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", int(model.input_size)])],
+        inputs=[helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", int(model.input_size or 0)])],
         outputs=[helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", int(model.output_size)])],
         initializer=initializers,
     )

@@ -15,7 +15,6 @@ from typing import Any, Dict, Optional, Union
 from lamina import _core
 from lamina._validation import describe, finite_float
 
-
 # The hyperparameters an optimizer does not have; its update rule never reads them.
 _UNREAD: Dict[str, Any] = {"momentum": 0.0, "nesterov": False, "rho": 0.0, "centered": False, "beta_1": 0.0,
                            "beta_2": 0.0, "amsgrad": False, "epsilon": 0.0, "initial_accumulator_value": 0.0,

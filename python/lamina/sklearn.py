@@ -55,6 +55,7 @@ How the parameters map onto lamina
 
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 from typing import Any, Dict, List, Optional, Tuple
@@ -72,7 +73,6 @@ except ImportError as exc:  # not installed, or older than 1.6 (no validate_data
     raise ImportError("lamina.sklearn needs scikit-learn 1.6 or newer: pip install 'lamina[sklearn]' "
                       f"(or pip install -U scikit-learn); the import failed with: {exc}") from exc
 
-import lamina
 import lamina.io as _io
 from lamina import activations as _activations
 from lamina import callbacks as _callbacks
@@ -103,7 +103,7 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and np.isfinite(value)
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(float(value))
 
 
 class _StopLikeSklearn(_callbacks.Callback):
@@ -141,6 +141,7 @@ class _StopLikeSklearn(_callbacks.Callback):
                 est.best_validation_score_ = score
                 est._best_weights = self.model.get_weights()
         else:
+            assert est.best_loss_ is not None  # None only with early_stopping
             if not loss <= est.best_loss_ - est.tol:
                 est._no_improvement_count += 1
             else:
@@ -266,7 +267,7 @@ class _BaseMLP(BaseEstimator):
             return min(200, n_samples)
         if self.batch_size > n_samples:
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
-                          UserWarning)
+                          UserWarning, stacklevel=3)
         return int(min(self.batch_size, n_samples))
 
     # ----------------------------------------------------------------- subclass hooks
@@ -318,8 +319,8 @@ class _BaseMLP(BaseEstimator):
         fresh = not hasattr(self, "model_") or (not incremental and not self.warm_start)
         if fresh:
             self._random_state = check_random_state(self.random_state)
-            self.loss_curve_ = []
-            self.best_loss_ = np.inf
+            self.loss_curve_: List[float] = []
+            self.best_loss_: Optional[float] = float(np.inf)
             self._no_improvement_count = 0
         self.n_iter_ = 0  # epochs of this call (loss_curve_ keeps growing), as in scikit-learn
         validation = None
@@ -331,7 +332,7 @@ class _BaseMLP(BaseEstimator):
                 raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                                  "or the size of your dataset.")
             validation = (X_val, y_val)
-            self.validation_scores_ = []
+            self.validation_scores_: List[float] = []
             self.best_validation_score_ = -np.inf
             self._best_weights = None
             self.best_loss_ = None
@@ -348,7 +349,7 @@ class _BaseMLP(BaseEstimator):
         self._best_weights = None
         if not incremental and not stopper.stopped:
             warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and the optimization "
-                          "hasn't converged yet." % self.max_iter, ConvergenceWarning)
+                          "hasn't converged yet." % self.max_iter, ConvergenceWarning, stacklevel=3)
 
     def _validate_X(self, X: Any, reset: bool) -> np.ndarray:
         return validate_data(self, X, reset=reset, dtype=_DTYPES[self.dtype])
@@ -370,7 +371,7 @@ class _BaseMLP(BaseEstimator):
     def intercepts_(self) -> List[np.ndarray]:
         """Each Dense bias: writable views into ``model_``."""
         check_is_fitted(self, "model_")
-        return [l.bias for l in self.model_.layers if isinstance(l, _layers.Dense)]
+        return [l.bias for l in self.model_.layers if isinstance(l, _layers.Dense) and l.bias is not None]
 
     # ----------------------------------------------------------------- pickling
     def __getstate__(self) -> Dict[str, Any]:
@@ -412,6 +413,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     >>> clf.classes_, clf.predict([[0.0, 0.0], [1.0, 1.0]])
     (array(['no', 'yes'], dtype='<U3'), array(['no', 'yes'], dtype='<U3'))
     """
+
+    classes_: np.ndarray
 
     _is_classifier = True
 
@@ -530,6 +533,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     >>> reg.out_activation_, reg.predict(X[:3]).shape, reg.score(X, X.sum(axis=1)) > 0.9
     ('identity', (3,), True)
     """
+
+    n_outputs_: int
 
     def _output(self) -> Tuple[int, str, str, float]:
         return self.n_outputs_, "linear", "mean_squared_error", self.n_outputs_ / 2.0
