@@ -23,7 +23,7 @@ double squared_norm(const T* g, index_t n) {
 }
 
 template <typename T>
-void scale_by(T* g, index_t n, T factor) {
+LAMINA_VECTORIZE void scale_by(T* g, index_t n, T factor) {
     for (index_t i = 0; i < n; ++i) g[i] *= factor;
 }
 
@@ -109,9 +109,13 @@ void Optimizer<T>::begin_step() {
     }
 }
 
+namespace {
+
+// The rules as free functions with internal linkage: the per-ISA clones (LAMINA_VECTORIZE) then
+// exist in this translation unit only, so no other unit can see a different declaration.
 template <typename T>
-LAMINA_VECTORIZE void Optimizer<T>::update_span(T* w, const T* g, index_t offset, index_t n) {
-    const OptimizerConfig& c = config_;
+LAMINA_VECTORIZE void update_rule(const OptimizerConfig& c, T alpha_, std::vector<std::vector<T>>& slots, T* w,
+                                  const T* g, index_t offset, index_t n) {
     const T lr = static_cast<T>(c.learning_rate);
     const T eps = static_cast<T>(c.epsilon);
     switch (c.kind) {
@@ -209,6 +213,13 @@ LAMINA_VECTORIZE void Optimizer<T>::update_span(T* w, const T* g, index_t offset
     }
 }
 
+}  // namespace
+
+template <typename T>
+void Optimizer<T>::update_span(T* w, const T* g, index_t offset, index_t n) {
+    update_rule(config_, alpha_, slots, w, g, offset, n);
+}
+
 template <typename T>
 typename Optimizer<T>::ZeroGradient Optimizer<T>::zero_gradient_effect() const {
     const OptimizerConfig& c = config_;
@@ -242,10 +253,8 @@ void Optimizer<T>::update_row(T* w, index_t offset, T x, const T* dz, index_t un
 
 // v <- rho v: what rho v + (1 - rho) g^2 rounds to when g = 0, fused multiply-add or not.
 template <typename T>
-LAMINA_VECTORIZE void Optimizer<T>::decay_span(index_t offset, index_t n) {
-    const T rho = static_cast<T>(config_.rho);
-    T* v = slots[0].data() + offset;
-    for (index_t i = 0; i < n; ++i) v[i] *= rho;
+void Optimizer<T>::decay_span(index_t offset, index_t n) {
+    scale_by(slots[0].data() + offset, n, static_cast<T>(config_.rho));
 }
 
 template <typename T>
