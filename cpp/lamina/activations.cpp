@@ -9,21 +9,6 @@
 
 namespace lamina {
 
-const char* activation_name(Activation act) {
-    switch (act) {
-        case Activation::Linear: return "linear";
-        case Activation::Relu: return "relu";
-        case Activation::LeakyRelu: return "leaky_relu";
-        case Activation::Elu: return "elu";
-        case Activation::Sigmoid: return "sigmoid";
-        case Activation::Tanh: return "tanh";
-        case Activation::Softmax: return "softmax";
-        case Activation::Softplus: return "softplus";
-        case Activation::Gelu: return "gelu";
-    }
-    return "?";
-}
-
 namespace {
 
 template <typename T>

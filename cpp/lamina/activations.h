@@ -1,14 +1,10 @@
 // Activation functions as forward/backward pairs over a (rows, cols) row-major block.
 #pragma once
-#include <string>
-
 #include "lamina/matrix.h"
 
 namespace lamina {
 
 enum class Activation { Linear, Relu, LeakyRelu, Elu, Sigmoid, Tanh, Softmax, Softplus, Gelu };
-
-const char* activation_name(Activation act);
 
 constexpr double kLeakyReluSlope = 0.2;  // Keras's leaky_relu default negative_slope
 constexpr double kEluAlpha = 1.0;

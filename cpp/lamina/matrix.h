@@ -11,13 +11,4 @@ namespace lamina {
 
 using index_t = std::int64_t;
 
-// A non-owning view of a row-major matrix.
-template <typename T>
-struct MatrixView {
-    T* data;
-    index_t rows, cols, ld;
-    T& operator()(index_t i, index_t j) const { return data[i * ld + j]; }
-    T* row(index_t i) const { return data + i * ld; }
-};
-
 }  // namespace lamina

@@ -68,9 +68,7 @@ public:
     index_t output_dim() const { return widths_.back(); }
     index_t param_count() const { return static_cast<index_t>(params_.size()); }
     std::uint64_t seed() const { return seed_; }
-    const std::vector<LayerSpec>& layers() const { return layers_; }
     const std::vector<DenseParams>& dense_params() const { return dense_; }
-    const std::vector<TensorSpan>& tensors() const { return tensors_; }
     T* params() { return params_.data(); }
     // The gradient block of the last step (or loss_and_gradient), never stale: after a fused
     // step its kernel parts are formed here, on first read, from the step's kept inputs.
