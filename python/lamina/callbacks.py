@@ -173,8 +173,38 @@ def _current_lr(model: Any, owner: str) -> float:
     return float(optimizer.learning_rate)
 
 
+# ---------------------------------------------------------------------------------- monitors
+class MonitorCallback(Callback):
+    """A callback that watches one logged quantity: checks ``monitor`` and ``mode``, reads the
+    value from an epoch's logs (naming the keys there are when it is missing) and decides what
+    counts as an improvement. EarlyStopping, ModelCheckpoint and ReduceLROnPlateau share it.
+
+    >>> watch = MonitorCallback(monitor="val_accuracy", min_delta=0.01)
+    >>> watch.mode, watch._improves(0.95, 0.93), watch._improves(0.935, 0.93)
+    ('max', True, False)
+    """
+
+    def __init__(self, monitor: str = "val_loss", mode: str = "auto", min_delta: float = 0) -> None:
+        super().__init__()
+        self.monitor = _check_monitor(monitor)
+        self.mode = _resolve_mode(mode, self.monitor)
+        self.min_delta = abs(finite_float(min_delta, "min_delta"))
+
+    def _value(self, logs: Optional[Logs]) -> float:
+        return _monitor_value(logs, self.monitor, type(self).__name__)
+
+    def _improves(self, value: float, reference: Optional[float]) -> bool:
+        """Whether ``value`` beats ``reference`` by more than ``min_delta``; with no reference
+        yet, any value but NaN does (a NaN never improves)."""
+        if reference is None:
+            return not math.isnan(value)
+        if self.mode == "min":
+            return value < reference - self.min_delta
+        return value > reference + self.min_delta
+
+
 # ---------------------------------------------------------------------------------- EarlyStopping
-class EarlyStopping(Callback):
+class EarlyStopping(MonitorCallback):
     """Stops training when ``monitor`` has stopped improving (Keras 3 semantics).
 
     An epoch improves on the best so far when ``current < best - min_delta`` (mode "min") or
@@ -190,11 +220,8 @@ class EarlyStopping(Callback):
     def __init__(self, monitor: str = "val_loss", min_delta: float = 0, patience: int = 0, mode: str = "auto",
                  restore_best_weights: bool = False, start_from_epoch: int = 0, baseline: Optional[float] = None,
                  verbose: int = 0) -> None:
-        super().__init__()
-        self.monitor = _check_monitor(monitor)
-        self.min_delta = abs(finite_float(min_delta, "min_delta"))
+        super().__init__(monitor, mode, min_delta)
         self.patience = non_negative_int(patience, "patience")
-        self.mode = _resolve_mode(mode, self.monitor)
         if not isinstance(restore_best_weights, bool):
             raise ValueError(f"restore_best_weights must be True or False, "
                              f"received restore_best_weights={describe(restore_best_weights)}")
@@ -211,18 +238,11 @@ class EarlyStopping(Callback):
         self.best_weights: Optional[List[Any]] = None
         self.best_epoch = 0
 
-    def _is_improvement(self, value: float, reference: Optional[float]) -> bool:
-        if reference is None:
-            return not math.isnan(value)
-        if self.mode == "min":
-            return value < reference - self.min_delta
-        return value > reference + self.min_delta
-
     def on_train_begin(self, logs: Optional[Logs] = None) -> None:
         self._reset()
 
     def on_epoch_end(self, epoch: int, logs: Optional[Logs] = None) -> None:
-        current = _monitor_value(logs, self.monitor, "EarlyStopping")
+        current = self._value(logs)
         if epoch < self.start_from_epoch:
             return
         if self.restore_best_weights and self.best_weights is None:
@@ -230,12 +250,12 @@ class EarlyStopping(Callback):
             self.best_weights = self.model.get_weights()
             self.best_epoch = epoch
         self.wait += 1
-        if self._is_improvement(current, self.best):
+        if self._improves(current, self.best):
             self.best = current
             self.best_epoch = epoch
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
-            if self.baseline is None or self._is_improvement(current, self.baseline):
+            if self.baseline is None or self._improves(current, self.baseline):
                 self.wait = 0
             return
         if self.wait >= self.patience and epoch > 0:
@@ -257,7 +277,7 @@ class EarlyStopping(Callback):
 
 
 # ---------------------------------------------------------------------------------- ModelCheckpoint
-class ModelCheckpoint(Callback):
+class ModelCheckpoint(MonitorCallback):
     """Saves the model (``model.save``: weights, optimizer state, standardizer) after each epoch.
 
     ``filepath`` may hold format fields filled from the epoch number (1-based, as Keras) and the
@@ -278,17 +298,15 @@ class ModelCheckpoint(Callback):
 
     def __init__(self, filepath: Any, monitor: str = "val_loss", save_best_only: bool = False,
                  mode: str = "auto", verbose: int = 0) -> None:
-        super().__init__()
+        super().__init__(monitor, mode)
         if not isinstance(filepath, (str, os.PathLike)) or not os.fspath(filepath):
             raise ValueError(f"filepath must be a non-empty str or path, received filepath={describe(filepath)}")
         self.filepath = os.fspath(filepath)
         if not isinstance(self.filepath, str):
             raise ValueError(f"filepath must be a str or path, received filepath={describe(filepath)}")
-        self.monitor = _check_monitor(monitor)
         if not isinstance(save_best_only, bool):
             raise ValueError(f"save_best_only must be True or False, received save_best_only={describe(save_best_only)}")
         self.save_best_only = save_best_only
-        self.mode = _resolve_mode(mode, self.monitor)
         self.verbose = _check_verbose(verbose)
         self.best: Optional[float] = None
         self.saved: List[str] = []  # paths written during the last fit, in order
@@ -308,10 +326,8 @@ class ModelCheckpoint(Callback):
     def on_epoch_end(self, epoch: int, logs: Optional[Logs] = None) -> None:
         logs = dict(logs or {})
         if self.save_best_only:
-            current = _monitor_value(logs, self.monitor, "ModelCheckpoint")
-            better = not math.isnan(current) and (
-                self.best is None or (current < self.best if self.mode == "min" else current > self.best))
-            if not better:
+            current = self._value(logs)
+            if not self._improves(current, self.best):
                 if self.verbose:
                     print(f"Epoch {epoch + 1}: {self.monitor} did not improve from {self.best}")
                 return
@@ -380,7 +396,7 @@ class LearningRateScheduler(Callback):
         return f"LearningRateScheduler({self.schedule!r})"
 
 
-class ReduceLROnPlateau(Callback):
+class ReduceLROnPlateau(MonitorCallback):
     """Multiplies the learning rate by ``factor`` once ``monitor`` has not improved (by more than
     ``min_delta``) for ``patience`` epochs, never going below ``min_lr``; after a reduction it
     waits ``cooldown`` epochs before counting again. Logs the rate as ``learning_rate``.
@@ -397,14 +413,11 @@ class ReduceLROnPlateau(Callback):
 
     def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10, min_delta: float = 1e-4,
                  cooldown: int = 0, min_lr: float = 0.0, mode: str = "auto", verbose: int = 0) -> None:
-        super().__init__()
-        self.monitor = _check_monitor(monitor)
+        super().__init__(monitor, mode, min_delta)
         self.factor = finite_float(factor, "factor", low=0.0, high=1.0, low_open=True, high_open=True)
         self.patience = non_negative_int(patience, "patience")
-        self.min_delta = abs(finite_float(min_delta, "min_delta"))
         self.cooldown = non_negative_int(cooldown, "cooldown")
         self.min_lr = finite_float(min_lr, "min_lr", low=0.0)
-        self.mode = _resolve_mode(mode, self.monitor)
         self.verbose = _check_verbose(verbose)
         self._reset()
 
@@ -413,20 +426,15 @@ class ReduceLROnPlateau(Callback):
         self.wait = 0
         self.cooldown_counter = 0
 
-    def _improved(self, current: float) -> bool:
-        if self.mode == "min":
-            return current < self.best - self.min_delta
-        return current > self.best + self.min_delta
-
     def on_train_begin(self, logs: Optional[Logs] = None) -> None:
         self._reset()
 
     def on_epoch_end(self, epoch: int, logs: Optional[Logs] = None) -> None:
-        current = _monitor_value(logs, self.monitor, "ReduceLROnPlateau")
+        current = self._value(logs)
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
             self.wait = 0
-        if self._improved(current):
+        if self._improves(current, self.best):
             self.best = current
             self.wait = 0
         elif self.cooldown_counter == 0:
