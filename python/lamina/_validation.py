@@ -121,3 +121,15 @@ def cast(arr: np.ndarray, dtype: Any, name: str) -> np.ndarray:
     if converted and out.dtype.kind == "f" and not _core.all_finite(out):
         raise ValueError(f"{name} holds values too large for {np.dtype(dtype).name}")
     return out
+
+
+def require_built(model: Any, what: str) -> None:
+    """A model whose input size is known (so its weights exist), or a ValueError saying how."""
+    if not model.built:
+        raise ValueError(f"{what}() needs a built model: give the first layer input_shape=(features,), "
+                         f"call model.build((None, features)) or fit it first")
+
+
+def require_compiled(model: Any, what: str) -> None:
+    if model.loss is None:
+        raise ValueError(f"{what}() needs a compiled model: call model.compile(optimizer, loss) first")

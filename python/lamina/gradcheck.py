@@ -129,18 +129,18 @@ def gradient_check(model: Any, x: Any, y: Any, epsilon: float = 1e-7, threshold:
     >>> lm.gradient_check(model, x, y).passed
     True
     """
-    model._require_compiled("gradient_check")
-    model._require_built("gradient_check")
+    check.require_compiled(model, "gradient_check")
+    check.require_built(model, "gradient_check")
     epsilon = check.finite_float(epsilon, "epsilon", low=0.0, low_open=True)
     threshold = check.finite_float(threshold, "threshold", low=0.0, low_open=True)
     worst = check.non_negative_int(worst, "worst")
     seed = check.non_negative_int(seed, "seed")
     xs = check.features(x, "x", np.float64, model.input_size)
-    ys = model._targets(y, xs.shape[0], dtype=np.float64)  # the model's checks, in float64
+    ys = model.loss.targets(y, xs.shape[0], model.output_size, np.float64)  # the model's checks, in float64
 
     specs = [s for s in (layer._core_spec() for layer in model.layers) if s is not None]
     net = _core.Network64(model.input_size, specs, model.seed)
-    net.parameters()[...] = model._net.parameters()
+    net.parameters()[...] = model.get_state()["params"]
     net.set_loss(model.loss._core_config())
 
     total = net.param_count

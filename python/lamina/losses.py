@@ -21,7 +21,10 @@ from __future__ import annotations
 
 from typing import Any, Dict, Union
 
+import numpy as np
+
 from lamina import _core
+from lamina import _validation as check
 from lamina._validation import describe, finite_float
 
 
@@ -45,6 +48,38 @@ class Loss:
     @property
     def delta(self) -> float:
         return 1.0
+
+    def targets(self, y: Any, n_rows: int, units: int, dtype: Any, name: str = "y") -> np.ndarray:
+        """``y`` checked against what this loss reads, as the core takes it: a contiguous
+        ``(n_rows, units)`` block in ``dtype`` (``(n_rows, 1)`` labels for the sparse loss).
+        A ValueError names ``name`` and the first offending entry.
+
+        >>> lm.losses.get("mse").targets([1.0, 2.0], n_rows=2, units=1, dtype=np.float32).shape
+        (2, 1)
+        """
+        arr = check.as_array(y, name)
+        if arr.ndim == 0 or arr.shape[0] != n_rows:
+            raise ValueError(f"{name} must have one entry per sample of x ({n_rows}), received shape {arr.shape}")
+        check.check_finite(arr, name)
+        return self._shaped(arr, n_rows, units, dtype, name)
+
+    def _shaped(self, arr: np.ndarray, n_rows: int, units: int, dtype: Any, name: str) -> np.ndarray:
+        if arr.ndim == 1 and units == 1:
+            arr = arr.reshape(-1, 1)
+        if arr.ndim != 2 or arr.shape[1] != units:
+            hint = ""
+            if arr.ndim == 1 and self.kind == "categorical":
+                hint = (f"; integer labels need lm.utils.to_categorical(y, {units}) or "
+                        f"loss='sparse_categorical_crossentropy'")
+            raise ValueError(f"{name} must have shape ({n_rows}, {units}) to match the model's {units} outputs, "
+                             f"received shape {arr.shape}{hint}")
+        if self.kind in ("binary", "categorical"):
+            outside = np.argwhere((arr < 0) | (arr > 1))
+            if outside.size:
+                where = tuple(int(i) for i in outside[0])
+                raise ValueError(f"{name} must hold probabilities in [0, 1] for {self.name}, "
+                                 f"received {name}[{where}]={arr[where]!r}")
+        return check.cast(arr, dtype, name)
 
     def _core_config(self) -> _core.LossConfig:
         """The typed loss configuration the network trains on."""
@@ -158,6 +193,19 @@ class SparseCategoricalCrossentropy(Loss):
 
     name = "sparse_categorical_crossentropy"
     kind = "sparse"
+
+    def _shaped(self, arr: np.ndarray, n_rows: int, units: int, dtype: Any, name: str) -> np.ndarray:
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr[:, 0]
+        if arr.ndim != 1:
+            hint = " (one-hot targets go with loss='categorical_crossentropy')" if arr.ndim == 2 else ""
+            raise ValueError(f"{name} must hold integer class labels of shape ({n_rows},) for "
+                             f"sparse_categorical_crossentropy, received shape {arr.shape}{hint}")
+        bad = np.flatnonzero((arr != np.round(arr)) | (arr < 0) | (arr >= units))
+        if bad.size:
+            raise ValueError(f"{name} must hold integer labels in [0, {units - 1}] (the model has {units} outputs), "
+                             f"received {name}[{bad[0]}]={arr[bad[0]]!r}")
+        return check.cast(arr.reshape(-1, 1), dtype, name)
 
 
 _BY_NAME = {cls.name: cls for cls in (MeanSquaredError, MeanAbsoluteError, Huber, BinaryCrossentropy,

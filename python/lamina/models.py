@@ -370,14 +370,11 @@ class Sequential:
 
     # ----------------------------------------------------------------- data checks
     def _require_built(self, what: str) -> Any:
-        if self._net is None:
-            raise ValueError(f"{what}() needs a built model: give the first layer input_shape=(features,), "
-                             f"call model.build((None, features)) or fit it first")
+        check.require_built(self, what)
         return self._net
 
     def _require_compiled(self, what: str) -> None:
-        if self.loss is None:
-            raise ValueError(f"{what}() needs a compiled model: call model.compile(optimizer, loss) first")
+        check.require_compiled(self, what)
 
     def _features(self, x: Any, name: str = "x", n_features: Optional[int] = None,
                   defer_finite: bool = False) -> np.ndarray:
@@ -404,43 +401,9 @@ class Sequential:
         self.standardizer = standardizer
 
     def _targets(self, y: Any, n_rows: int, name: str = "y", dtype: Any = None) -> np.ndarray:
-        """Targets shaped for the core: (n, units), or (n, 1) labels for the sparse loss, in
-        ``dtype`` (the model's by default)."""
+        """Targets shaped for the core (the loss checks them), in ``dtype`` (the model's by default)."""
         assert self.loss is not None
-        dtype = _DTYPES[self.dtype] if dtype is None else dtype
-        arr = check.as_array(y, name)
-        kind, units = self.loss.kind, self.output_size
-        if arr.ndim == 0 or arr.shape[0] != n_rows:
-            raise ValueError(f"{name} must have one entry per sample of x ({n_rows}), received shape {arr.shape}")
-        check.check_finite(arr, name)
-        if kind == "sparse":
-            if arr.ndim == 2 and arr.shape[1] == 1:
-                arr = arr[:, 0]
-            if arr.ndim != 1:
-                hint = " (one-hot targets go with loss='categorical_crossentropy')" if arr.ndim == 2 else ""
-                raise ValueError(f"{name} must hold integer class labels of shape ({n_rows},) for "
-                                 f"sparse_categorical_crossentropy, received shape {arr.shape}{hint}")
-            bad = np.flatnonzero((arr != np.round(arr)) | (arr < 0) | (arr >= units))
-            if bad.size:
-                raise ValueError(f"{name} must hold integer labels in [0, {units - 1}] (the model has {units} outputs), "
-                                 f"received {name}[{bad[0]}]={arr[bad[0]]!r}")
-            return check.cast(arr.reshape(-1, 1), dtype, name)
-        if arr.ndim == 1 and units == 1:
-            arr = arr.reshape(-1, 1)
-        if arr.ndim != 2 or arr.shape[1] != units:
-            hint = ""
-            if arr.ndim == 1 and kind == "categorical":
-                hint = (f"; integer labels need lm.utils.to_categorical(y, {units}) or "
-                        f"loss='sparse_categorical_crossentropy'")
-            raise ValueError(f"{name} must have shape ({n_rows}, {units}) to match the model's {units} outputs, "
-                             f"received shape {arr.shape}{hint}")
-        if kind in ("binary", "categorical"):
-            outside = np.argwhere((arr < 0) | (arr > 1))
-            if outside.size:
-                where = tuple(int(i) for i in outside[0])
-                raise ValueError(f"{name} must hold probabilities in [0, 1] for {self.loss.name}, "
-                                 f"received {name}[{where}]={arr[where]!r}")
-        return check.cast(arr, dtype, name)
+        return self.loss.targets(y, n_rows, self.output_size, _DTYPES[self.dtype] if dtype is None else dtype, name)
 
     def _dataset(self, x: Any, y: Any, xname: str = "x", yname: str = "y",
                  n_features: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:

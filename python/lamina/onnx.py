@@ -81,6 +81,7 @@ def export(model: Any, path: Any, opset: int = 17) -> Any:
     ('input', 'output', 13)
     """
     from lamina import __version__
+    from lamina import _validation as check
     from lamina._validation import describe
     from lamina.layers import Dense, Dropout
     from lamina.models import Sequential
@@ -95,7 +96,7 @@ def export(model: Any, path: Any, opset: int = 17) -> Any:
     newest = onnx.defs.onnx_opset_version()
     if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or not _MIN_OPSET <= opset <= newest:
         raise ValueError(f"opset must be an integer in [{_MIN_OPSET}, {newest}], received opset={describe(opset)}")
-    model._require_built("export")
+    check.require_built(model, "export")
     for layer in model.layers:
         if not isinstance(layer, (Dense, Dropout)):
             raise ValueError(f"export() cannot convert layer {layer.name!r} of type {type(layer).__name__}")
