@@ -16,7 +16,7 @@ from lamina.callbacks import (
     ReduceLROnPlateau,
     TerminateOnNaN,
 )
-from lamina.io import load_model
+from lamina import load_model
 
 
 def make_model(seed=0, optimizer="sgd", dropout=False):

@@ -13,7 +13,7 @@ import lamina as lm
 MODULES = [
     "lamina", "lamina.models", "lamina.layers", "lamina.activations", "lamina.initializers",
     "lamina.regularizers", "lamina.losses", "lamina.optimizers", "lamina.metrics", "lamina.callbacks",
-    "lamina.gradcheck", "lamina.data", "lamina.datasets", "lamina.utils", "lamina.io", "lamina.plotting",
+    "lamina.gradcheck", "lamina.data", "lamina.datasets", "lamina.utils", "lamina.io", "lamina.saving", "lamina.plotting",
     "lamina.onnx", "lamina.sklearn",
 ]
 # Modules whose examples need an optional extra.

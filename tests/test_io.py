@@ -12,7 +12,7 @@ import pytest
 
 import lamina as lm
 import lamina.io as lio
-from lamina.io import load_model, save_model
+from lamina import load_model, save_model
 
 
 def data(n=96, features=4, outputs=3, seed=0, classes=False):
@@ -397,13 +397,13 @@ def dense(units, **extra):
 @pytest.fixture
 def no_array_is_read(monkeypatch):
     """Fails the test if load_model reads any array but the header, or starts building a model."""
-    real = lio._Archive.array
+    real = lio.Archive.array
 
     def header_only(self, name):
         assert name == "header", f"load_model read the array {name!r} before refusing the file"
         return real(self, name)
 
-    monkeypatch.setattr(lio._Archive, "array", header_only)
+    monkeypatch.setattr(lio.Archive, "array", header_only)
     monkeypatch.setattr(lm.Sequential, "from_config", classmethod(lambda cls, c: pytest.fail("a model was built")))
 
 

@@ -39,8 +39,8 @@ from lamina import (
 )
 from lamina._validation import positive_int
 from lamina.gradcheck import GradientCheckReport, gradient_check
-from lamina.io import load_model, save_model
-from lamina.models import Sequential
+from lamina.models import Sequential, load_model
+from lamina.saving import save_model
 
 __version__: str = _core.__version__
 

@@ -21,6 +21,7 @@ import os
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from lamina._validation import describe, finite_float, non_negative_int
+from lamina.plotting import plot_history
 
 Logs = Dict[str, float]
 
@@ -96,8 +97,6 @@ class History(Callback):
     def plot(self, metrics: Optional[Iterable[str]] = None) -> Any:
         """Learning curves: one panel per quantity (loss first), training vs validation per epoch.
         Needs matplotlib (``pip install lamina[plot]``); returns the figure."""
-        from lamina.plotting import plot_history
-
         return plot_history(self, metrics)
 
     def __repr__(self) -> str:

@@ -15,11 +15,13 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set,
 
 import numpy as np
 
-from lamina import _core, losses, optimizers
+from lamina import _core, losses, optimizers, saving
 from lamina import _validation as check
 from lamina import callbacks as callbacks_module
 from lamina import layers as layers_module
 from lamina import metrics as metrics_module
+from lamina import onnx as onnx_export
+from lamina.data import Standardizer
 from lamina.layers import Input, Layer
 from lamina.progress import PassProgress, ProgressDisplay
 
@@ -388,8 +390,6 @@ class Sequential:
     def attach_standardizer(self, standardizer: Any) -> None:
         """Applies a fitted ``lm.data.Standardizer`` to every input of ``fit``, ``evaluate`` and
         ``predict`` (so raw data goes in), and saves it with the model."""
-        from lamina.data import Standardizer
-
         if standardizer is not None:
             if not isinstance(standardizer, Standardizer):
                 raise TypeError(f"standardizer must be a lamina.data.Standardizer, received {check.describe(standardizer)}")
@@ -665,9 +665,7 @@ class Sequential:
     def save(self, path: Any) -> None:
         """Writes the architecture, weights, optimizer state and any attached standardizer to one
         file (no pickle), atomically; ``lm.load_model(path)`` reads it back."""
-        from lamina.io import save_model
-
-        save_model(self, path)
+        saving.save_model(self, path)
 
     def export(self, path: Any, format: str = "onnx", opset: int = 17) -> Any:
         """Writes the model for inference elsewhere. ``format="onnx"`` (the only one) calls
@@ -675,9 +673,7 @@ class Sequential:
         ``pip install lamina[onnx]``."""
         if format != "onnx":
             raise ValueError(f"format must be 'onnx', received format={check.describe(format)}")
-        from lamina.onnx import export
-
-        return export(self, path, opset=opset)
+        return onnx_export.export(self, path, opset=opset)
 
     def compile_config(self) -> Optional[Dict[str, Any]]:
         """The compile() arguments as JSON-able data, or None before compile."""
@@ -707,3 +703,28 @@ class Sequential:
     def __repr__(self) -> str:
         return (f"Sequential(name={self.name!r}, layers={self._layers!r}, dtype={self.dtype!r}, "
                 f"built={self.built}, compiled={self.loss is not None})")
+
+
+def load_model(path: Any, *, max_layers: int = saving.MAX_LAYERS, max_units: int = saving.MAX_UNITS,
+               max_params: int = saving.MAX_PARAMS) -> Sequential:
+    """Reads a model written by ``model.save`` / ``save_model``: compiled as it was saved (when
+    it was), with its weights, optimizer state, counters and standardizer, ready to predict or to
+    continue training. A file that is not a lamina model, or is damaged, truncated or from a newer
+    format, raises ``ValueError`` naming the file.
+
+    The limits bound what a file may ask for, so a small crafted file cannot tie up the loader:
+    ``max_layers`` (entries in the architecture, ``Input`` included; default 1024), ``max_units``
+    (the input size and each Dense layer's units; default 2**20 = 1,048,576) and ``max_params``
+    (weights in total; default 2**28 = 268,435,456, 1 GiB in float32). A file over a limit is
+    refused with a ``ValueError`` naming it, before any array is read; raise the limit to load it.
+
+    >>> import os, tempfile
+    >>> model = lm.Sequential([lm.layers.Dense(2, input_shape=(3,))], seed=0)
+    >>> model.compile(optimizer="adam", loss="mse")
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     model.save(os.path.join(tmp, "model.lamina"))
+    ...     restored = load_model(os.path.join(tmp, "model.lamina"))
+    >>> restored.optimizer, np.array_equal(restored.get_weights()[0], model.get_weights()[0])
+    (Adam(...), True)
+    """
+    return saving.read_model(Sequential, path, max_layers=max_layers, max_units=max_units, max_params=max_params)

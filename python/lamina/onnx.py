@@ -51,6 +51,11 @@ from typing import Any, List, Set
 
 import numpy as np
 
+from lamina import _core
+from lamina import _validation as check
+from lamina._validation import describe
+from lamina.layers import Dense, Dropout
+
 __all__ = ["export"]
 
 _MIN_OPSET = 13  # Softmax with per-axis semantics; Gemm, Erf, Softplus all exist by then
@@ -80,13 +85,7 @@ def export(model: Any, path: Any, opset: int = 17) -> Any:
     >>> proto.graph.input[0].name, proto.graph.output[0].name, proto.opset_import[0].version
     ('input', 'output', 13)
     """
-    from lamina import __version__
-    from lamina import _validation as check
-    from lamina._validation import describe
-    from lamina.layers import Dense, Dropout
-    from lamina.models import Sequential
-
-    if not isinstance(model, Sequential):
+    if not all(hasattr(model, name) for name in ("layers", "get_config", "standardizer", "built")):
         raise TypeError(f"export() takes a lamina Sequential model, received {describe(model)}")
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, received path={describe(path)}")
@@ -178,7 +177,7 @@ def export(model: Any, path: Any, opset: int = 17) -> Any:
         initializer=initializers,
     )
     opset_id = helper.make_opsetid("", int(opset))
-    proto = helper.make_model(graph, opset_imports=[opset_id], producer_name="lamina", producer_version=__version__,
+    proto = helper.make_model(graph, opset_imports=[opset_id], producer_name="lamina", producer_version=_core.__version__,
                               doc_string=f"lamina Sequential {model.name!r} exported for inference")
     proto.ir_version = helper.find_min_ir_version_for([opset_id])
     helper.set_model_props(proto, {"lamina_config": json.dumps(model.get_config(), sort_keys=True)})

@@ -73,12 +73,12 @@ except ImportError as exc:  # not installed, or older than 1.6 (no validate_data
     raise ImportError("lamina.sklearn needs scikit-learn 1.6 or newer: pip install 'lamina[sklearn]' "
                       f"(or pip install -U scikit-learn); the import failed with: {exc}") from exc
 
-import lamina.io as _io
 from lamina import activations as _activations
 from lamina import callbacks as _callbacks
 from lamina import layers as _layers
 from lamina import optimizers as _optimizers
 from lamina import regularizers as _regularizers
+from lamina import saving as _saving
 from lamina.models import Sequential
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -380,7 +380,7 @@ class _BaseMLP(BaseEstimator):
         state = super().__getstate__()
         if "model_" in state:
             state = dict(state)
-            header, arrays = _io._payload(state.pop("model_"))
+            header, arrays = _saving.payload(state.pop("model_"))
             state["_lamina_model"] = (header, [(name, np.array(a)) for name, a in arrays])
         return state
 
@@ -389,7 +389,7 @@ class _BaseMLP(BaseEstimator):
         saved = state.pop("_lamina_model", None)
         if saved is not None:
             header, arrays = saved
-            state["model_"] = _io._rebuild(header, dict(arrays))
+            state["model_"] = _saving.rebuild(Sequential, header, dict(arrays))
         super().__setstate__(state)
 
 
