@@ -149,8 +149,8 @@ LAMINA_VECTORIZE void activation_backward(Activation act, T* dz, const T* da, co
             if (dz != da) std::copy(da, da + n, dz);
             return;
         // Both sides are computed before the select: a load or a multiply under a condition
-        // keeps the compiler from vectorizing (it may not speculate them), and the unpredictable
-        // branch cost 16x (125 us vs 8 us at 128 x 512).
+        // keeps the compiler from vectorizing (it may not speculate them), and the branch is
+        // unpredictable (bench/RESULTS.md, "Figures behind code comments").
         case Activation::Relu:
             for_each_index(n, [=](index_t i) {
                 const T d = da[i];

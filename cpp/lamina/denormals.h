@@ -1,7 +1,7 @@
 // Flush-to-zero for the core's training loop (train_batches). Subnormal floats (below 1.2e-38
 // in float32) cost x86 cores a slow path on every operation, and training makes many: RMSprop's
-// v for rarely-active inputs and units decays through the subnormal range (a third of v in the
-// batch-1 Fashion-MNIST fit), which made batch-1 training ~18 % slower. TensorFlow, Keras's
+// v for rarely-active inputs and units decays through the subnormal range, which slowed batch-1
+// training measurably (bench/RESULTS.md, "Figures behind code comments"). TensorFlow, Keras's
 // backend, runs its kernels with flush-to-zero and denormals-are-zero for the same reason.
 // The mode is per thread (MXCSR), so it is set on the calling thread and the OpenMP workers for
 // the duration of one training call and restored afterwards: numpy, other code in the process,

@@ -445,8 +445,8 @@ void gemm_blocked_ic(const Problem<T>& P, int nthreads) {
 
 // The five loops, threads splitting the NR-wide column panels (the JR loop): each thread packs
 // and reads only its own B panels (they stay in its private L2); all threads pack each A block
-// together and share it. Best for batch-sized m (128): measured 10-15% faster than the IC split
-// on 2 Zen 3 cores at 128x512x784 and 128x784x512.
+// together and share it. Best for batch-sized m (128), where it beats the IC split
+// (bench/RESULTS.md, "Figures behind code comments").
 template <typename T>
 void gemm_blocked_jr(const Problem<T>& P, int nthreads) {
     using Blk = typename Traits<T>::Blk;

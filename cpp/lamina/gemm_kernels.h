@@ -40,7 +40,7 @@ using DgemmUkr = void (*)(index_t k, const double* a, const double* b, index_t r
                           index_t nr);
 
 // Micro-kernel over listed depth steps only, for packed A panels with all-zero steps (sparse
-// inputs such as images: a 6-row panel of Fashion-MNIST has 16% of its pixels zero in all six):
+// inputs such as images, where some depth steps are zero in every row of a panel):
 //
 //   C (mr, nr) = alpha * sum_q a(:, q) b(steps[q], :) + beta * C
 //
@@ -86,8 +86,8 @@ using SgemvUkr = void (*)(index_t k, const float* a, index_t inc_a, const float*
 using DgemvUkr = void (*)(index_t k, const double* a, index_t inc_a, const double* b,
                           index_t ldb, double alpha, double beta, double* c);
 
-// Sparse-row path (mostly-zero op(A), e.g. a batch of images: half of Fashion-MNIST's pixels are
-// zero, but only 16% of the depth steps are zero in all six rows of a packed panel). Each row of
+// Sparse-row path (mostly-zero op(A), e.g. a batch of images: many pixels are zero, but far fewer
+// depth steps are zero in all six rows of a packed panel). Each row of
 // A is listed as its nonzero entries, and each row of C is computed from its row's list alone, so
 // every zero is skipped, not only those shared by a panel. For rows r = 0 .. rows - 1:
 //

@@ -16,8 +16,8 @@ from typing import Any, Dict
 
 # GNU OpenMP's idle threads spin for ~300k iterations before sleeping. When the cores are shared
 # with other busy processes, a spinning thread waits on a descheduled partner and training slows
-# tens of times (measured: batch 32 went from 46k to 250 samples/s beside one other job). A short
-# spin costs nothing measurable on an idle machine. It must be set before libgomp loads, and the
+# many times over (bench/RESULTS.md, "Figures behind code comments"). A short spin costs nothing
+# measurable on an idle machine. It must be set before libgomp loads, and the
 # user's own OMP_WAIT_POLICY / GOMP_SPINCOUNT win.
 if "OMP_WAIT_POLICY" not in os.environ:
     os.environ.setdefault("GOMP_SPINCOUNT", "1000")
