@@ -508,7 +508,6 @@ void bind_network(py::module_& m, const char* name) {
                      "], received num_threads=" + std::to_string(n));
             net.num_threads = n;
         })
-        .def_property_readonly("metric_classes", &Net::metric_classes)
         .def("set_optimizer", [](Net& net, const OptimizerConfig& config) {
             serialized(net, [&] { net.optimizer().configure(config, net.param_count()); });
         }, py::arg("config"))
@@ -558,7 +557,6 @@ void bind_network(py::module_& m, const char* name) {
                 for (index_t i = first; i < end; ++i)
                     if (order_ptr[i] < 0 || order_ptr[i] >= data.rows) fail("order holds an index out of range");
             }
-            if (stats.classes != net.metric_classes()) stats.reset(net.metric_classes());
             py::gil_scoped_release release;
             ThreadScope threads(net.num_threads);
             std::lock_guard<std::mutex> lock(net.mutex());
@@ -569,7 +567,6 @@ void bind_network(py::module_& m, const char* name) {
         .def("evaluate", [](Net& net, BatchStats& stats, const CArray<T>& x, const CArray<T>& y, index_t batch_size) {
             auto data = check_data(net, x, y);
             if (batch_size <= 0) fail("batch_size must be positive");
-            if (stats.classes != net.metric_classes()) stats.reset(net.metric_classes());
             py::gil_scoped_release release;
             ThreadScope threads(net.num_threads);
             std::lock_guard<std::mutex> lock(net.mutex());

@@ -55,6 +55,10 @@ struct BatchStats {
     index_t batches = 0;
     std::vector<double> gradient_norms;  // per Dense layer: sum over batches of ||dW||_2 (opt-in)
     void reset(index_t n_classes);
+    // Starts over (reset) only when the confusion matrix has another size than n_classes needs.
+    void fit_to(index_t n_classes) {
+        if (classes != n_classes) reset(n_classes);
+    }
 };
 
 template <typename T>

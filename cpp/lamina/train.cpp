@@ -19,6 +19,7 @@ void train_batches(Network<T>& net, BatchStats& stats, const T* x, const T* y, i
                    const std::int64_t* order, index_t n_rows, index_t first, index_t batch_size,
                    index_t n_batches) {
     net.check_targets(y, n_rows, ycols);
+    stats.fit_to(net.metric_classes());  // under the caller's lock: the mode cannot change now
     const FlushDenormalsScope flush;  // training's decaying optimizer state (see denormals.h)
     net.reserve(std::min(batch_size, n_rows));  // a batch never holds more rows than the data
     const index_t in = net.input_dim();
@@ -47,6 +48,7 @@ template <typename T>
 void evaluate(Network<T>& net, BatchStats& stats, const T* x, const T* y, index_t ycols,
               index_t n_rows, index_t batch_size) {
     net.check_targets(y, n_rows, ycols);
+    stats.fit_to(net.metric_classes());
     for (index_t start = 0; start < n_rows; start += batch_size) {
         const index_t n = std::min(batch_size, n_rows - start);
         net.forward(x + start * net.input_dim(), n, /*training=*/false);

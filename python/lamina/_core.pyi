@@ -304,9 +304,6 @@ class Network32:
     def learning_rate(self, arg1: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
     @property
-    def metric_classes(self) -> int:
-        ...
-    @property
     def num_threads(self) -> int:
         ...
     @num_threads.setter
@@ -396,9 +393,6 @@ class Network64:
         ...
     @learning_rate.setter
     def learning_rate(self, arg1: typing.SupportsFloat | typing.SupportsIndex) -> None:
-        ...
-    @property
-    def metric_classes(self) -> int:
         ...
     @property
     def num_threads(self) -> int:
