@@ -466,6 +466,13 @@ void bind_network(py::module_& m, const char* name) {
         .def_property_readonly("seed", &Net::seed)
         .def_readwrite("steps", &Net::steps)
         .def_readwrite("track_gradient_norms", &Net::track_gradient_norms)
+        .def_property("dropout_row_offset", [](const Net& net) { return net.dropout_row_offset; }, [](Net& net, index_t r) {
+            // Bounded so offset * width stays far inside the 64-bit mask counter.
+            constexpr index_t kMaxOffset = index_t(1) << 40;
+            if (r < 0 || r > kMaxOffset)
+                fail("dropout_row_offset must be in [0, 2^40], received " + std::to_string(r));
+            serialized(net, [&] { net.dropout_row_offset = r; });
+        }, "Rows before this batch in a larger one (distributed training): dropout draws that batch's masks.")
         .def("parameters", [](py::object self) {
             Net& net = self.cast<Net&>();
             return view_of(net.params(), net.param_count(), self);
@@ -545,7 +552,8 @@ void bind_network(py::module_& m, const char* name) {
         }, py::arg("slots"))
         .def("regularization_penalty", &Net::regularization_penalty)
         .def("train_batches", [](Net& net, BatchStats& stats, const CArray<T>& x, const CArray<T>& y,
-                                 const py::object& order, index_t first, index_t batch_size, index_t n_batches) {
+                                 const py::object& order, index_t first, index_t batch_size, index_t n_batches,
+                                 bool empty_steps) {
             auto data = check_data(net, x, y);
             if (batch_size <= 0 || n_batches < 0 || first < 0) fail("batch_size, n_batches and first must be positive");
             py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> ord;
@@ -563,9 +571,11 @@ void bind_network(py::module_& m, const char* name) {
             ThreadScope threads(net.num_threads);
             std::lock_guard<std::mutex> lock(net.mutex());
             train_batches(net, stats, data.x.data(), data.y.data(), data.ycols, order_ptr, data.rows, first,
-                          batch_size, n_batches);
+                          batch_size, n_batches, empty_steps);
         }, py::arg("stats"), py::arg("x"), py::arg("y"), py::arg("order"), py::arg("first"),
-           py::arg("batch_size"), py::arg("n_batches"))
+           py::arg("batch_size"), py::arg("n_batches"), py::arg("empty_steps") = false,
+           "n_batches steps from position first of order (None: the rows in order); with empty_steps,\n"
+           "batches past the end of the data are zero-row steps (hook and update still run).")
         .def("evaluate", [](Net& net, BatchStats& stats, const CArray<T>& x, const CArray<T>& y, index_t batch_size) {
             auto data = check_data(net, x, y);
             if (batch_size <= 0) fail("batch_size must be positive");
