@@ -23,8 +23,8 @@ if "OMP_WAIT_POLICY" not in os.environ:
     os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
 from lamina import _core  # noqa: E402  (after the OpenMP setting above)
-from lamina import (activations, callbacks, data, datasets, initializers, layers, losses, metrics,
-                    onnx, optimizers, regularizers, utils)
+from lamina import (activations, callbacks, data, datasets, distributed, initializers, layers, losses,
+                    metrics, onnx, optimizers, regularizers, utils)
 from lamina._validation import positive_int
 from lamina.gradcheck import GradientCheckReport, gradient_check
 from lamina.io import load_model, save_model
@@ -35,7 +35,7 @@ __version__: str = _core.__version__
 __all__ = [
     "Sequential", "load_model", "save_model", "gradient_check", "GradientCheckReport", "set_num_threads", "get_num_threads", "max_threads",
     "set_flush_denormals", "get_flush_denormals", "build_info", "activations", "callbacks", "data", "datasets", "initializers", "layers", "losses",
-    "metrics", "onnx", "optimizers", "regularizers", "utils", "__version__",
+    "metrics", "onnx", "optimizers", "regularizers", "utils", "distributed", "__version__",
 ]
 
 
@@ -110,11 +110,12 @@ def get_flush_denormals() -> bool:
 
 
 def build_info() -> Dict[str, Any]:
-    """How this build runs: version, the GEMM kernel in use, OpenMP on/off, thread count, and
-    whether training flushes subnormals to zero.
+    """How this build runs: version, the GEMM kernel in use, OpenMP on/off, thread count,
+    whether training flushes subnormals to zero, and ``distributed``: None, or after
+    ``lm.distributed.init()`` this process's rank, size, ranks on its host and threads per rank.
 
     >>> sorted(build_info())
-    ['flush_denormals', 'gemm_kernel', 'openmp', 'threads', 'version']
+    ['distributed', 'flush_denormals', 'gemm_kernel', 'openmp', 'threads', 'version']
     """
     return {
         "version": __version__,
@@ -122,4 +123,5 @@ def build_info() -> Dict[str, Any]:
         "openmp": bool(_core.openmp_enabled()),
         "threads": get_num_threads(),
         "flush_denormals": get_flush_denormals(),
+        "distributed": distributed.info(),
     }
