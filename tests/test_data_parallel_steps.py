@@ -3,9 +3,10 @@ still runs the hook and the update (with the penalty's gradient alone), the rank
 weighted by their share of the global batch sum to the big batch's gradient with the penalty
 counted once, and a dropout row offset draws the masks of those rows of a larger batch."""
 
-import lamina as lm
 import numpy as np
 import pytest
+
+import lamina as lm
 
 
 def _model(dtype="float64", dropout=0.0, l2=1e-2, optimizer="sgd"):

@@ -1,0 +1,142 @@
+"""Data-parallel training over MPI: ranks launched with mpiexec (tests/_mpi_scenarios.py) give the
+weights and metrics of one process training on the ranks' batches side by side, replicas stay
+bit-identical, a setup mismatch is one clear error on every rank, and a failing or killed rank
+ends the whole job within seconds."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lamina as lm
+
+pytest.importorskip("mpi4py", reason='distributed training needs mpi4py: pip install "lamina[mpi]"')
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+import _mpi_scenarios as scenarios  # noqa: E402
+
+LAUNCH_TIMEOUT = 60
+
+
+def _mpiexec(ranks, *args, timeout=LAUNCH_TIMEOUT):
+    try:
+        mpiexec = lm.distributed.launcher()
+    except FileNotFoundError as error:
+        pytest.skip(str(error))
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(
+        [str(Path(lm.__file__).parent.parent), os.environ.get("PYTHONPATH", "")]))
+    started = time.perf_counter()
+    done = subprocess.run([mpiexec, "-n", str(ranks), sys.executable, *args], env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    return done, time.perf_counter() - started
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One launch of every training scenario on 2 ranks; its output folder."""
+    out = tmp_path_factory.mktemp("mpi")
+    done, _ = _mpiexec(2, str(HERE / "_mpi_scenarios.py"), str(out), "train")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out
+
+
+def _result(out, name, rank):
+    with open(out / f"{name}-rank{rank}.json") as f:
+        history = json.load(f)
+    return np.load(out / f"{name}-rank{rank}.npz")["params"], history
+
+
+def _one_process(name):
+    """What a single process gets training on batches that are the ranks' batch j side by side."""
+    config = scenarios.SCENARIOS[name]
+    x, y, where = scenarios.shards(config, 2)
+    b = scenarios.BATCH
+    steps = max(-(-(stop - start) // b) for start, stop in where)
+    batches = [np.concatenate([np.arange(start, stop)[j * b:(j + 1) * b] for start, stop in where])
+               for j in range(steps)]
+    m = scenarios.model(config, seed=10)
+    val = scenarios.data(16, seed=2) if config.get("validation") else None
+    if all(len(rows) == 2 * b for rows in batches):  # full batches: fit itself, for the metrics too
+        order = np.concatenate(batches)
+        h = m.fit(x[order], y[order], batch_size=2 * b, epochs=config["epochs"], shuffle=False, verbose=0,
+                  validation_data=val)
+        return m.get_state()["params"], h.history
+    for _ in range(config["epochs"]):
+        for rows in batches:
+            m.train_on_batch(x[rows], y[rows])
+    return m.get_state()["params"], None
+
+
+def _relative(a, b):
+    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+
+@pytest.mark.parametrize("name", ["adam_l2_validation", "sgd_momentum_clipnorm_dropout",
+                                  "rmsprop_uneven_zero_row_step", "adam_float32"])
+def test_two_ranks_give_one_process_weights_on_the_side_by_side_batches(trained, name):
+    got, _ = _result(trained, name, 0)
+    want, _ = _one_process(name)
+    tolerance = 1e-12 if scenarios.SCENARIOS[name].get("dtype", "float64") == "float64" else 1e-5
+    assert _relative(got, want) <= tolerance
+
+
+@pytest.mark.parametrize("name", list(scenarios.SCENARIOS))
+def test_replicas_end_bit_identical(trained, name):
+    np.testing.assert_array_equal(_result(trained, name, 0)[0], _result(trained, name, 1)[0])
+
+
+def test_global_training_and_validation_metrics_equal_the_single_process_ones(trained):
+    want = _one_process("adam_l2_validation")[1]
+    for rank in (0, 1):
+        got = _result(trained, "adam_l2_validation", rank)[1]
+        assert sorted(got) == sorted(want) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+        for key in want:
+            np.testing.assert_allclose(got[key], want[key], rtol=1e-12, atol=0)
+
+
+def test_early_stopping_stops_every_rank_in_the_same_epoch_and_only_rank_0_writes_files(trained):
+    runs = [json.loads((trained / f"stopping-rank{r}.json").read_text()) for r in (0, 1)]
+    assert runs[0] == runs[1] and runs[0]["epochs"] == 2 and runs[0]["stopped_epoch"] == 1
+    assert (trained / "checkpoint-rank0.lamina").exists() and (trained / "log-rank0.csv").exists()
+    assert not (trained / "checkpoint-rank1.lamina").exists() and not (trained / "log-rank1.csv").exists()
+
+
+def test_a_setup_mismatch_raises_the_same_error_on_every_rank_before_any_step(trained):
+    runs = [json.loads((trained / f"mismatch-rank{r}.json").read_text()) for r in (0, 1)]
+    assert runs[0] == runs[1]
+    assert "rank 1 disagrees with rank 0 on batch_size" in runs[0]["message"] and runs[0]["iterations"] == 0
+
+
+@pytest.mark.parametrize("how", ["raise", "kill"])
+def test_a_failing_rank_ends_the_whole_job_within_seconds(tmp_path, how):
+    done, seconds = _mpiexec(2, str(HERE / "_mpi_scenarios.py"), str(tmp_path), how, timeout=30)
+    assert done.returncode != 0
+    assert seconds < 10
+    if how == "raise":
+        assert "rank 1 of 2 failed" in done.stderr and "a failure on rank 1 in epoch 2" in done.stderr
+
+
+def test_three_oversubscribed_ranks_with_uneven_shards_stay_identical(tmp_path):
+    done, _ = _mpiexec(3, str(HERE / "_mpi_scenarios.py"), str(tmp_path), "rmsprop_uneven_zero_row_step")
+    assert done.returncode == 0, done.stderr
+    params = [np.load(tmp_path / f"rmsprop_uneven_zero_row_step-rank{r}.npz")["params"] for r in range(3)]
+    np.testing.assert_array_equal(params[0], params[1])
+    np.testing.assert_array_equal(params[0], params[2])
+
+
+def test_init_without_mpi4py_names_the_extra_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    with pytest.raises(ImportError, match=r'pip install "lamina\[mpi\]"'):
+        lm.distributed.init()
+
+
+def test_fit_rejects_a_distributed_value_that_is_not_a_context():
+    m = scenarios.model(scenarios.SCENARIOS["adam_float32"], seed=0)
+    with pytest.raises(TypeError, match="distributed must be the context"):
+        m.fit(*scenarios.data(8, seed=0), epochs=1, verbose=0, distributed="mpi")
