@@ -4,6 +4,7 @@ got to OUT/<scenario>-rank<r>.npz (and .json), for the test to compare with one 
     mpiexec -n 2 python tests/_mpi_scenarios.py OUT train     # the equivalence scenarios
     mpiexec -n 2 python tests/_mpi_scenarios.py OUT raise     # rank 1 raises in epoch 2
     mpiexec -n 2 python tests/_mpi_scenarios.py OUT kill      # rank 1 SIGKILLs itself in epoch 2
+    mpiexec -n 2 python tests/_mpi_scenarios.py OUT run       # trains until stopped (Ctrl-C); OUT/started
     mpiexec -n 3 python tests/_mpi_scenarios.py OUT NAME      # one of SCENARIOS
 """
 
@@ -105,21 +106,25 @@ def mismatch(ctx, out):
 
 
 class Fail(lm.callbacks.Callback):
-    def __init__(self, rank, how):
+    def __init__(self, rank, how, out):
         super().__init__()
-        self.rank, self.how = rank, how
+        self.rank, self.how, self.out = rank, how, out
+
+    def on_train_begin(self, logs=None):
+        if self.rank == 0:
+            open(f"{self.out}/started", "w").close()
 
     def on_epoch_begin(self, epoch, logs=None):
-        if epoch == 1 and self.rank == 1:
+        if epoch == 1 and self.rank == 1 and self.how != "run":
             if self.how == "kill":
                 os.kill(os.getpid(), signal.SIGKILL)
             raise RuntimeError("a failure on rank 1 in epoch 2")
 
 
-def fail(ctx, how):
+def fail(ctx, how, out):
     x, y = data(4000, seed=5)
     m = model(SCENARIOS["adam_float32"], seed=10)
-    m.fit(x, y, batch_size=BATCH, epochs=1000, verbose=0, callbacks=[Fail(ctx.rank, how)], distributed=ctx)
+    m.fit(x, y, batch_size=BATCH, epochs=1000, verbose=0, callbacks=[Fail(ctx.rank, how, out)], distributed=ctx)
 
 
 if __name__ == "__main__":
@@ -132,4 +137,4 @@ if __name__ == "__main__":
     elif what in SCENARIOS:
         train(ctx, out, [what])
     else:
-        fail(ctx, what)
+        fail(ctx, what, out)

@@ -5,6 +5,7 @@ ends the whole job within seconds."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -15,8 +16,6 @@ import pytest
 
 import lamina as lm
 
-pytest.importorskip("mpi4py", reason='distributed training needs mpi4py: pip install "lamina[mpi]"')
-
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 import _mpi_scenarios as scenarios  # noqa: E402
@@ -24,16 +23,22 @@ import _mpi_scenarios as scenarios  # noqa: E402
 LAUNCH_TIMEOUT = 60
 
 
-def _mpiexec(ranks, *args, timeout=LAUNCH_TIMEOUT):
+def _command(ranks, *args):
+    """The mpiexec command line and environment for ranks running `python args`."""
+    pytest.importorskip("mpi4py", reason='distributed training needs mpi4py: pip install "lamina[mpi]"')
     try:
         mpiexec = lm.distributed.launcher()
     except FileNotFoundError as error:
         pytest.skip(str(error))
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(
         [str(Path(lm.__file__).parent.parent), os.environ.get("PYTHONPATH", "")]))
+    return [mpiexec, "-n", str(ranks), sys.executable, *args], env
+
+
+def _mpiexec(ranks, *args, timeout=LAUNCH_TIMEOUT):
+    command, env = _command(ranks, *args)
     started = time.perf_counter()
-    done = subprocess.run([mpiexec, "-n", str(ranks), sys.executable, *args], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
     return done, time.perf_counter() - started
 
 
@@ -120,6 +125,27 @@ def test_a_failing_rank_ends_the_whole_job_within_seconds(tmp_path, how):
     assert seconds < 10
     if how == "raise":
         assert "rank 1 of 2 failed" in done.stderr and "a failure on rank 1 in epoch 2" in done.stderr
+
+
+def test_ctrl_c_on_the_launcher_stops_every_rank_within_seconds(tmp_path):
+    command, env = _command(2, str(HERE / "_mpi_scenarios.py"), str(tmp_path), "run")
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as stderr:
+        job = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        deadline = time.perf_counter() + LAUNCH_TIMEOUT
+        while not (tmp_path / "started").exists():
+            assert job.poll() is None and time.perf_counter() < deadline, log.read_text()
+            time.sleep(0.05)
+        time.sleep(0.3)  # into the steps
+        started = time.perf_counter()
+        job.send_signal(signal.SIGINT)
+        job.wait(timeout=10)
+        assert time.perf_counter() - started < 10 and job.returncode != 0
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
 
 
 def test_three_oversubscribed_ranks_with_uneven_shards_stay_identical(tmp_path):
