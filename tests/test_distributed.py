@@ -166,3 +166,12 @@ def test_fit_rejects_a_distributed_value_that_is_not_a_context():
     m = scenarios.model(scenarios.SCENARIOS["adam_float32"], seed=0)
     with pytest.raises(TypeError, match="distributed must be the context"):
         m.fit(*scenarios.data(8, seed=0), epochs=1, verbose=0, distributed="mpi")
+
+
+def test_the_cli_trains_distributed_printing_and_saving_on_rank_0_only(tmp_path):
+    done, _ = _mpiexec(2, "-m", "lamina.cli", "train", "--distributed", "--epochs", "2", "--verbose", "0",
+                       "--save", str(tmp_path / "digits.lamina"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("test accuracy") == 1 and "distributed over 2 ranks, batch size 32 per rank" in done.stdout
+    model = lm.load_model(tmp_path / "digits.lamina")
+    assert model.epochs_trained == 2

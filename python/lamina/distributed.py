@@ -33,7 +33,7 @@ Semantics:
   zero-row steps that still join the reduction.
 - Training and validation metrics are global (per-chunk statistics summed across ranks), so
   EarlyStopping and ReduceLROnPlateau decide alike everywhere. The progress display, CSVLogger
-  and ModelCheckpoint act on rank 0 only.
+  and ModelCheckpoint act on rank 0 only (the display counts rank 0's samples: per-rank speed).
 - Dropout: rank r draws the masks of rows ``[r * batch_size, ...)`` of the global batch, so with
   the same seed on every rank and full batches the masks are a single process's.
 - An exception on any rank prints its traceback and ends the whole job through ``comm.Abort``:
