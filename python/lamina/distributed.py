@@ -47,6 +47,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 import traceback
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -79,6 +80,9 @@ class Context:
         self.size = int(comm.Get_size())
         self.local_size = local_size  # ranks on this host
         self.threads = threads
+        # Seconds this rank spent in the gradient allreduce over every distributed fit, waiting
+        # for the slowest rank included (bench/distributed.py reports its share of an epoch).
+        self.allreduce_seconds = 0.0
 
     @property
     def is_root(self) -> bool:
@@ -242,7 +246,7 @@ class Run:
     def hook(self, user_hook: Any) -> Any:
         """The gradient hook: this rank's share of the step, then the sum over ranks, in place;
         then the user's own hook (if any) on the global gradient."""
-        comm, SUM, IN_PLACE = self.comm, self.MPI.SUM, self.MPI.IN_PLACE
+        comm, SUM, IN_PLACE, ctx = self.comm, self.MPI.SUM, self.MPI.IN_PLACE, self.ctx
 
         def allreduce(grad: np.ndarray, step: int) -> None:
             share = self.weights[self._step]
@@ -251,7 +255,9 @@ class Run:
                 grad.fill(0)  # a zero-row step: its gradient holds the penalty's only
             elif share != 1.0:
                 grad *= float(share)
+            started = time.perf_counter()
             comm.Allreduce(IN_PLACE, grad, op=SUM)
+            ctx.allreduce_seconds += time.perf_counter() - started
             if user_hook is not None:
                 user_hook(grad, step)
 
