@@ -105,6 +105,18 @@ def mismatch(ctx, out):
         json.dump({"message": message, "iterations": int(m._net.iterations)}, f)
 
 
+def setup(ctx, out):
+    """What init chose and reports, and init's check of its argument."""
+    try:
+        lm.distributed.init("not a communicator")
+        refused = None
+    except TypeError as error:
+        refused = str(error)
+    with open(f"{out}/setup-rank{ctx.rank}.json", "w") as f:
+        json.dump({"build_info": lm.build_info()["distributed"], "threads": lm.get_num_threads(),
+                   "refused": refused}, f)
+
+
 class Fail(lm.callbacks.Callback):
     def __init__(self, rank, how, out):
         super().__init__()
@@ -134,6 +146,7 @@ if __name__ == "__main__":
         train(ctx, out, list(SCENARIOS))
         stopping(ctx, out)
         mismatch(ctx, out)
+        setup(ctx, out)
     elif what in SCENARIOS:
         train(ctx, out, [what])
     else:

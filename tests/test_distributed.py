@@ -23,20 +23,24 @@ import _mpi_scenarios as scenarios  # noqa: E402
 LAUNCH_TIMEOUT = 60
 
 
-def _command(ranks, *args):
-    """The mpiexec command line and environment for ranks running `python args`."""
+def _command(ranks, *args, threads="1"):
+    """The mpiexec command line and environment for ranks running `python args` (threads: their
+    OMP_NUM_THREADS, or None to let lm.distributed.init choose)."""
     pytest.importorskip("mpi4py", reason='distributed training needs mpi4py: pip install "lamina[mpi]"')
     try:
         mpiexec = lm.distributed.launcher()
     except FileNotFoundError as error:
         pytest.skip(str(error))
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(Path(lm.__file__).parent.parent), os.environ.get("PYTHONPATH", "")]))
+    env.pop("OMP_NUM_THREADS", None)
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = threads
     return [mpiexec, "-n", str(ranks), sys.executable, *args], env
 
 
-def _mpiexec(ranks, *args, timeout=LAUNCH_TIMEOUT):
-    command, env = _command(ranks, *args)
+def _mpiexec(ranks, *args, timeout=LAUNCH_TIMEOUT, threads="1"):
+    command, env = _command(ranks, *args, threads=threads)
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
     return done, time.perf_counter() - started
@@ -46,7 +50,7 @@ def _mpiexec(ranks, *args, timeout=LAUNCH_TIMEOUT):
 def trained(tmp_path_factory):
     """One launch of every training scenario on 2 ranks; its output folder."""
     out = tmp_path_factory.mktemp("mpi")
-    done, _ = _mpiexec(2, str(HERE / "_mpi_scenarios.py"), str(out), "train")
+    done, _ = _mpiexec(2, str(HERE / "_mpi_scenarios.py"), str(out), "train", threads=None)
     assert done.returncode == 0, done.stdout + done.stderr
     return out
 
@@ -154,6 +158,38 @@ def test_three_oversubscribed_ranks_with_uneven_shards_stay_identical(tmp_path):
     params = [np.load(tmp_path / f"rmsprop_uneven_zero_row_step-rank{r}.npz")["params"] for r in range(3)]
     np.testing.assert_array_equal(params[0], params[1])
     np.testing.assert_array_equal(params[0], params[2])
+
+
+def test_each_rank_takes_its_share_of_the_host_cores_and_build_info_says_so(trained):
+    for rank in (0, 1):
+        got = json.loads((trained / f"setup-rank{rank}.json").read_text())
+        threads = max(1, (os.cpu_count() or 1) // 2)
+        assert got["build_info"] == {"rank": rank, "size": 2, "local_size": 2, "threads_per_rank": threads}
+        assert got["threads"] == threads
+        assert "comm must be an mpi4py intracommunicator" in got["refused"]
+
+
+class _Comm:
+    def __init__(self, rank, size):
+        self.rank, self.size = rank, size
+
+    def Get_rank(self):  # mpi4py's name
+        return self.rank
+
+    def Get_size(self):
+        return self.size
+
+
+@pytest.mark.parametrize("rows", [7, 2, 9])
+def test_shard_splits_the_rows_into_contiguous_blocks_differing_by_at_most_one(rows):
+    x, y = np.arange(rows * 2).reshape(rows, 2), np.arange(rows)
+    parts = [lm.distributed.Context(_Comm(r, 3), 1, 1).shard(x, y) for r in range(3)]
+    np.testing.assert_array_equal(np.concatenate([p[0] for p in parts]), x)
+    np.testing.assert_array_equal(np.concatenate([p[1] for p in parts]), y)
+    sizes = [len(p[1]) for p in parts]
+    assert max(sizes) - min(sizes) <= 1
+    with pytest.raises(ValueError, match="same number of rows"):
+        lm.distributed.Context(_Comm(0, 3), 1, 1).shard(x, y[:-1])
 
 
 def test_init_without_mpi4py_names_the_extra_to_install(monkeypatch):
