@@ -118,8 +118,15 @@ def test_early_stopping_stops_every_rank_in_the_same_epoch_and_only_rank_0_write
 
 def test_a_setup_mismatch_raises_the_same_error_on_every_rank_before_any_step(trained):
     runs = [json.loads((trained / f"mismatch-rank{r}.json").read_text()) for r in (0, 1)]
-    assert runs[0] == runs[1]
-    assert "rank 1 disagrees with rank 0 on batch_size" in runs[0]["message"] and runs[0]["iterations"] == 0
+    assert runs[0]["messages"][0] == runs[1]["messages"][0]
+    assert "rank 1 disagrees with rank 0 on batch_size" in runs[0]["messages"][0]
+    assert runs[0]["iterations"] == runs[1]["iterations"] == 0
+
+
+def test_arguments_refused_on_one_rank_raise_on_every_rank_instead_of_hanging(trained):
+    on_0, on_1 = (json.loads((trained / f"mismatch-rank{r}.json").read_text())["messages"][1] for r in (0, 1))
+    assert on_1.startswith("x contains NaN or infinity")
+    assert on_0 == f"distributed fit: rank 1 refused its fit arguments (ValueError: {on_1}); every rank stops"
 
 
 @pytest.mark.parametrize("how", ["raise", "kill"])

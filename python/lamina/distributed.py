@@ -173,6 +173,21 @@ def _digest(array: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()[:16]
 
 
+@contextlib.contextmanager
+def checked_together(ctx: Context) -> Iterator[None]:
+    """Runs fit's argument checks on every rank, then tells every rank whether any refused its
+    arguments (one allgather): the refusing rank raises its own error, the others a ValueError
+    naming it, so no rank goes on into a collective the refusing one will never join."""
+    try:
+        yield
+    except Exception as error:
+        ctx.comm.allgather(f"{type(error).__name__}: {error}")
+        raise
+    for rank, message in enumerate(ctx.comm.allgather(None)):
+        if message is not None:
+            raise ValueError(f"distributed fit: rank {rank} refused its fit arguments ({message}); every rank stops")
+
+
 class Run:
     """One distributed ``fit``: the collectives every rank makes in the same order."""
 

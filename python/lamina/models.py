@@ -474,47 +474,51 @@ class Sequential:
         is the exact mean over every rank's batch; logs are global and files are written by
         rank 0 only. ``validation_split`` splits each rank's shard. See ``lamina.distributed``.
         """
-        self._require_idle("fit")
-        self._require_compiled("fit")
-        batch_size = 32 if batch_size is None else check.positive_int(batch_size, "batch_size")
-        epochs = check.non_negative_int(epochs, "epochs")
-        initial_epoch = check.non_negative_int(initial_epoch, "initial_epoch")
-        check.verbosity(verbose)
-        for flag, value in (("shuffle", shuffle), ("track_gradient_norms", track_gradient_norms)):
-            if not isinstance(value, (bool, np.bool_)):
-                raise TypeError(f"{flag} must be True or False, received {flag}={check.describe(value)}")
-        validation_split = check.finite_float(validation_split, "validation_split", low=0.0, high=1.0, high_open=True)
-        if isinstance(callbacks, callbacks_module.Callback) or not isinstance(callbacks, (list, tuple, type(None))):
-            raise TypeError(f"callbacks must be a list of lamina Callback objects, received "
-                            f"callbacks={check.describe(callbacks)}")
-        callbacks = list(callbacks or [])
-        for cb in callbacks:
-            if not isinstance(cb, callbacks_module.Callback):
-                raise TypeError(f"callbacks must be lamina Callback objects, received {check.describe(cb)}")
         if distributed is not None:
             from lamina import distributed as distributed_module
 
             if not isinstance(distributed, distributed_module.Context):
                 raise TypeError(f"distributed must be the context lm.distributed.init() returns, received "
                                 f"distributed={check.describe(distributed)}")
-        # Everything is checked before anything changes (the build below included).
-        xs, ys = self._dataset(x, y)
-        val = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a pair (x_val, y_val), received "
-                                 f"validation_data={check.describe(validation_data)}")
-            val = self._dataset(validation_data[0], validation_data[1], "validation_data[0]", "validation_data[1]",
-                                n_features=xs.shape[1])
-        elif validation_split > 0:
-            n_val = int(xs.shape[0] * validation_split)
-            if n_val == 0 or n_val == xs.shape[0]:
-                raise ValueError(f"validation_split={validation_split} leaves no samples for "
-                                 f"{'validation' if n_val == 0 else 'training'} out of {xs.shape[0]}")
-            val = (xs[-n_val:], ys[-n_val:])
-            xs, ys = np.ascontiguousarray(xs[:-n_val]), np.ascontiguousarray(ys[:-n_val])
-        if not self.built:
-            self.build((None, xs.shape[1]))
+        # Distributed, a rank that refuses its arguments tells the others, which raise too: none is
+        # left waiting in the first collective.
+        together = distributed_module.checked_together(distributed) if distributed is not None else contextlib.nullcontext()
+        with together:
+            self._require_idle("fit")
+            self._require_compiled("fit")
+            batch_size = 32 if batch_size is None else check.positive_int(batch_size, "batch_size")
+            epochs = check.non_negative_int(epochs, "epochs")
+            initial_epoch = check.non_negative_int(initial_epoch, "initial_epoch")
+            check.verbosity(verbose)
+            for flag, value in (("shuffle", shuffle), ("track_gradient_norms", track_gradient_norms)):
+                if not isinstance(value, (bool, np.bool_)):
+                    raise TypeError(f"{flag} must be True or False, received {flag}={check.describe(value)}")
+            validation_split = check.finite_float(validation_split, "validation_split", low=0.0, high=1.0, high_open=True)
+            if isinstance(callbacks, callbacks_module.Callback) or not isinstance(callbacks, (list, tuple, type(None))):
+                raise TypeError(f"callbacks must be a list of lamina Callback objects, received "
+                                f"callbacks={check.describe(callbacks)}")
+            callbacks = list(callbacks or [])
+            for cb in callbacks:
+                if not isinstance(cb, callbacks_module.Callback):
+                    raise TypeError(f"callbacks must be lamina Callback objects, received {check.describe(cb)}")
+            # Everything is checked before anything changes (the build below included).
+            xs, ys = self._dataset(x, y)
+            val = None
+            if validation_data is not None:
+                if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                    raise ValueError("validation_data must be a pair (x_val, y_val), received "
+                                     f"validation_data={check.describe(validation_data)}")
+                val = self._dataset(validation_data[0], validation_data[1], "validation_data[0]", "validation_data[1]",
+                                    n_features=xs.shape[1])
+            elif validation_split > 0:
+                n_val = int(xs.shape[0] * validation_split)
+                if n_val == 0 or n_val == xs.shape[0]:
+                    raise ValueError(f"validation_split={validation_split} leaves no samples for "
+                                     f"{'validation' if n_val == 0 else 'training'} out of {xs.shape[0]}")
+                val = (xs[-n_val:], ys[-n_val:])
+                xs, ys = np.ascontiguousarray(xs[:-n_val]), np.ascontiguousarray(ys[:-n_val])
+            if not self.built:
+                self.build((None, xs.shape[1]))
 
         history = callbacks_module.History()
         self.history = history
