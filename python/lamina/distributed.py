@@ -108,8 +108,9 @@ def init(comm: Any = None) -> Context:
 
     Unless ``OMP_NUM_THREADS`` says otherwise, each rank then uses (cores on its host) / (ranks
     on its host) threads, at least one, so ranks sharing a machine do not oversubscribe it;
-    ``lm.build_info()["distributed"]`` reports the choice. (Open MPI binds each rank to one core
-    by default; launch with ``--bind-to none`` for ranks to use several threads.)
+    ``lm.build_info()["distributed"]`` reports the choice; ``lm.set_num_threads`` after ``init``
+    overrides it. (Open MPI binds each rank to one core by default; launch with ``--bind-to none``
+    for ranks to use several threads.)
     """
     MPI = _mpi()
     if comm is None:
