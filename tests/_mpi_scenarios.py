@@ -49,7 +49,7 @@ SCENARIOS = {
     "adam_float32": {"optimizer": {"name": "adam", "learning_rate": 0.01}, "dtype": "float32",
                      "rows": [16, 16], "epochs": 2},
     "adam_shuffled": {"optimizer": {"name": "adam", "learning_rate": 0.01}, "rows": [13, 11],
-                      "epochs": 2, "shuffle": True},
+                      "epochs": 2, "shuffle": True, "seeds_differ": True},
 }
 
 
@@ -81,15 +81,18 @@ def train(ctx, out, names):
 
 
 def stopping(ctx, out):
-    """EarlyStopping on the global loss ends every rank in the same epoch; files from rank 0 only."""
+    """EarlyStopping and ReduceLROnPlateau on the global loss act alike on every rank (stop in the
+    same epoch, the same learning rates); files from rank 0 only."""
     x, y = data(16, seed=3 + ctx.rank)
     m = model(SCENARIOS["adam_float32"], seed=10)
     stop = lm.callbacks.EarlyStopping(monitor="loss", min_delta=10.0, patience=1)
     files = [lm.callbacks.ModelCheckpoint(f"{out}/checkpoint-rank{ctx.rank}.lamina"),
              lm.callbacks.CSVLogger(f"{out}/log-rank{ctx.rank}.csv")]
-    h = m.fit(x, y, batch_size=BATCH, epochs=10, verbose=0, callbacks=[stop, *files], distributed=ctx)
+    plateau = lm.callbacks.ReduceLROnPlateau(monitor="loss", min_delta=10.0, patience=1, factor=0.5)
+    h = m.fit(x, y, batch_size=BATCH, epochs=10, verbose=0, callbacks=[stop, plateau, *files], distributed=ctx)
     with open(f"{out}/stopping-rank{ctx.rank}.json", "w") as f:
-        json.dump({"epochs": len(h.epoch), "stopped_epoch": stop.stopped_epoch, "loss": h.history["loss"]}, f)
+        json.dump({"epochs": len(h.epoch), "stopped_epoch": stop.stopped_epoch, "loss": h.history["loss"],
+                   "learning_rate": float(m.optimizer.learning_rate)}, f)
 
 
 def mismatch(ctx, out):

@@ -67,17 +67,24 @@ def _one_process(name):
     x, y, where = scenarios.shards(config, 2)
     b = scenarios.BATCH
     steps = max(-(-(stop - start) // b) for start, stop in where)
-    batches = [np.concatenate([np.arange(start, stop)[j * b:(j + 1) * b] for start, stop in where])
-               for j in range(steps)]
+
+    def batches(epoch):
+        """Step j's rows: each rank's batch j of its shard, in its (seed, epoch, rank) order when shuffled."""
+        orders = [np.arange(start, stop) for start, stop in where]
+        if config.get("shuffle"):
+            orders = [rows[lm._core.shuffled_order(len(rows), (10 + rank * lm.distributed._RANK_SEED_STRIDE) % 2**64,
+                                                   epoch)] for rank, rows in enumerate(orders)]
+        return [np.concatenate([rows[j * b:(j + 1) * b] for rows in orders]) for j in range(steps)]
+
     m = scenarios.model(config, seed=10)
     val = scenarios.data(16, seed=2) if config.get("validation") else None
-    if all(len(rows) == 2 * b for rows in batches):  # full batches: fit itself, for the metrics too
-        order = np.concatenate(batches)
+    if not config.get("shuffle") and all(len(rows) == 2 * b for rows in batches(0)):  # fit itself: metrics too
+        order = np.concatenate(batches(0))
         h = m.fit(x[order], y[order], batch_size=2 * b, epochs=config["epochs"], shuffle=False, verbose=0,
                   validation_data=val)
         return m.get_state()["params"], h.history
-    for _ in range(config["epochs"]):
-        for rows in batches:
+    for epoch in range(config["epochs"]):
+        for rows in batches(epoch):
             m.train_on_batch(x[rows], y[rows])
     return m.get_state()["params"], None
 
@@ -87,7 +94,7 @@ def _relative(a, b):
 
 
 @pytest.mark.parametrize("name", ["adam_l2_validation", "sgd_momentum_clipnorm_dropout",
-                                  "rmsprop_uneven_zero_row_step", "adam_float32"])
+                                  "rmsprop_uneven_zero_row_step", "adam_float32", "adam_shuffled"])
 def test_two_ranks_give_one_process_weights_on_the_side_by_side_batches(trained, name):
     got, _ = _result(trained, name, 0)
     want, _ = _one_process(name)
@@ -109,9 +116,10 @@ def test_global_training_and_validation_metrics_equal_the_single_process_ones(tr
             np.testing.assert_allclose(got[key], want[key], rtol=1e-12, atol=0)
 
 
-def test_early_stopping_stops_every_rank_in_the_same_epoch_and_only_rank_0_writes_files(trained):
+def test_early_stopping_and_lr_plateaus_act_alike_on_every_rank_and_only_rank_0_writes_files(trained):
     runs = [json.loads((trained / f"stopping-rank{r}.json").read_text()) for r in (0, 1)]
     assert runs[0] == runs[1] and runs[0]["epochs"] == 2 and runs[0]["stopped_epoch"] == 1
+    assert runs[0]["learning_rate"] == pytest.approx(0.005)  # halved once, on both
     assert (trained / "checkpoint-rank0.lamina").exists() and (trained / "log-rank0.csv").exists()
     assert not (trained / "checkpoint-rank1.lamina").exists() and not (trained / "log-rank1.csv").exists()
 
