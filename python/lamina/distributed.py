@@ -59,6 +59,9 @@ _INSTALL_HINT = 'distributed training needs mpi4py and an MPI library: pip insta
 # Mixes the rank into the shuffle seed; rank 0 keeps the model's seed (a single process's shuffle).
 _RANK_SEED_STRIDE = 0x9E3779B97F4A7C15
 
+# Time for the launcher to forward a failing rank's traceback before Abort ends the job.
+_ABORT_GRACE_SECONDS = 0.5
+
 _active: Optional["Context"] = None  # the last init()'s context, reported by lm.build_info()
 
 
@@ -306,5 +309,8 @@ class Run:
             sys.stderr.write(f"lamina.distributed: rank {self.ctx.rank} of {self.ctx.size} failed; aborting the "
                              f"job:\n{traceback.format_exc()}")
             sys.stderr.flush()
+            # The launcher forwards a rank's output through a pipe; Abort kills the ranks at once
+            # and could drop the message still in it (seen about once in 20 with MPICH).
+            time.sleep(_ABORT_GRACE_SECONDS)
             self.comm.Abort(1)
             raise
