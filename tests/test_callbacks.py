@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import lamina as lm
+from lamina import load_model
 from lamina.callbacks import (
     Callback,
     CSVLogger,
@@ -16,7 +17,6 @@ from lamina.callbacks import (
     ReduceLROnPlateau,
     TerminateOnNaN,
 )
-from lamina import load_model
 
 
 def make_model(seed=0, optimizer="sgd", dropout=False):

@@ -233,6 +233,16 @@ bool all_finite(const py::array& a) {
     return lamina::all_finite(p, n);
 }
 
+// a *= factor in place, for a writable C-contiguous float array (a step's gradient block in a hook).
+template <typename T>
+void scale_in_place(py::array& a, double factor) {
+    T* p = static_cast<T*>(a.mutable_data());
+    const index_t n = a.size();
+    const T f = static_cast<T>(factor);
+    py::gil_scoped_release release;
+    for (index_t i = 0; i < n; ++i) p[i] = factor == 0.0 ? T(0) : p[i] * f;  // 0 clears NaN too
+}
+
 // --- typed contracts: the enums and structs that cross the binding --------------------------
 // Enum members carry the Python names, so Python's name lists come from here. Struct
 // constructors take every field by keyword with no default: the defaults live in Python alone.
@@ -466,6 +476,13 @@ void bind_network(py::module_& m, const char* name) {
         .def_property_readonly("seed", &Net::seed)
         .def_readwrite("steps", &Net::steps)
         .def_readwrite("track_gradient_norms", &Net::track_gradient_norms)
+        .def_property("dropout_row_offset", [](const Net& net) { return net.dropout_row_offset; }, [](Net& net, index_t r) {
+            // Bounded so offset * width stays far inside the 64-bit mask counter.
+            constexpr index_t kMaxOffset = index_t(1) << 40;
+            if (r < 0 || r > kMaxOffset)
+                fail("dropout_row_offset must be in [0, 2^40], received " + std::to_string(r));
+            serialized(net, [&] { net.dropout_row_offset = r; });
+        }, "Rows before this batch in a larger one (distributed training): dropout draws that batch's masks.")
         .def("parameters", [](py::object self) {
             Net& net = self.cast<Net&>();
             return view_of(net.params(), net.param_count(), self);
@@ -544,7 +561,8 @@ void bind_network(py::module_& m, const char* name) {
         }, py::arg("slots"))
         .def("regularization_penalty", &Net::regularization_penalty)
         .def("train_batches", [](Net& net, BatchStats& stats, const CArray<T>& x, const CArray<T>& y,
-                                 const py::object& order, index_t first, index_t batch_size, index_t n_batches) {
+                                 const py::object& order, index_t first, index_t batch_size, index_t n_batches,
+                                 bool empty_steps) {
             auto data = check_data(net, x, y);
             if (batch_size <= 0 || n_batches < 0 || first < 0) fail("batch_size, n_batches and first must be positive");
             py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> ord;
@@ -561,9 +579,11 @@ void bind_network(py::module_& m, const char* name) {
             ThreadScope threads(net.num_threads);
             std::lock_guard<std::mutex> lock(net.mutex());
             train_batches(net, stats, data.x.data(), data.y.data(), data.ycols, order_ptr, data.rows, first,
-                          batch_size, n_batches);
+                          batch_size, n_batches, empty_steps);
         }, py::arg("stats"), py::arg("x"), py::arg("y"), py::arg("order"), py::arg("first"),
-           py::arg("batch_size"), py::arg("n_batches"))
+           py::arg("batch_size"), py::arg("n_batches"), py::arg("empty_steps") = false,
+           "n_batches steps from position first of order (None: the rows in order); with empty_steps,\n"
+           "batches past the end of the data are zero-row steps (hook and update still run).")
         .def("evaluate", [](Net& net, BatchStats& stats, const CArray<T>& x, const CArray<T>& y, index_t batch_size) {
             auto data = check_data(net, x, y);
             if (batch_size <= 0) fail("batch_size must be positive");
@@ -724,6 +744,13 @@ PYBIND11_MODULE(_core, m) {
         if (py::isinstance<py::array_t<float>>(a)) return all_finite<float>(a);
         return all_finite<double>(a);
     }, py::arg("a"), "True when no element is NaN or infinite (float arrays; others are converted to float64).");
+    m.def("scale_in_place", [](py::array& a, double factor) {
+        if (!a.writeable() || !(a.flags() & py::array::c_style))
+            fail("a must be a writable C-contiguous array");
+        if (py::isinstance<py::array_t<float>>(a)) return scale_in_place<float>(a, factor);
+        if (py::isinstance<py::array_t<double>>(a)) return scale_in_place<double>(a, factor);
+        fail("a must hold float32 or float64 values, received " + std::string(py::str(a.dtype())));
+    }, py::arg("a"), py::arg("factor"), "a *= factor in place (factor 0 sets every element to 0), GIL released.");
     m.def("shuffled_order", [](index_t n, std::uint64_t seed, std::uint64_t epoch) {
         if (n < 0) fail("n must be non-negative");
         std::vector<std::int64_t> order;

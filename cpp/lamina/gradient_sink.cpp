@@ -24,8 +24,9 @@ void StoringSink<T>::dense(const DenseGradient<T>& layer) {
     const DenseParams& d = layer.d;
     T* dW = grads_ + d.kernel_offset;
     T* db = d.bias_offset >= 0 ? grads_ + d.bias_offset : nullptr;
-    if (layer.n <= FusedUpdateSink<T>::kMaxRows) {
-        // The fused sink's kernel, so storing a small batch's gradient changes no bit of it.
+    if (layer.n > 0 && layer.n <= FusedUpdateSink<T>::kMaxRows) {
+        // The fused sink's kernel (which reads row 0, so not for a zero-row step: the GEMM
+        // writes zeros then), so storing a small batch's gradient changes no bit of it.
         rank_n_rows(dW, layer.x, d.in, layer.dz, d.units, layer.n, d.in);
         dense_backward(static_cast<T*>(nullptr), static_cast<T*>(nullptr), db, layer.dz, layer.x,
                        static_cast<const T*>(nullptr), layer.n, d.in, d.units);

@@ -236,6 +236,7 @@ const T* Network<T>::forward(const T* x, index_t n, bool training, bool outputs_
             // Inverted dropout: keep with probability 1 - rate and scale by 1 / (1 - rate), so
             // nothing changes at inference. One mask element per counter: thread-independent.
             const index_t count = n * widths_[l];
+            const auto first = static_cast<std::uint64_t>(dropout_row_offset * widths_[l]);
             const CounterRng rng(seed_ ^ mix64(kDropoutStream + static_cast<std::uint64_t>(l)), steps);
             const T keep_scale = static_cast<T>(1.0 / (1.0 - s.rate));
             T* mask = mask_[l].data();
@@ -244,7 +245,7 @@ const T* Network<T>::forward(const T* x, index_t n, bool training, bool outputs_
             const bool parallel = count >= kParallelMinFlops;
 #pragma omp parallel for schedule(static) if (parallel)
             for (index_t i = 0; i < count; ++i) {
-                mask[i] = rng.uniform(static_cast<std::uint64_t>(i)) < rate ? T(0) : keep_scale;
+                mask[i] = rng.uniform(first + static_cast<std::uint64_t>(i)) < rate ? T(0) : keep_scale;
                 out[i] = in[i] * mask[i];
             }
             out_[l] = out;
@@ -341,7 +342,7 @@ void Network<T>::set_trainable(index_t dense_index, bool trainable) {
 
 template <typename T>
 bool Network<T>::fuses(index_t n) const {
-    return n <= kFusedBatch && !hook_ && !optimizer_.clips() && !track_gradient_norms;
+    return n > 0 && n <= kFusedBatch && !hook_ && !optimizer_.clips() && !track_gradient_norms;
 }
 
 template <typename T>
@@ -383,7 +384,8 @@ double Network<T>::loss_and_output_gradient(const T* y, index_t n, index_t ycols
     const std::size_t L = layers_.size();
     const index_t cols = output_dim();
     const T* out = out_[L - 1];
-    const T scale = static_cast<T>(1.0 / static_cast<double>(n));
+    // A zero-row step (distributed training) has no data term: its gradient is the penalty's.
+    const T scale = n > 0 ? static_cast<T>(1.0 / static_cast<double>(n)) : T(0);
     const bool sparse = loss_is_sparse(loss_.kind);
     T* g = output_gradient ? grad_a_.data() : nullptr;  // at the output, or at its pre-activation
     double data_loss = 0.0;
@@ -411,7 +413,7 @@ double Network<T>::loss_and_output_gradient(const T* y, index_t n, index_t ycols
         stats->samples += n;
         record_metrics(out, y, n, ycols, *stats);
     }
-    return data_loss / static_cast<double>(n) + penalty;
+    return (n > 0 ? data_loss / static_cast<double>(n) : 0.0) + penalty;
 }
 
 // g: the output gradient loss_and_output_gradient left in grad_a_; per layer, last first.

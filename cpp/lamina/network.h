@@ -95,6 +95,10 @@ public:
     // Training steps taken so far; dropout masks are drawn from it, so a resumed model draws
     // the same masks as an uninterrupted one.
     std::uint64_t steps = 0;
+    // Where this batch's first row sits in a larger batch: dropout draws the masks of rows
+    // [offset, offset + n) of it. Rank r of a distributed run sets r * batch_size, so its masks
+    // are the ones a single process training on the ranks' batches side by side would draw.
+    index_t dropout_row_offset = 0;
 
     // Grows the workspaces to hold a batch of n rows (allocates only when n is a new maximum).
     void reserve(index_t n);

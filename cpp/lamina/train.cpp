@@ -17,7 +17,7 @@ constexpr index_t kParallelMinGather = 8192;
 template <typename T>
 void train_batches(Network<T>& net, BatchStats& stats, const T* x, const T* y, index_t ycols,
                    const std::int64_t* order, index_t n_rows, index_t first, index_t batch_size,
-                   index_t n_batches) {
+                   index_t n_batches, bool empty_steps) {
     net.check_targets(y, n_rows, ycols);
     stats.fit_to(net.metric_classes());  // under the caller's lock: the mode cannot change now
     const FlushDenormalsScope flush;  // training's decaying optimizer state (see denormals.h)
@@ -27,8 +27,8 @@ void train_batches(Network<T>& net, BatchStats& stats, const T* x, const T* y, i
     T* by = net.batch_y();
     for (index_t b = 0; b < n_batches; ++b) {
         const index_t start = first + b * batch_size;
-        if (start >= n_rows) break;
-        const index_t n = std::min(batch_size, n_rows - start);
+        if (start >= n_rows && !empty_steps) break;
+        const index_t n = std::max<index_t>(0, std::min(batch_size, n_rows - start));
         // A shuffled batch's rows lie anywhere in the data set (Fashion-MNIST's is 188 MB), so
         // the copy waits on memory row after row; two threads wait on twice as many rows at
         // once (batch 32: 17 -> 10 us of a ~400 us step).
@@ -108,7 +108,8 @@ std::vector<std::int64_t> shuffled_order(index_t n, std::uint64_t seed, std::uin
 
 #define LAMINA_INSTANTIATE_TRAIN(T)                                                             \
     template void train_batches<T>(Network<T>&, BatchStats&, const T*, const T*, index_t,       \
-                                   const std::int64_t*, index_t, index_t, index_t, index_t);   \
+                                   const std::int64_t*, index_t, index_t, index_t, index_t,    \
+                                   bool);                                                      \
     template void evaluate<T>(Network<T>&, BatchStats&, const T*, const T*, index_t, index_t,   \
                               index_t);                                                         \
     template bool predict<T>(Network<T>&, T*, const T*, index_t, index_t, bool);                \

@@ -13,11 +13,14 @@ namespace lamina {
 
 // Trains n_batches minibatches, the first starting at position `first` of order; each batch
 // gathers its rows, runs forward, loss, backward and one optimizer update. The last batch of the
-// data may be short: it is trained, not dropped.
+// data may be short: it is trained, not dropped. A batch that starts past the end of the data
+// stops the loop, or with empty_steps is taken as a zero-row step: no loss, a gradient of the
+// regularization alone, the hook and the update all run (distributed training, where every
+// rank must join every step's reduction although its shard ran out).
 template <typename T>
 void train_batches(Network<T>& net, BatchStats& stats, const T* x, const T* y, index_t ycols,
                    const std::int64_t* order, index_t n_rows, index_t first, index_t batch_size,
-                   index_t n_batches);
+                   index_t n_batches, bool empty_steps = false);
 
 // Loss and metrics over all rows, in batches, without dropout or updates.
 template <typename T>

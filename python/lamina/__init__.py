@@ -28,6 +28,7 @@ from lamina import (
     callbacks,
     data,
     datasets,
+    distributed,
     initializers,
     layers,
     losses,
@@ -47,7 +48,7 @@ __version__: str = _core.__version__
 __all__ = [
     "Sequential", "load_model", "save_model", "gradient_check", "GradientCheckReport", "set_num_threads", "get_num_threads", "max_threads",
     "set_flush_denormals", "get_flush_denormals", "build_info", "activations", "callbacks", "data", "datasets", "initializers", "layers", "losses",
-    "metrics", "onnx", "optimizers", "regularizers", "utils", "__version__",
+    "metrics", "onnx", "optimizers", "regularizers", "utils", "distributed", "__version__",
 ]
 
 
@@ -122,11 +123,12 @@ def get_flush_denormals() -> bool:
 
 
 def build_info() -> Dict[str, Any]:
-    """How this build runs: version, the GEMM kernel in use, OpenMP on/off, thread count, and
-    whether training flushes subnormals to zero.
+    """How this build runs: version, the GEMM kernel in use, OpenMP on/off, thread count,
+    whether training flushes subnormals to zero, and ``distributed``: None, or after
+    ``lm.distributed.init()`` this process's rank, size, ranks on its host and threads per rank.
 
     >>> sorted(build_info())
-    ['flush_denormals', 'gemm_kernel', 'openmp', 'threads', 'version']
+    ['distributed', 'flush_denormals', 'gemm_kernel', 'openmp', 'threads', 'version']
     """
     return {
         "version": __version__,
@@ -134,4 +136,5 @@ def build_info() -> Dict[str, Any]:
         "openmp": bool(_core.openmp_enabled()),
         "threads": get_num_threads(),
         "flush_denormals": get_flush_denormals(),
+        "distributed": distributed.info(),
     }

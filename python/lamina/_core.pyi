@@ -286,7 +286,18 @@ class Network32:
         """
         Freezes (False) or unfreezes Dense layer dense_index: the update skips its tensors.
         """
-    def train_batches(self, stats: BatchStats, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], order: typing.Any, first: typing.SupportsInt | typing.SupportsIndex, batch_size: typing.SupportsInt | typing.SupportsIndex, n_batches: typing.SupportsInt | typing.SupportsIndex) -> None:
+    def train_batches(self, stats: BatchStats, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], order: typing.Any, first: typing.SupportsInt | typing.SupportsIndex, batch_size: typing.SupportsInt | typing.SupportsIndex, n_batches: typing.SupportsInt | typing.SupportsIndex, empty_steps: bool = False) -> None:
+        """
+        n_batches steps from position first of order (None: the rows in order); with empty_steps,
+        batches past the end of the data are zero-row steps (hook and update still run).
+        """
+    @property
+    def dropout_row_offset(self) -> int:
+        """
+        Rows before this batch in a larger one (distributed training): dropout draws that batch's masks.
+        """
+    @dropout_row_offset.setter
+    def dropout_row_offset(self, arg1: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
     def input_dim(self) -> int:
@@ -377,7 +388,18 @@ class Network64:
         """
         Freezes (False) or unfreezes Dense layer dense_index: the update skips its tensors.
         """
-    def train_batches(self, stats: BatchStats, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], order: typing.Any, first: typing.SupportsInt | typing.SupportsIndex, batch_size: typing.SupportsInt | typing.SupportsIndex, n_batches: typing.SupportsInt | typing.SupportsIndex) -> None:
+    def train_batches(self, stats: BatchStats, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], order: typing.Any, first: typing.SupportsInt | typing.SupportsIndex, batch_size: typing.SupportsInt | typing.SupportsIndex, n_batches: typing.SupportsInt | typing.SupportsIndex, empty_steps: bool = False) -> None:
+        """
+        n_batches steps from position first of order (None: the rows in order); with empty_steps,
+        batches past the end of the data are zero-row steps (hook and update still run).
+        """
+    @property
+    def dropout_row_offset(self) -> int:
+        """
+        Rows before this batch in a larger one (distributed training): dropout draws that batch's masks.
+        """
+    @dropout_row_offset.setter
+    def dropout_row_offset(self, arg1: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
     def input_dim(self) -> int:
@@ -496,6 +518,10 @@ def openmp_enabled() -> bool:
 def rank_update(x: numpy.ndarray, dz: numpy.ndarray) -> typing.Any:
     """
     x^T dz by the small-batch rank-n kernel of the fused update.
+    """
+def scale_in_place(a: numpy.ndarray, factor: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    """
+    a *= factor in place (factor 0 sets every element to 0), GIL released.
     """
 def set_flush_denormals(on: bool) -> None:
     ...

@@ -41,6 +41,10 @@ class Callback:
     epoch 2/2: ['loss']
     """
 
+    # In a distributed fit, a callback with root_only runs on rank 0 alone (files, display);
+    # the others run on every rank, seeing the same global logs, so they decide alike.
+    root_only = False
+
     def __init__(self) -> None:
         self.model: Any = None
         self.params: Dict[str, Any] = {}
@@ -295,6 +299,8 @@ class ModelCheckpoint(MonitorCallback):
     ['ckpt-01.lamina', 'ckpt-02.lamina']
     """
 
+    root_only = True  # writes files: rank 0's alone in a distributed fit
+
     def __init__(self, filepath: Any, monitor: str = "val_loss", save_best_only: bool = False,
                  mode: str = "auto", verbose: int = 0) -> None:
         super().__init__(monitor, mode)
@@ -472,6 +478,8 @@ class CSVLogger(Callback):
     ...         print(f.readline().strip())
     epoch,loss,mean_absolute_error
     """
+
+    root_only = True  # writes files: rank 0's alone in a distributed fit
 
     def __init__(self, filename: Any, separator: str = ",", append: bool = False) -> None:
         super().__init__()

@@ -4,6 +4,7 @@
     lamina train --data fashion-mnist --hidden 512 --epochs 5 --batch-size 128
     lamina train --data fashion-mnist --hidden 512 256 --dropout 0.2 --l2 1e-5 \\
                  --validation-split 0.1 --early-stopping 3 --epochs 30
+    mpiexec -n 2 lamina train --distributed        # data-parallel over MPI (pip install "lamina[mpi]")
     lamina info                                    # version, GEMM kernel, OpenMP, threads
 """
 
@@ -87,10 +88,18 @@ def _train(args: argparse.Namespace) -> int:
     batch_size = args.batch_size or batch_size
     if args.save:
         _check_save_path(args.save)
+    # Every rank loads the whole data set (so a --standardize fit is the same everywhere) and
+    # trains on its shard; rank 0 alone prints and saves.
+    ctx = lm.distributed.init() if args.distributed else None
+    root = ctx is None or ctx.is_root
+    say = print if root else (lambda *a, **k: None)
     if args.threads:
         lm.set_num_threads(args.threads)
     (x_train, y_train), (x_test, y_test), n_classes = _load(args.data, args.data_path)
-    print(f"lamina {lm.__version__} ({lm.build_info()['gemm_kernel']} kernel, {lm.get_num_threads()} threads): "
+    if ctx is not None:
+        say(f"lamina: distributed over {ctx.size} ranks, batch size {batch_size} per rank "
+            f"(global batch {ctx.size * batch_size}); the learning rate is not scaled")
+    say(f"lamina {lm.__version__} ({lm.build_info()['gemm_kernel']} kernel, {lm.get_num_threads()} threads): "
           f"{args.data}, {len(x_train):,} training and {len(x_test):,} test samples, {x_train.shape[1]} features")
 
     model = lm.Sequential(seed=args.seed)
@@ -114,19 +123,21 @@ def _train(args: argparse.Namespace) -> int:
             raise SystemExit("lamina: --early-stopping needs --validation-split")
         callbacks.append(lm.callbacks.EarlyStopping(monitor=args.monitor, patience=args.early_stopping,
                                                     restore_best_weights=True))
-    model.summary()
+    model.summary(print_fn=say)
     started = time.perf_counter()
-    if not _fit_or_interrupt(model, args, x=x_train, y=y_train, batch_size=batch_size, epochs=epochs,
-                             verbose=args.verbose, validation_split=args.validation_split, callbacks=callbacks):
+    x_fit, y_fit = (x_train, y_train) if ctx is None else ctx.shard(x_train, y_train)
+    if not _fit_or_interrupt(model, args, x=x_fit, y=y_fit, batch_size=batch_size, epochs=epochs,
+                             verbose=args.verbose, validation_split=args.validation_split, callbacks=callbacks,
+                             distributed=ctx):
         return 130
     seconds = time.perf_counter() - started
-    loss, accuracy = cast(List[float], model.evaluate(x_test, y_test))
+    loss, accuracy = cast(List[float], model.evaluate(x_test, y_test))  # the replicas are identical: the same numbers
     trained = len(x_train) * (1 - args.validation_split) * model.epochs_trained
-    print(f"trained {model.epochs_trained} epochs in {seconds:.1f} s ({trained / seconds:,.0f} samples/s)")
-    print(f"test loss {loss:.4f} - test accuracy {accuracy:.4f}")
-    if args.save:
+    say(f"trained {model.epochs_trained} epochs in {seconds:.1f} s ({trained / seconds:,.0f} samples/s)")
+    say(f"test loss {loss:.4f} - test accuracy {accuracy:.4f}")
+    if args.save and root:
         model.save(args.save)
-        print(f"saved the model to {args.save}")
+        say(f"saved the model to {args.save}")
     return 0
 
 
@@ -159,6 +170,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--threads", type=_positive_int)
     train.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
+    train.add_argument("--distributed", action="store_true",
+                       help="train data-parallel over MPI, launched as mpiexec -n N lamina train --distributed "
+                            '(needs pip install "lamina[mpi]"); --batch-size is per rank')
     train.add_argument("--save", help="write the trained model to this file (checked before training; "
                        "Ctrl-C saves the last completed step)")
     train.set_defaults(func=_train)

@@ -8,16 +8,18 @@ chunks for the progress display, callbacks and Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import secrets
 import time
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 
 from lamina import _core, losses, optimizers, saving
 from lamina import _validation as check
 from lamina import callbacks as callbacks_module
+from lamina import distributed as distributed_module
 from lamina import layers as layers_module
 from lamina import metrics as metrics_module
 from lamina import onnx as onnx_export
@@ -421,7 +423,7 @@ class Sequential:
             verbose: int = 1, callbacks: Optional[Sequence[callbacks_module.Callback]] = None,
             validation_split: float = 0.0, validation_data: Optional[Tuple[Any, Any]] = None,
             shuffle: bool = True, initial_epoch: int = 0,
-            track_gradient_norms: bool = False) -> callbacks_module.History:
+            track_gradient_norms: bool = False, distributed: Any = None) -> callbacks_module.History:
         """Trains by minibatch gradient descent and returns a ``History``.
 
         ``batch_size`` defaults to 32; the last, shorter batch of an epoch is trained too.
@@ -432,60 +434,105 @@ class Sequential:
         ``track_gradient_norms=True`` records, per epoch, the mean L2 norm of each Dense
         kernel's gradient as ``history.history["gradient_norm/<layer name>"]``: the numbers that
         show vanishing or exploding gradients (``History.plot`` draws them).
+
+        ``distributed=ctx`` (from ``lm.distributed.init()``) trains data-parallel over MPI:
+        ``x``/``y`` are this rank's shard, ``batch_size`` is per rank and each step's gradient
+        is the exact mean over every rank's batch; logs are global and files are written by
+        rank 0 only. ``validation_split`` splits each rank's shard. See ``lamina.distributed``.
         """
-        self._require_idle("fit")
-        self._require_compiled("fit")
-        batch_size = 32 if batch_size is None else check.positive_int(batch_size, "batch_size")
-        epochs = check.non_negative_int(epochs, "epochs")
-        initial_epoch = check.non_negative_int(initial_epoch, "initial_epoch")
-        check.verbosity(verbose)
-        for flag, value in (("shuffle", shuffle), ("track_gradient_norms", track_gradient_norms)):
-            if not isinstance(value, (bool, np.bool_)):
-                raise TypeError(f"{flag} must be True or False, received {flag}={check.describe(value)}")
-        validation_split = check.finite_float(validation_split, "validation_split", low=0.0, high=1.0, high_open=True)
-        if isinstance(callbacks, callbacks_module.Callback) or not isinstance(callbacks, (list, tuple, type(None))):
-            raise TypeError(f"callbacks must be a list of lamina Callback objects, received "
-                            f"callbacks={check.describe(callbacks)}")
-        callbacks = list(callbacks or [])
-        for cb in callbacks:
-            if not isinstance(cb, callbacks_module.Callback):
-                raise TypeError(f"callbacks must be lamina Callback objects, received {check.describe(cb)}")
-        # Everything is checked before anything changes (the build below included).
-        xs, ys = self._dataset(x, y)
-        val = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a pair (x_val, y_val), received "
-                                 f"validation_data={check.describe(validation_data)}")
-            val = self._dataset(validation_data[0], validation_data[1], "validation_data[0]", "validation_data[1]",
-                                n_features=xs.shape[1])
-        elif validation_split > 0:
-            n_val = int(xs.shape[0] * validation_split)
-            if n_val == 0 or n_val == xs.shape[0]:
-                raise ValueError(f"validation_split={validation_split} leaves no samples for "
-                                 f"{'validation' if n_val == 0 else 'training'} out of {xs.shape[0]}")
-            val = (xs[-n_val:], ys[-n_val:])
-            xs, ys = np.ascontiguousarray(xs[:-n_val]), np.ascontiguousarray(ys[:-n_val])
-        if not self.built:
-            self.build((None, xs.shape[1]))
+        if distributed is not None:
+            if not isinstance(distributed, distributed_module.Context):
+                raise TypeError(f"distributed must be the context lm.distributed.init() returns, received "
+                                f"distributed={check.describe(distributed)}")
+        # Distributed, a rank that refuses its arguments tells the others, which raise too: none is
+        # left waiting in the first collective.
+        together = distributed_module.checked_together(distributed) if distributed is not None else contextlib.nullcontext()
+        with together:
+            self._require_idle("fit")
+            self._require_compiled("fit")
+            batch_size = 32 if batch_size is None else check.positive_int(batch_size, "batch_size")
+            epochs = check.non_negative_int(epochs, "epochs")
+            initial_epoch = check.non_negative_int(initial_epoch, "initial_epoch")
+            check.verbosity(verbose)
+            for flag, value in (("shuffle", shuffle), ("track_gradient_norms", track_gradient_norms)):
+                if not isinstance(value, (bool, np.bool_)):
+                    raise TypeError(f"{flag} must be True or False, received {flag}={check.describe(value)}")
+            validation_split = check.finite_float(validation_split, "validation_split", low=0.0, high=1.0, high_open=True)
+            if isinstance(callbacks, callbacks_module.Callback) or not isinstance(callbacks, (list, tuple, type(None))):
+                raise TypeError(f"callbacks must be a list of lamina Callback objects, received "
+                                f"callbacks={check.describe(callbacks)}")
+            callbacks = list(callbacks or [])
+            for cb in callbacks:
+                if not isinstance(cb, callbacks_module.Callback):
+                    raise TypeError(f"callbacks must be lamina Callback objects, received {check.describe(cb)}")
+            # Everything is checked before anything changes (the build below included).
+            xs, ys = self._dataset(x, y)
+            val = None
+            if validation_data is not None:
+                if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                    raise ValueError("validation_data must be a pair (x_val, y_val), received "
+                                     f"validation_data={check.describe(validation_data)}")
+                val = self._dataset(validation_data[0], validation_data[1], "validation_data[0]", "validation_data[1]",
+                                    n_features=xs.shape[1])
+            elif validation_split > 0:
+                n_val = int(xs.shape[0] * validation_split)
+                if n_val == 0 or n_val == xs.shape[0]:
+                    raise ValueError(f"validation_split={validation_split} leaves no samples for "
+                                     f"{'validation' if n_val == 0 else 'training'} out of {xs.shape[0]}")
+                val = (xs[-n_val:], ys[-n_val:])
+                xs, ys = np.ascontiguousarray(xs[:-n_val]), np.ascontiguousarray(ys[:-n_val])
+            if not self.built:
+                self.build((None, xs.shape[1]))
 
         history = callbacks_module.History()
         self.history = history
         n = xs.shape[0]
-        params = {"epochs": epochs, "steps": math.ceil(n / batch_size), "batch_size": batch_size, "samples": n,
-                  "verbose": verbose}
-        batch_size = min(batch_size, _MAX_BATCH)  # any larger batch holds every row as well
+        net = self._net
         steps = math.ceil(n / batch_size)
+        run = None
+        if distributed is not None:
+            run = distributed_module.Run(distributed, self, net, n, min(batch_size, _MAX_BATCH))
+            run.agree_on_setup({"batch_size": batch_size, "epochs": epochs, "initial_epoch": initial_epoch,
+                                "shuffle": bool(shuffle), "validation": val is not None,
+                                "track_gradient_norms": bool(track_gradient_norms)})
+            steps = run.steps
+            if not distributed.is_root:
+                verbose = 0
+                callbacks = [cb for cb in callbacks if not cb.root_only]
+        params = {"epochs": epochs, "steps": steps, "batch_size": batch_size, "samples": n, "verbose": verbose}
+        batch_size = min(batch_size, _MAX_BATCH)  # any larger batch holds every row as well
         extra = [ProgressDisplay(verbose)] if verbose else []
         cbs = callbacks_module.CallbackList([history, *callbacks, *extra], self, params)
         self.stop_training = False
-        net = self._net
         net.track_gradient_norms = bool(track_gradient_norms)
+        with contextlib.ExitStack() as scope:
+            if run is not None:
+                scope.enter_context(run.abort_on_error())
+                scope.enter_context(self._distributed_steps(run, net, batch_size))
+            self._fit_epochs(cbs, net, xs, ys, val, batch_size, steps, initial_epoch, epochs, shuffle,
+                             bool(track_gradient_norms), run)
+        return history
+
+    @contextlib.contextmanager
+    def _distributed_steps(self, run: Any, net: Any, batch_size: int) -> Iterator[None]:
+        """Rank 0's state on every rank and the allreduce in the gradient hook, for one fit."""
+        run.broadcast_state()
+        net.set_gradient_hook(run.hook(self._gradient_hook))
+        net.dropout_row_offset = run.ctx.rank * batch_size
+        try:
+            yield
+        finally:
+            net.set_gradient_hook(self._gradient_hook)
+            net.dropout_row_offset = 0
+
+    def _fit_epochs(self, cbs: Any, net: Any, xs: np.ndarray, ys: np.ndarray, val: Any, batch_size: int,
+                    steps: int, initial_epoch: int, epochs: int, shuffle: bool, track_gradient_norms: bool,
+                    run: Any) -> None:
         self._busy = "fit"
         try:
             cbs.on_train_begin({})
             self._run_epochs(cbs, net, xs, ys, val, batch_size, steps, initial_epoch, epochs, shuffle,
-                             bool(track_gradient_norms))
+                             track_gradient_norms, run)
             cbs.on_train_end({})
         except KeyboardInterrupt:
             # Ctrl-C lands between chunks: the weights and optimizer state are those of the last
@@ -501,37 +548,55 @@ class Sequential:
             raise
         finally:
             self._busy = None
-        return history
 
     def _run_epochs(self, cbs: Any, net: Any, xs: np.ndarray, ys: np.ndarray, val: Any, batch_size: int,
-                    steps: int, initial_epoch: int, epochs: int, shuffle: bool, track_gradient_norms: bool) -> None:
+                    steps: int, initial_epoch: int, epochs: int, shuffle: bool, track_gradient_norms: bool,
+                    run: Any = None) -> None:
+        """The epochs of fit; with ``run`` (distributed), every rank takes the same steps in the
+        same chunks (zero-row steps past the end of a short shard) and the logs are global."""
         n = xs.shape[0]
         dense_names = [l.name for l in self._layers if isinstance(l, layers_module.Dense)]
         chunk = max(1, 2048 // batch_size)
+
+        def global_(stats: Any) -> Any:
+            return stats if run is None else run.reduce(stats)
+
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch, {})
-            order = _core.shuffled_order(n, self.seed, self.epochs_trained) if shuffle else None
+            if shuffle:
+                order = _core.shuffled_order(n, self.seed, self.epochs_trained) if run is None else \
+                    run.order(self.epochs_trained)
+            else:
+                order = None
             stats = _core.BatchStats()
             self._live_epoch = stats  # the core counts its batches, even if Ctrl-C cuts in below
+            if run is not None:
+                run.begin_epoch()
             done = 0
             while done < steps and not self.stop_training:
                 take = min(chunk, steps - done)
                 started = time.perf_counter()
-                net.train_batches(stats, xs, ys, order, done * batch_size, batch_size, take)
+                net.train_batches(stats, xs, ys, order, done * batch_size, batch_size, take,
+                                  empty_steps=run is not None)
                 elapsed = time.perf_counter() - started
                 done += take
                 # Size the next chunk to take about _CHUNK_SECONDS (results do not depend on it).
                 chunk = max(1, min(int(chunk * 2), int(take * _CHUNK_SECONDS / max(elapsed, 1e-6))))
-                cbs.on_batch_end(done - 1, self._logs(stats))
+                cbs.on_batch_end(done - 1, self._logs(global_(stats)))
+                if run is not None:
+                    self.stop_training, chunk = run.agree(self.stop_training, chunk)
             self.epochs_trained += 1
             self._live_epoch = None
-            logs = self._logs(stats)
+            logs = self._logs(global_(stats))
             if track_gradient_norms and stats.batches:
                 for name, total in zip(dense_names, stats.gradient_norms):
                     logs[f"gradient_norm/{name}"] = total / stats.batches
             if val is not None:
-                logs.update(self._evaluate_arrays(val[0], val[1], max(batch_size, 256), prefix="val_"))
+                val_stats = self._evaluate_stats(val[0], val[1], max(batch_size, 256))
+                logs.update(self._logs(global_(val_stats), prefix="val_"))
             cbs.on_epoch_end(epoch, logs)
+            if run is not None:
+                self.stop_training, _ = run.agree(self.stop_training, 0)
             if self.stop_training:
                 break
 
@@ -577,15 +642,19 @@ class Sequential:
             batches = max(1, min(batches * 2, int(done * _CHUNK_SECONDS / max(elapsed, 1e-6))))
             start = stop
 
-    def _evaluate_arrays(self, xs: np.ndarray, ys: np.ndarray, batch_size: int, prefix: str = "",
-                         progress: Optional[PassProgress] = None) -> Dict[str, float]:
+    def _evaluate_stats(self, xs: np.ndarray, ys: np.ndarray, batch_size: int,
+                        progress: Optional[PassProgress] = None) -> Any:
         net, stats = self._net, _core.BatchStats()
         batch_size = min(batch_size, _MAX_BATCH)
         self._in_chunks(xs.shape[0], batch_size,
                         lambda a, b: net.evaluate(stats, xs[a:b], ys[a:b], batch_size), progress)
         if xs.shape[0] == 0:
             net.evaluate(stats, xs, ys, batch_size)
-        return self._logs(stats, prefix)
+        return stats
+
+    def _evaluate_arrays(self, xs: np.ndarray, ys: np.ndarray, batch_size: int, prefix: str = "",
+                         progress: Optional[PassProgress] = None) -> Dict[str, float]:
+        return self._logs(self._evaluate_stats(xs, ys, batch_size, progress), prefix)
 
     def evaluate(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None, verbose: int = 0,
                  return_dict: bool = False) -> Union[float, List[float], Dict[str, float]]:
