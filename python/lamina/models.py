@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 import numpy as np
 
-from lamina import _core, _validation as check
+from lamina import _core, _validation as check, _weights
 from lamina import callbacks as callbacks_module
 from lamina import layers as layers_module
 from lamina import losses, metrics as metrics_module, optimizers
@@ -71,6 +71,8 @@ class Sequential:
         self.optimizer: Optional[optimizers.Optimizer] = None
         self.loss: Optional[losses.Loss] = None
         self.metrics: List[metrics_module.Metric] = []
+        self.weighted_metrics: List[metrics_module.Metric] = []
+        self._weighted_names: List[str] = []  # their keys in the logs
         self._scoring: Optional[str] = None
         self.stop_training = False
         self.history: Optional[callbacks_module.History] = None
@@ -337,32 +339,47 @@ class Sequential:
             view[...] = arr
 
     # ----------------------------------------------------------------- compile
-    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Optional[Sequence[Any]] = None) -> None:
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Optional[Sequence[Any]] = None,
+                weighted_metrics: Optional[Sequence[Any]] = None) -> None:
         """Chooses the optimizer, the loss and the metrics (names or objects). Compiling again
-        starts the optimizer's state afresh."""
+        starts the optimizer's state afresh.
+
+        As in Keras, ``metrics`` ignore sample and class weights while ``weighted_metrics``
+        count each sample with its weight (a weighted metric whose name a plain one already
+        has is logged as ``weighted_<name>``). The loss is always weighted."""
         self._require_idle("compile")
         if loss is None:
             raise ValueError("compile() needs a loss, received loss=None")
         opt = optimizers.get(optimizer)
         opt._check_owner(self)
         loss_obj = losses.get(loss)
-        if metrics is None:
-            metrics = []
-        if isinstance(metrics, (str, metrics_module.Metric)) or not isinstance(metrics, (list, tuple)):
-            raise TypeError(f"metrics must be a list, received metrics={check.describe(metrics)}")
-        metric_objs = [metrics_module.get(m) for m in metrics]
-        names = [m.name for m in metric_objs]
-        if len(set(names)) != len(names):
-            raise ValueError(f"metrics must have distinct names, received {names}")
-        metrics_module.scoring_mode(loss_obj.kind, max(self.output_size, 1), metric_objs)  # validates
+        metric_objs = self._metric_list(metrics, "metrics")
+        weighted_objs = self._metric_list(weighted_metrics, "weighted_metrics")
+        plain = {m.name for m in metric_objs}
+        weighted_names = [f"weighted_{m.name}" if m.name in plain else m.name for m in weighted_objs]
+        metrics_module.scoring_mode(loss_obj.kind, max(self.output_size, 1), metric_objs + weighted_objs)  # validates
         self.optimizer, self.loss, self.metrics = opt, loss_obj, metric_objs
+        self.weighted_metrics, self._weighted_names = weighted_objs, weighted_names
         if self.built:
             self._configure_core()
+
+    @staticmethod
+    def _metric_list(metrics: Any, name: str) -> List[metrics_module.Metric]:
+        if metrics is None:
+            return []
+        if isinstance(metrics, (str, metrics_module.Metric)) or not isinstance(metrics, (list, tuple)):
+            raise TypeError(f"{name} must be a list, received {name}={check.describe(metrics)}")
+        objs = [metrics_module.get(m) for m in metrics]
+        names = [m.name for m in objs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{name} must have distinct names, received {names}")
+        return objs
 
     def _configure_core(self) -> None:
         assert self.loss is not None and self.optimizer is not None
         self._net.set_loss(self.loss._core_config())
-        self._scoring = metrics_module.scoring_mode(self.loss.kind, self.output_size, self.metrics)
+        self._scoring = metrics_module.scoring_mode(self.loss.kind, self.output_size,
+                                                    self.metrics + self.weighted_metrics)
         self._net.set_metric_mode(_core.MetricMode[self._scoring or "none"])
         self.optimizer._attach(self._net, self)
 
@@ -445,10 +462,22 @@ class Sequential:
         xs = self._features(x, xname, n_features)
         return xs, self._targets(y, xs.shape[0], yname)
 
+    def _weights(self, sample_weight: Any, class_weight: Any, ys: np.ndarray) -> Optional[np.ndarray]:
+        """Per-sample weights for targets ``ys`` (as the core takes them), or None."""
+        assert self.loss is not None
+        units = self.output_size
+        return _weights.resolve(sample_weight, class_weight, ys, self.loss.kind == "sparse",
+                                units if units > 1 else 2, _DTYPES[self.dtype])
+
     def _logs(self, stats: Any, prefix: str = "") -> Dict[str, float]:
+        # Keras's loss: the weighted sum of sample losses over the number of samples.
         logs = {prefix + "loss": stats.loss_sum / stats.samples if stats.samples else float("nan")}
         for m in self.metrics:
             logs[prefix + m.name] = m.result(stats, self._scoring)
+        if self.weighted_metrics:
+            tallies = metrics_module.WeightedTallies(stats)
+            for m, name in zip(self.weighted_metrics, self._weighted_names):
+                logs[prefix + name] = m.result(tallies, self._scoring)
         return logs
 
     # ----------------------------------------------------------------- training
@@ -456,13 +485,19 @@ class Sequential:
             verbose: int = 1, callbacks: Optional[Sequence[callbacks_module.Callback]] = None,
             validation_split: float = 0.0, validation_data: Optional[Tuple[Any, Any]] = None,
             shuffle: bool = True, initial_epoch: int = 0,
-            track_gradient_norms: bool = False) -> callbacks_module.History:
+            track_gradient_norms: bool = False, sample_weight: Any = None,
+            class_weight: Optional[Dict[int, float]] = None) -> callbacks_module.History:
         """Trains by minibatch gradient descent and returns a ``History``.
 
         ``batch_size`` defaults to 32; the last, shorter batch of an epoch is trained too.
         ``validation_split`` holds out the last fraction of ``x``/``y`` (before shuffling, as
         Keras does); ``validation_data=(x_val, y_val)`` gives the set explicitly. Each epoch
         draws a fresh shuffle from the model's seed, so the same seed gives the same weights.
+
+        ``sample_weight`` (one non-negative weight per sample) or ``class_weight`` (``{class
+        index: weight}``; classes left out weigh 1) weight each sample's loss, Keras's way: a
+        batch's loss is the weighted sum over its samples divided by their number. Shuffling
+        moves each weight with its sample; ``validation_data`` may be ``(x, y, sample_weight)``.
 
         ``track_gradient_norms=True`` records, per epoch, the mean L2 norm of each Dense
         kernel's gradient as ``history.history["gradient_norm/<layer name>"]``: the numbers that
@@ -487,20 +522,31 @@ class Sequential:
                 raise TypeError(f"callbacks must be lamina Callback objects, received {check.describe(cb)}")
         # Everything is checked before anything changes (the build below included).
         xs, ys = self._dataset(x, y)
-        val = None
+        ws = self._weights(sample_weight, class_weight, ys)
+        val: Any = None
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a pair (x_val, y_val), received "
-                                 f"validation_data={check.describe(validation_data)}")
-            val = self._dataset(validation_data[0], validation_data[1], "validation_data[0]", "validation_data[1]",
-                                n_features=xs.shape[1])
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("validation_data must be a pair (x_val, y_val) or a triple (x_val, y_val, "
+                                 f"sample_weight_val), received validation_data={check.describe(validation_data)}")
+            xv, yv = self._dataset(validation_data[0], validation_data[1], "validation_data[0]", "validation_data[1]",
+                                   n_features=xs.shape[1])
+            wv = None
+            if len(validation_data) == 3 and validation_data[2] is not None:
+                wv = _weights.sample_weights(validation_data[2], xv.shape[0], _DTYPES[self.dtype],
+                                             "validation_data[2]")
+            val = (xv, yv, wv)
         elif validation_split > 0:
             n_val = int(xs.shape[0] * validation_split)
             if n_val == 0 or n_val == xs.shape[0]:
                 raise ValueError(f"validation_split={validation_split} leaves no samples for "
                                  f"{'validation' if n_val == 0 else 'training'} out of {xs.shape[0]}")
-            val = (xs[-n_val:], ys[-n_val:])
+            val = (xs[-n_val:], ys[-n_val:], None if ws is None else ws[-n_val:])
             xs, ys = np.ascontiguousarray(xs[:-n_val]), np.ascontiguousarray(ys[:-n_val])
+            if ws is not None:
+                ws = np.ascontiguousarray(ws[:-n_val])
+                if not ws.any():
+                    raise ValueError("sample_weight is all zero on the training part of validation_split: "
+                                     "no training sample would count")
         if not self.built:
             self.build((None, xs.shape[1]))
 
@@ -519,7 +565,7 @@ class Sequential:
         self._busy = "fit"
         try:
             cbs.on_train_begin({})
-            self._run_epochs(cbs, net, xs, ys, val, batch_size, steps, initial_epoch, epochs, shuffle,
+            self._run_epochs(cbs, net, xs, ys, ws, val, batch_size, steps, initial_epoch, epochs, shuffle,
                              bool(track_gradient_norms))
             cbs.on_train_end({})
         except KeyboardInterrupt:
@@ -538,7 +584,8 @@ class Sequential:
             self._busy = None
         return history
 
-    def _run_epochs(self, cbs: Any, net: Any, xs: np.ndarray, ys: np.ndarray, val: Any, batch_size: int,
+    def _run_epochs(self, cbs: Any, net: Any, xs: np.ndarray, ys: np.ndarray, ws: Optional[np.ndarray], val: Any,
+                    batch_size: int,
                     steps: int, initial_epoch: int, epochs: int, shuffle: bool, track_gradient_norms: bool) -> None:
         n = xs.shape[0]
         dense_names = [l.name for l in self._layers if isinstance(l, layers_module.Dense)]
@@ -552,7 +599,7 @@ class Sequential:
             while done < steps and not self.stop_training:
                 take = min(chunk, steps - done)
                 started = time.perf_counter()
-                net.train_batches(stats, xs, ys, order, done * batch_size, batch_size, take)
+                net.train_batches(stats, xs, ys, order, done * batch_size, batch_size, take, ws)
                 elapsed = time.perf_counter() - started
                 done += take
                 # Size the next chunk to take about _CHUNK_SECONDS (results do not depend on it).
@@ -565,28 +612,34 @@ class Sequential:
                 for name, total in zip(dense_names, stats.gradient_norms):
                     logs[f"gradient_norm/{name}"] = total / stats.batches
             if val is not None:
-                logs.update(self._evaluate_arrays(val[0], val[1], max(batch_size, 256), prefix="val_"))
+                logs.update(self._evaluate_arrays(val[0], val[1], max(batch_size, 256), prefix="val_",
+                                                  weights=val[2]))
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
 
-    def train_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Union[float, List[float], Dict[str, float]]:
+    def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None, class_weight: Optional[Dict[int, float]] = None,
+                       return_dict: bool = False) -> Union[float, List[float], Dict[str, float]]:
         """One optimizer step on exactly this batch (online learning, Keras's name); returns the
-        batch's loss (and metrics) computed before the update, as ``evaluate`` shapes them."""
+        batch's loss (and metrics) computed before the update, as ``evaluate`` shapes them.
+        ``sample_weight`` / ``class_weight`` weight it as in ``fit``."""
         self._require_compiled("train_on_batch")
         xs, ys = self._dataset(x, y)
+        ws = self._weights(sample_weight, class_weight, ys)
         if not self.built:
             self.build((None, xs.shape[1]))
         stats = _core.BatchStats()
-        self._net.train_batches(stats, xs, ys, None, 0, xs.shape[0], 1)
+        self._net.train_batches(stats, xs, ys, None, 0, xs.shape[0], 1, ws)
         return self._shape_logs(self._logs(stats), return_dict)
 
-    def test_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Union[float, List[float], Dict[str, float]]:
+    def test_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
+                      return_dict: bool = False) -> Union[float, List[float], Dict[str, float]]:
         """Loss (and metrics) on this batch, without updating anything."""
         self._require_compiled("test_on_batch")
         self._require_built("test_on_batch")
         xs, ys = self._dataset(x, y)
-        return self._shape_logs(self._evaluate_arrays(xs, ys, xs.shape[0]), return_dict)
+        ws = self._weights(sample_weight, None, ys)
+        return self._shape_logs(self._evaluate_arrays(xs, ys, xs.shape[0], weights=ws), return_dict)
 
     @staticmethod
     def _shape_logs(logs: Dict[str, float], return_dict: bool) -> Union[float, List[float], Dict[str, float]]:
@@ -613,27 +666,30 @@ class Sequential:
             start = stop
 
     def _evaluate_arrays(self, xs: np.ndarray, ys: np.ndarray, batch_size: int, prefix: str = "",
-                         progress: Optional[PassProgress] = None) -> Dict[str, float]:
+                         progress: Optional[PassProgress] = None, weights: Optional[np.ndarray] = None) -> Dict[str, float]:
         net, stats = self._net, _core.BatchStats()
         batch_size = min(batch_size, _MAX_BATCH)
         self._in_chunks(xs.shape[0], batch_size,
-                        lambda a, b: net.evaluate(stats, xs[a:b], ys[a:b], batch_size), progress)
+                        lambda a, b: net.evaluate(stats, xs[a:b], ys[a:b], batch_size,
+                                                  None if weights is None else weights[a:b]), progress)
         if xs.shape[0] == 0:
             net.evaluate(stats, xs, ys, batch_size)
         return self._logs(stats, prefix)
 
     def evaluate(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None, verbose: int = 0,
-                 return_dict: bool = False) -> Union[float, List[float], Dict[str, float]]:
+                 sample_weight: Any = None, return_dict: bool = False) -> Union[float, List[float], Dict[str, float]]:
         """The loss (with any regularization penalty) and metrics on ``x``, ``y``: a float
         without metrics, else ``[loss, *metrics]`` (or a dict with ``return_dict=True``).
-        Dropout is off."""
+        Dropout is off. ``sample_weight`` weights the loss and the ``weighted_metrics`` as in
+        ``fit``."""
         self._require_compiled("evaluate")
         self._require_built("evaluate")
         batch_size = 256 if batch_size is None else check.positive_int(batch_size, "batch_size")
         check.verbosity(verbose)
         xs, ys = self._dataset(x, y)
+        ws = self._weights(sample_weight, None, ys)
         progress = PassProgress(verbose, xs.shape[0], "evaluate")
-        logs = self._evaluate_arrays(xs, ys, batch_size, progress=progress)
+        logs = self._evaluate_arrays(xs, ys, batch_size, progress=progress, weights=ws)
         progress.close(logs)
         return self._shape_logs(logs, return_dict)
 
@@ -719,7 +775,8 @@ class Sequential:
         if self.loss is None or self.optimizer is None:
             return None
         return {"optimizer": self.optimizer.get_config(), "loss": self.loss.get_config(),
-                "metrics": [metrics_module.serialize(m) for m in self.metrics]}
+                "metrics": [metrics_module.serialize(m) for m in self.metrics],
+                "weighted_metrics": [metrics_module.serialize(m) for m in self.weighted_metrics]}
 
     # ----------------------------------------------------------------- config
     def get_config(self) -> Dict[str, Any]:
