@@ -8,14 +8,17 @@ chunks for the progress display, callbacks and Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import math
 import secrets
 import time
+import warnings
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from lamina import _core, _validation as check, _weights
+from lamina import _core, _prefetch, _sources, _validation as check, _weights
 from lamina import callbacks as callbacks_module
 from lamina import layers as layers_module
 from lamina import losses, metrics as metrics_module, optimizers
@@ -486,7 +489,8 @@ class Sequential:
             validation_split: float = 0.0, validation_data: Optional[Tuple[Any, Any]] = None,
             shuffle: bool = True, initial_epoch: int = 0,
             track_gradient_norms: bool = False, sample_weight: Any = None,
-            class_weight: Optional[Dict[int, float]] = None) -> callbacks_module.History:
+            class_weight: Optional[Dict[int, float]] = None, steps_per_epoch: Optional[int] = None,
+            validation_steps: Optional[int] = None) -> callbacks_module.History:
         """Trains by minibatch gradient descent and returns a ``History``.
 
         ``batch_size`` defaults to 32; the last, shorter batch of an epoch is trained too.
@@ -499,12 +503,29 @@ class Sequential:
         batch's loss is the weighted sum over its samples divided by their number. Shuffling
         moves each weight with its sample; ``validation_data`` may be ``(x, y, sample_weight)``.
 
+        ``x`` may also be a ``lamina.data.Dataset`` (``y`` then None: its batches are ``(x, y)``
+        or ``(x, y, sample_weight)``) or a generator of such batches with ``steps_per_epoch``
+        batches per epoch; ``validation_data`` likewise (a generator with ``validation_steps``).
+        A background thread loads the next batch while the core trains the current one, and the
+        results do not depend on the timing. ``shuffle=True`` draws the order of a Dataset's
+        batches from the model's seed; a generator's order is its own. A batch that fails the
+        checks stops training with the batches before it trained (the first batch is checked
+        before anything changes).
+
         ``track_gradient_norms=True`` records, per epoch, the mean L2 norm of each Dense
         kernel's gradient as ``history.history["gradient_norm/<layer name>"]``: the numbers that
         show vanishing or exploding gradients (``History.plot`` draws them).
         """
         self._require_idle("fit")
         self._require_compiled("fit")
+        source = _sources.optional(x, steps_per_epoch, "x", "steps_per_epoch")
+        if source is not None:
+            self._refuse_with_stream(y=y, batch_size=batch_size, sample_weight=sample_weight)
+            if validation_split:
+                raise ValueError("validation_split needs arrays; with a Dataset or a generator give validation_data")
+        elif steps_per_epoch is not None:
+            raise ValueError("steps_per_epoch is for a Dataset or a generator x; with arrays an epoch is every "
+                             f"sample, received steps_per_epoch={check.describe(steps_per_epoch)}")
         batch_size = 32 if batch_size is None else check.positive_int(batch_size, "batch_size")
         epochs = check.non_negative_int(epochs, "epochs")
         initial_epoch = check.non_negative_int(initial_epoch, "initial_epoch")
@@ -521,21 +542,32 @@ class Sequential:
             if not isinstance(cb, callbacks_module.Callback):
                 raise TypeError(f"callbacks must be lamina Callback objects, received {check.describe(cb)}")
         # Everything is checked before anything changes (the build below included).
-        xs, ys = self._dataset(x, y)
-        ws = self._weights(sample_weight, class_weight, ys)
-        val: Any = None
-        if validation_data is not None:
+        if source is not None:
+            keys = source.keys(self.seed, self.epochs_trained, shuffle)
+            first = self._first_batch(source, keys[0], class_weight)
+            n_features = first[0].shape[1]
+        else:
+            xs, ys = self._dataset(x, y)
+            ws = self._weights(sample_weight, class_weight, ys)
+            n_features = xs.shape[1]
+        val: Any = _sources.optional(validation_data, validation_steps, "validation_data", "validation_steps")
+        if val is not None or validation_data is None:
+            pass
+        elif source is not None and not isinstance(validation_data, (tuple, list)):
+            raise ValueError("validation_data must be a Dataset, a generator, or a tuple (x_val, y_val[, "
+                             f"sample_weight_val]), received validation_data={check.describe(validation_data)}")
+        else:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError("validation_data must be a pair (x_val, y_val) or a triple (x_val, y_val, "
                                  f"sample_weight_val), received validation_data={check.describe(validation_data)}")
             xv, yv = self._dataset(validation_data[0], validation_data[1], "validation_data[0]", "validation_data[1]",
-                                   n_features=xs.shape[1])
+                                   n_features=n_features)
             wv = None
             if len(validation_data) == 3 and validation_data[2] is not None:
                 wv = _weights.sample_weights(validation_data[2], xv.shape[0], _DTYPES[self.dtype],
                                              "validation_data[2]")
             val = (xv, yv, wv)
-        elif validation_split > 0:
+        if source is None and validation_data is None and validation_split > 0:
             n_val = int(xs.shape[0] * validation_split)
             if n_val == 0 or n_val == xs.shape[0]:
                 raise ValueError(f"validation_split={validation_split} leaves no samples for "
@@ -548,15 +580,19 @@ class Sequential:
                     raise ValueError("sample_weight is all zero on the training part of validation_split: "
                                      "no training sample would count")
         if not self.built:
-            self.build((None, xs.shape[1]))
+            self.build((None, n_features))
 
         history = callbacks_module.History()
         self.history = history
-        n = xs.shape[0]
-        params = {"epochs": epochs, "steps": math.ceil(n / batch_size), "batch_size": batch_size, "samples": n,
-                  "verbose": verbose}
-        batch_size = min(batch_size, _MAX_BATCH)  # any larger batch holds every row as well
-        steps = math.ceil(n / batch_size)
+        if source is not None:
+            steps = source.count
+            params = {"epochs": epochs, "steps": steps, "batch_size": None, "samples": None, "verbose": verbose}
+        else:
+            n = xs.shape[0]
+            params = {"epochs": epochs, "steps": math.ceil(n / batch_size), "batch_size": batch_size, "samples": n,
+                      "verbose": verbose}
+            batch_size = min(batch_size, _MAX_BATCH)  # any larger batch holds every row as well
+            steps = math.ceil(n / batch_size)
         extra = [ProgressDisplay(verbose)] if verbose else []
         cbs = callbacks_module.CallbackList([history] + callbacks + extra, self, params)
         self.stop_training = False
@@ -565,8 +601,12 @@ class Sequential:
         self._busy = "fit"
         try:
             cbs.on_train_begin({})
-            self._run_epochs(cbs, net, xs, ys, ws, val, batch_size, steps, initial_epoch, epochs, shuffle,
-                             bool(track_gradient_norms))
+            if source is not None:
+                self._run_stream_epochs(cbs, net, source, keys, first, class_weight, val, initial_epoch, epochs,
+                                        shuffle, bool(track_gradient_norms))
+            else:
+                self._run_epochs(cbs, net, xs, ys, ws, val, batch_size, steps, initial_epoch, epochs, shuffle,
+                                 bool(track_gradient_norms))
             cbs.on_train_end({})
         except KeyboardInterrupt:
             # Ctrl-C lands between chunks: the weights and optimizer state are those of the last
@@ -605,18 +645,133 @@ class Sequential:
                 # Size the next chunk to take about _CHUNK_SECONDS (results do not depend on it).
                 chunk = max(1, min(int(chunk * 2), int(take * _CHUNK_SECONDS / max(elapsed, 1e-6))))
                 cbs.on_batch_end(done - 1, self._logs(stats))
-            self.epochs_trained += 1
-            self._live_epoch = None
-            logs = self._logs(stats)
-            if track_gradient_norms and stats.batches:
-                for name, total in zip(dense_names, stats.gradient_norms):
-                    logs[f"gradient_norm/{name}"] = total / stats.batches
-            if val is not None:
-                logs.update(self._evaluate_arrays(val[0], val[1], max(batch_size, 256), prefix="val_",
-                                                  weights=val[2]))
-            cbs.on_epoch_end(epoch, logs)
+            self._end_epoch(cbs, epoch, stats, val, max(batch_size, 256), track_gradient_norms)
             if self.stop_training:
                 break
+
+    def _end_epoch(self, cbs: Any, epoch: int, stats: Any, val: Any, val_batch_size: int,
+                   track_gradient_norms: bool) -> None:
+        """Counts the epoch, validates, and reports the epoch's logs to the callbacks."""
+        self.epochs_trained += 1
+        self._live_epoch = None
+        logs = self._logs(stats)
+        if track_gradient_norms and stats.batches:
+            dense_names = [l.name for l in self._layers if isinstance(l, layers_module.Dense)]
+            for name, total in zip(dense_names, stats.gradient_norms):
+                logs[f"gradient_norm/{name}"] = total / stats.batches
+        if isinstance(val, _sources.Source):
+            logs.update(self._evaluate_stream(val, prefix="val_"))
+        elif val is not None:
+            logs.update(self._evaluate_arrays(val[0], val[1], val_batch_size, prefix="val_", weights=val[2]))
+        cbs.on_epoch_end(epoch, logs)
+
+    # ----------------------------------------------------------------- batch streams
+    @staticmethod
+    def _refuse_with_stream(**given: Any) -> None:
+        for what, value in given.items():
+            if value is not None:
+                raise ValueError(f"{what} must be None when x is a Dataset or a generator (its batches carry x, y "
+                                 f"and any sample weights), received {what}={check.describe(value)}")
+
+    def _stream_batch(self, item: Any, where: str, class_weight: Any = None,
+                      targets: bool = True) -> Tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
+        """One delivered batch as the core takes it: (x, y, weights); without targets, (x, None, None)."""
+        x, y, w = _sources.split_item(item, where, targets)
+        if not targets:
+            return self._features(x, f"{where} x"), None, None
+        xs, ys = self._dataset(x, y, f"{where} x", f"{where} y")
+        if w is not None:
+            w = _weights.sample_weights(w, xs.shape[0], _DTYPES[self.dtype], f"{where} sample_weight")
+        return xs, ys, self._weights(w, class_weight, ys)
+
+    @staticmethod
+    def _where(source: Any, key: int) -> str:
+        return f"{source.name}[{key}]" if source.is_dataset else f"batch {key} of {source.name}"
+
+    def _first_batch(self, source: Any, key: int, class_weight: Any) -> Tuple[Any, Any, Any]:
+        try:
+            return self._stream_batch(source.fetch(key), self._where(source, key), class_weight)
+        except _prefetch.Exhausted as exc:
+            raise ValueError(f"{exc}: it delivered no batch") from None
+
+    def _batches(self, source: Any, keys: List[int], class_weight: Any = None, first: Any = None,
+                 targets: bool = True) -> Iterable[Tuple[Any, Any, Any]]:
+        """The checked batches of ``keys`` in order (``first``: keys[0]'s, already loaded), each
+        loaded on a background thread while the one before it trains. The batches must all
+        carry sample weights or none (weighted metrics would mean nothing otherwise)."""
+
+        def load(key: int) -> Tuple[Any, Any, Any]:
+            return self._stream_batch(source.fetch(key), self._where(source, key), class_weight, targets)
+
+        weighted = None
+        with _prefetch.Prefetcher(load, keys[1:] if first is not None else keys) as ahead:
+            for key, batch in zip(keys, itertools.chain([] if first is None else [first], ahead)):
+                has = batch[2] is not None
+                if weighted is not None and has != weighted:
+                    raise ValueError(f"{self._where(source, key)} {'has' if has else 'lacks'} sample weights and the "
+                                     f"first batch {'lacks' if has else 'has'} them: give every batch (x, y, "
+                                     "sample_weight) or none")
+                weighted = has
+                yield batch
+
+    def _run_stream_epochs(self, cbs: Any, net: Any, source: Any, keys: List[int], first: Any, class_weight: Any,
+                           val: Any, initial_epoch: int, epochs: int, shuffle: bool,
+                           track_gradient_norms: bool) -> None:
+        for epoch in range(initial_epoch, epochs):
+            cbs.on_epoch_begin(epoch, {})
+            if keys is None:
+                keys = source.keys(self.seed, self.epochs_trained, shuffle)
+            stats = _core.BatchStats()
+            self._live_epoch = stats
+            reported = time.perf_counter()
+            with contextlib.closing(self._batches(source, keys, class_weight, first)) as batches:
+                try:
+                    for done, (xs, ys, ws) in enumerate(batches, 1):
+                        net.train_batches(stats, xs, ys, None, 0, xs.shape[0], 1, ws)  # GIL released
+                        now = time.perf_counter()
+                        if now - reported >= _CHUNK_SECONDS or done == len(keys):
+                            reported = now
+                            cbs.on_batch_end(done - 1, self._logs(stats))
+                        if self.stop_training:
+                            break
+                except _prefetch.Exhausted as exc:
+                    warnings.warn(f"{exc}; training stops here (give steps_per_epoch the number of batches it "
+                                  "delivers per epoch)", UserWarning, stacklevel=4)
+                    self.stop_training = True
+            keys, first = None, None
+            source.on_epoch_end()
+            self._end_epoch(cbs, epoch, stats, val, 256, track_gradient_norms)
+            if self.stop_training:
+                break
+
+    def _evaluate_stream(self, source: Any, prefix: str = "", progress: Optional[PassProgress] = None) -> Dict[str, float]:
+        net, stats = self._net, _core.BatchStats()
+        keys = source.keys(self.seed, 0, shuffle=False)
+        with contextlib.closing(self._batches(source, keys)) as batches:
+            try:
+                for done, (xs, ys, ws) in enumerate(batches, 1):
+                    net.evaluate(stats, xs, ys, xs.shape[0], ws)
+                    if progress is not None:
+                        progress.update(done)
+            except _prefetch.Exhausted as exc:
+                warnings.warn(f"{exc}; the evaluation covers the batches it delivered", UserWarning, stacklevel=4)
+        return self._logs(stats, prefix)
+
+    def _predict_stream(self, source: Any, progress: Optional[PassProgress] = None) -> np.ndarray:
+        net, parts = self._net, []
+        keys = source.keys(self.seed, 0, shuffle=False)
+        with contextlib.closing(self._batches(source, keys, targets=False)) as batches:
+            try:
+                for done, (xs, _, _) in enumerate(batches, 1):
+                    part = net.predict(xs, max(1, min(xs.shape[0], _MAX_BATCH)))  # GIL released
+                    parts.append(part)
+                    if progress is not None:
+                        progress.update(done)
+            except _prefetch.Exhausted as exc:
+                warnings.warn(f"{exc}; the predictions cover the batches it delivered", UserWarning, stacklevel=4)
+        if not parts:
+            return np.empty((0, self.output_size), dtype=_DTYPES[self.dtype])
+        return np.concatenate(parts)
 
     def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None, class_weight: Optional[Dict[int, float]] = None,
                        return_dict: bool = False) -> Union[float, List[float], Dict[str, float]]:
@@ -677,15 +832,23 @@ class Sequential:
         return self._logs(stats, prefix)
 
     def evaluate(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None, verbose: int = 0,
-                 sample_weight: Any = None, return_dict: bool = False) -> Union[float, List[float], Dict[str, float]]:
+                 sample_weight: Any = None, steps: Optional[int] = None,
+                 return_dict: bool = False) -> Union[float, List[float], Dict[str, float]]:
         """The loss (with any regularization penalty) and metrics on ``x``, ``y``: a float
         without metrics, else ``[loss, *metrics]`` (or a dict with ``return_dict=True``).
         Dropout is off. ``sample_weight`` weights the loss and the ``weighted_metrics`` as in
-        ``fit``."""
+        ``fit``. ``x`` may be a Dataset or a generator (with ``steps`` batches), as in ``fit``."""
         self._require_compiled("evaluate")
         self._require_built("evaluate")
-        batch_size = 256 if batch_size is None else check.positive_int(batch_size, "batch_size")
         check.verbosity(verbose)
+        source = _sources.optional(x, steps, "x", "steps")
+        if source is not None:
+            self._refuse_with_stream(y=y, batch_size=batch_size, sample_weight=sample_weight)
+            progress = PassProgress(verbose, source.count, "evaluate", unit="batch")
+            logs = self._evaluate_stream(source, progress=progress)
+            progress.close(logs)
+            return self._shape_logs(logs, return_dict)
+        batch_size = 256 if batch_size is None else check.positive_int(batch_size, "batch_size")
         xs, ys = self._dataset(x, y)
         ws = self._weights(sample_weight, None, ys)
         progress = PassProgress(verbose, xs.shape[0], "evaluate")
@@ -693,15 +856,25 @@ class Sequential:
         progress.close(logs)
         return self._shape_logs(logs, return_dict)
 
-    def predict(self, x: Any, batch_size: Optional[int] = None, verbose: int = 0) -> np.ndarray:
+    def predict(self, x: Any, batch_size: Optional[int] = None, verbose: int = 0,
+                steps: Optional[int] = None) -> np.ndarray:
         """The network's outputs for ``x``, shape ``(samples, units)``; dropout is off.
         ``batch_size`` (default 1024) bounds the memory used at once. ``verbose=1`` shows a
         progress bar on a terminal, ``2`` one line at the end. The pass runs in chunks, so
-        Ctrl-C stops it promptly."""
+        Ctrl-C stops it promptly. ``x`` may be a Dataset or a generator (with ``steps``
+        batches) of ``x`` batches, or of ``(x, y[, w])`` batches whose ``x`` is used; the
+        outputs are concatenated in batch order."""
         net = self._require_built("predict")
+        check.verbosity(verbose)
+        source = _sources.optional(x, steps, "x", "steps")
+        if source is not None:
+            self._refuse_with_stream(batch_size=batch_size)
+            progress = PassProgress(verbose, source.count, "predict", unit="batch")
+            out_stream = self._predict_stream(source, progress)
+            progress.close()
+            return out_stream
         batch_size = 1024 if batch_size is None else check.positive_int(batch_size, "batch_size")
         batch_size = min(batch_size, _MAX_BATCH)
-        check.verbosity(verbose)
         # The core checks each batch for NaN / infinity just before using it (x is read from
         # memory once instead of twice); if it finds one, check_finite says where.
         xs = self._features(x, defer_finite=True)
