@@ -395,3 +395,23 @@ def test_the_core_checks_the_weights_it_is_given(blobs):
     with pytest.raises(ValueError, match=r"sample_weight must have shape \(90,\)"):
         net.train_batches(stats, xs, ys, None, 0, 16, 6, np.ones(89))
     assert np.array_equal(before, net.parameters()) and net.iterations == 0
+
+
+def test_class_weight_on_a_regression_target_weighs_rounded_classes_and_others_one():
+    model = lm.Sequential([lm.layers.Dense(1, kernel_initializer="zeros", input_shape=(1,))], dtype="float64")
+    model.compile(optimizer="sgd", loss="mse")
+    y = np.array([0.2, 0.9, 3.0, -2.0])  # rounds to classes 0, 1, and two outside [0, 2)
+    weights = model._weights(None, {0: 2.0, 1: 5.0}, model._targets(y, 4))
+    assert weights.tolist() == [2.0, 5.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("loss,activation,from_logits,units", CASES)
+def test_gradient_check_passes_on_the_weighted_loss(loss, activation, from_logits, units, rng):
+    x = rng.standard_normal((6, 4))
+    y = _targets(loss, activation, units, rng, 6)
+    w = rng.uniform(0.0, 3.0, 6)
+    model = _model(loss, activation, from_logits, units, "float64", l2=0.01)
+    report = lm.gradient_check(model, x, y, epsilon=1e-6, sample_weight=w)
+    assert report.passed, report
+    with pytest.raises(ValueError, match="sample_weight must not be negative"):
+        lm.gradient_check(model, x, y, sample_weight=-w)

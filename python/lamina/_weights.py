@@ -75,8 +75,9 @@ def from_class_weight(class_weight: Any, targets: np.ndarray, sparse: bool, n_cl
                       dtype: Any) -> np.ndarray:
     """Per-sample weights from ``class_weight`` (checked as ``sample_weight`` is)."""
     table = class_table(class_weight, n_classes)
-    classes = np.clip(classes_of(targets, sparse), 0, n_classes - 1)  # a regression target may round outside
-    weights = table[classes]
+    classes = classes_of(targets, sparse)
+    known = (classes >= 0) & (classes < n_classes)  # a regression target may round outside: weight 1, as in Keras
+    weights = np.where(known, table[np.clip(classes, 0, n_classes - 1)], 1.0)
     if targets.shape[0] and not weights.any():
         raise ValueError(f"class_weight={describe(class_weight)} gives every sample weight 0: no sample would count")
     return sample_weights(weights, targets.shape[0], dtype, "class_weight")
