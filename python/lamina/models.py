@@ -551,15 +551,11 @@ class Sequential:
             ws = self._weights(sample_weight, class_weight, ys)
             n_features = xs.shape[1]
         val: Any = _sources.optional(validation_data, validation_steps, "validation_data", "validation_steps")
-        if val is not None or validation_data is None:
-            pass
-        elif source is not None and not isinstance(validation_data, (tuple, list)):
-            raise ValueError("validation_data must be a Dataset, a generator, or a tuple (x_val, y_val[, "
-                             f"sample_weight_val]), received validation_data={check.describe(validation_data)}")
-        else:
+        if val is None and validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                raise ValueError("validation_data must be a pair (x_val, y_val) or a triple (x_val, y_val, "
-                                 f"sample_weight_val), received validation_data={check.describe(validation_data)}")
+                raise ValueError("validation_data must be a pair (x_val, y_val), a triple (x_val, y_val, "
+                                 "sample_weight_val), a lamina.data.Dataset or a generator, received "
+                                 f"validation_data={check.describe(validation_data)}")
             xv, yv = self._dataset(validation_data[0], validation_data[1], "validation_data[0]", "validation_data[1]",
                                    n_features=n_features)
             wv = None
