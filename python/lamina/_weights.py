@@ -53,7 +53,7 @@ def class_table(class_weight: Any, n_classes: int) -> np.ndarray:
                          f"received class_weight={describe(class_weight)}")
     table = np.ones(n_classes, dtype=np.float64)
     for key, weight in class_weight.items():
-        if isinstance(key, (bool, np.bool_)) or not isinstance(key, numbers.Integral) or not 0 <= key < n_classes:
+        if isinstance(key, (bool, np.bool_)) or not isinstance(key, numbers.Integral) or not 0 <= int(key) < n_classes:
             raise ValueError(f"class_weight names class {key!r}, but the model's classes are the integers "
                              f"0 to {n_classes - 1}")
         if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, numbers.Real) \

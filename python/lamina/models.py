@@ -14,7 +14,7 @@ import math
 import secrets
 import time
 import warnings
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Generator, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -691,7 +691,7 @@ class Sequential:
             raise ValueError(f"{exc}: it delivered no batch") from None
 
     def _batches(self, source: Any, keys: List[int], class_weight: Any = None, first: Any = None,
-                 targets: bool = True) -> Iterable[Tuple[Any, Any, Any]]:
+                 targets: bool = True) -> Generator[Tuple[Any, Any, Any], None, None]:
         """The checked batches of ``keys`` in order (``first``: keys[0]'s, already loaded), each
         loaded on a background thread while the one before it trains. The batches must all
         carry sample weights or none (weighted metrics would mean nothing otherwise)."""
@@ -710,8 +710,8 @@ class Sequential:
                 weighted = has
                 yield batch
 
-    def _run_stream_epochs(self, cbs: Any, net: Any, source: Any, keys: List[int], first: Any, class_weight: Any,
-                           val: Any, initial_epoch: int, epochs: int, shuffle: bool,
+    def _run_stream_epochs(self, cbs: Any, net: Any, source: Any, keys: Optional[List[int]], first: Any,
+                           class_weight: Any, val: Any, initial_epoch: int, epochs: int, shuffle: bool,
                            track_gradient_norms: bool) -> None:
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch, {})
