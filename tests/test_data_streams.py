@@ -257,3 +257,22 @@ def test_an_np_memmap_larger_than_the_memory_cap_trains_without_a_copy(tmp_path)
                           capture_output=True, text=True, timeout=300, env=env, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[0] == f"{-(-(rows * 3 // 4) // 8192)} (4, 1)"
+
+
+def test_a_list_of_batches_trains_as_one_call_per_batch_and_is_checked_first(data):
+    x, y = data
+    a, b = _model(1, "float64"), _model(1, "float64")
+    batches = [b._stream_batch((x[i:i + 16], y[i:i + 16]), "x") for i in range(0, 100, 16)]
+    stats_a, stats_b = lm._core.BatchStats(), lm._core.BatchStats()
+    for xs, ys, ws in batches:
+        a._net.train_batches(stats_a, xs, ys, None, 0, xs.shape[0], 1, ws)
+    b._net.train_batch_list(stats_b, batches)
+    assert _same_weights(a, b) and stats_a.loss_sum == stats_b.loss_sum and stats_b.batches == 7
+    before = b._net.parameters().copy()
+    bad = list(batches)
+    bad[3] = (bad[3][0], bad[3][1] + 7, None)  # labels out of range in the fourth batch
+    with pytest.raises(ValueError, match="label out of range"):
+        b._net.train_batch_list(stats_b, bad)
+    with pytest.raises(ValueError, match="each batch must be a tuple"):
+        b._net.train_batch_list(stats_b, [batches[0][:2]])
+    assert np.array_equal(before, b._net.parameters())

@@ -594,6 +594,37 @@ void bind_network(py::module_& m, const char* name) {
         }, py::arg("stats"), py::arg("x"), py::arg("y"), py::arg("order"), py::arg("first"),
            py::arg("batch_size"), py::arg("n_batches"), py::arg("sample_weight") = py::none(),
            "sample_weight: None or one weight per row of x (gathered with the rows, so shuffled with them).")
+        .def("train_batch_list", [](Net& net, BatchStats& stats, const py::list& batches) {
+            // Delivered batches (a Dataset's, a generator's), one step each, in one call: the
+            // OpenMP team stays awake from one to the next. All are checked before the first step.
+            struct Batch {
+                Checked<T> data;
+                Weights<T> w;
+            };
+            std::vector<Batch> list;
+            for (const py::handle item : batches) {
+                const auto t = py::reinterpret_borrow<py::object>(item);
+                if (!py::isinstance<py::tuple>(t) || py::len(t) != 3)
+                    fail("each batch must be a tuple (x, y, sample_weight or None)");
+                const auto parts = t.cast<py::tuple>();
+                auto data = check_data(net, parts[0].cast<CArray<T>>(), parts[1].cast<CArray<T>>());
+                if (data.rows == 0) fail("a batch must have at least one row");
+                auto w = sample_weights<T>(parts[2], data.rows);
+                list.push_back(Batch{std::move(data), std::move(w)});
+            }
+            if (stats.classes != net.metric_classes()) stats.reset(net.metric_classes());
+            py::gil_scoped_release release;
+            ThreadScope threads(net.num_threads);
+            std::lock_guard<std::mutex> lock(net.mutex());
+            for (const Batch& b : list) {
+                net.check_targets(b.data.y.data(), b.data.rows, b.data.ycols);
+                if (b.w.data) check_sample_weights(b.w.data, b.data.rows);
+            }
+            for (const Batch& b : list)
+                train_batches(net, stats, b.data.x.data(), b.data.y.data(), b.data.ycols, nullptr, b.data.rows, 0,
+                              b.data.rows, 1, b.w.data);
+        }, py::arg("stats"), py::arg("batches"),
+           "One training step per (x, y, sample_weight or None) batch, in order, in one call with the GIL released.")
         .def("evaluate", [](Net& net, BatchStats& stats, const CArray<T>& x, const CArray<T>& y, index_t batch_size,
                             const py::object& sample_weight) {
             auto data = check_data(net, x, y);

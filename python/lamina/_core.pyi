@@ -301,6 +301,10 @@ class Network32:
         """
         Freezes (False) or unfreezes Dense layer dense_index: the update skips its tensors.
         """
+    def train_batch_list(self, stats: BatchStats, batches: list) -> None:
+        """
+        One training step per (x, y, sample_weight or None) batch, in order, in one call with the GIL released.
+        """
     def train_batches(self, stats: BatchStats, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], order: typing.Any, first: typing.SupportsInt | typing.SupportsIndex, batch_size: typing.SupportsInt | typing.SupportsIndex, n_batches: typing.SupportsInt | typing.SupportsIndex, sample_weight: typing.Any = None) -> None:
         """
         sample_weight: None or one weight per row of x (gathered with the rows, so shuffled with them).
@@ -396,6 +400,10 @@ class Network64:
     def set_trainable(self, dense_index: typing.SupportsInt | typing.SupportsIndex, trainable: bool) -> None:
         """
         Freezes (False) or unfreezes Dense layer dense_index: the update skips its tensors.
+        """
+    def train_batch_list(self, stats: BatchStats, batches: list) -> None:
+        """
+        One training step per (x, y, sample_weight or None) batch, in order, in one call with the GIL released.
         """
     def train_batches(self, stats: BatchStats, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], order: typing.Any, first: typing.SupportsInt | typing.SupportsIndex, batch_size: typing.SupportsInt | typing.SupportsIndex, n_batches: typing.SupportsInt | typing.SupportsIndex, sample_weight: typing.Any = None) -> None:
         """

@@ -2,17 +2,18 @@
 
 The loader runs user Python (``Dataset.__getitem__``, a generator's ``next``) and the checks
 that turn a batch into arrays; the consumer hands each batch to the core, which releases the GIL,
-so the two overlap. While the consumer works on item i, item i + 1 waits in a one-place queue
-and the thread may be loading item i + 2: at most two items are held ahead. Items are loaded one
-at a time, in order, by one thread: the results do not depend on the timing, and a
-``__getitem__`` need not be thread-safe.
+so the two overlap. Up to ``depth`` loaded items wait in a queue while the thread loads one more;
+``groups()`` hands the consumer the next item together with those already waiting, so a fast
+loader lets the core train several batches per call. Items are loaded one at a time, in order, by
+one thread: the results do not depend on the timing, and a ``__getitem__`` need not be
+thread-safe.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, List, Sequence
 
 # Seconds between checks for a stop request while waiting (Ctrl-C reaches the main thread then).
 _POLL = 0.05
@@ -30,9 +31,9 @@ class Prefetcher:
     being loaded, so no load runs once it returns.
     """
 
-    def __init__(self, load: Callable[[Any], Any], keys: Sequence[Any]) -> None:
+    def __init__(self, load: Callable[[Any], Any], keys: Sequence[Any], depth: int = 1) -> None:
         self._load, self._keys = load, keys
-        self._queue: "queue.Queue[tuple]" = queue.Queue(maxsize=1)  # bounded memory
+        self._queue: "queue.Queue[tuple]" = queue.Queue(maxsize=depth)  # bounded memory
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lamina-prefetch", daemon=True)
         self._thread.start()
@@ -55,17 +56,31 @@ class Prefetcher:
                 return
 
     def __iter__(self) -> Iterator[Any]:
-        for _ in self._keys:
-            while True:
+        for group in self.groups(1):
+            yield group[0]
+
+    def groups(self, most: int) -> Iterator[List[Any]]:
+        """Lists of up to ``most`` consecutive items: the next one (waited for) and those that
+        are already loaded. An item whose load failed ends its group and raises on the next."""
+        left = len(self._keys)
+        while left:
+            group: List[Any] = []
+            while left and len(group) < most:
                 try:
-                    ok, value = self._queue.get(timeout=_POLL)
-                    break
+                    ok, value = self._queue.get(timeout=_POLL) if not group else self._queue.get_nowait()
                 except queue.Empty:
+                    if group:
+                        break
                     if not self._thread.is_alive() and self._queue.empty():
                         return
-            if not ok:
-                raise value
-            yield value
+                    continue
+                if not ok:
+                    if group:
+                        yield group
+                    raise value
+                group.append(value)
+                left -= 1
+            yield group
 
     def close(self) -> None:
         self._stop.set()

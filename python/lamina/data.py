@@ -36,8 +36,9 @@ class Dataset:
     takes a bare ``x_batch``. ``on_epoch_end()`` is called after every epoch of ``fit``.
 
     ``fit``, ``evaluate`` and ``predict`` take one in place of ``x``. A background thread loads
-    the next batches (calling ``__getitem__``, which may read files; at most two ahead) while the
-    core trains the current one with the GIL released. Batches are requested in order ``0 .. len - 1`` (with
+    the next batches (calling ``__getitem__``, which may read files; at most five ahead) while the
+    core trains the current ones with the GIL released (the batches already loaded go to the core
+    in one call). Batches are requested in order ``0 .. len - 1`` (with
     ``fit(shuffle=True)``, in an order drawn from the model's seed and epoch), one at a time,
     so ``__getitem__`` need not be thread-safe and the results do not depend on the timing.
 

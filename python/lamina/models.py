@@ -29,6 +29,8 @@ _DTYPES = {"float32": np.float32, "float64": np.float64}
 _CORE = {"float32": _core.Network32, "float64": _core.Network64}
 # fit hands the core chunks of batches sized to take about this long, then returns to Python.
 _CHUNK_SECONDS = 0.15
+# Delivered batches (a Dataset's, a generator's) loaded ahead at most, and trained per core call.
+_STREAM_AHEAD = 4
 # Batch sizes above this are passed to the core as this (no data set has that many rows), so
 # every size the core sees fits its 64-bit index arithmetic.
 _MAX_BATCH = 2**40
@@ -506,7 +508,7 @@ class Sequential:
         ``x`` may also be a ``lamina.data.Dataset`` (``y`` then None: its batches are ``(x, y)``
         or ``(x, y, sample_weight)``) or a generator of such batches with ``steps_per_epoch``
         batches per epoch; ``validation_data`` likewise (a generator with ``validation_steps``).
-        A background thread loads the next batch while the core trains the current one, and the
+        A background thread loads the next batches while the core trains the current ones, and the
         results do not depend on the timing. ``shuffle=True`` draws the order of a Dataset's
         batches from the model's seed; a generator's order is its own. A batch that fails the
         checks stops training with the batches before it trained (the first batch is checked
@@ -624,7 +626,6 @@ class Sequential:
                     batch_size: int,
                     steps: int, initial_epoch: int, epochs: int, shuffle: bool, track_gradient_norms: bool) -> None:
         n = xs.shape[0]
-        dense_names = [l.name for l in self._layers if isinstance(l, layers_module.Dense)]
         chunk = max(1, 2048 // batch_size)
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch, {})
@@ -690,25 +691,29 @@ class Sequential:
         except _prefetch.Exhausted as exc:
             raise ValueError(f"{exc}: it delivered no batch") from None
 
-    def _batches(self, source: Any, keys: List[int], class_weight: Any = None, first: Any = None,
-                 targets: bool = True) -> Generator[Tuple[Any, Any, Any], None, None]:
-        """The checked batches of ``keys`` in order (``first``: keys[0]'s, already loaded), each
-        loaded on a background thread while the one before it trains. The batches must all
-        carry sample weights or none (weighted metrics would mean nothing otherwise)."""
+    def _batch_groups(self, source: Any, keys: List[int], class_weight: Any = None, first: Any = None,
+                      targets: bool = True, most: int = 1) -> Generator[List[Tuple[Any, Any, Any]], None, None]:
+        """The checked batches of ``keys`` in order (``first``: keys[0]'s, already loaded), loaded
+        on a background thread while the ones before them train, in lists of up to ``most``: the
+        next batch and those already loaded. The batches must all carry sample weights or none
+        (weighted metrics would mean nothing otherwise)."""
 
         def load(key: int) -> Tuple[Any, Any, Any]:
             return self._stream_batch(source.fetch(key), self._where(source, key), class_weight, targets)
 
-        weighted = None
-        with _prefetch.Prefetcher(load, keys[1:] if first is not None else keys) as ahead:
-            for key, batch in zip(keys, itertools.chain([] if first is None else [first], ahead)):
-                has = batch[2] is not None
-                if weighted is not None and has != weighted:
-                    raise ValueError(f"{self._where(source, key)} {'has' if has else 'lacks'} sample weights and the "
-                                     f"first batch {'lacks' if has else 'has'} them: give every batch (x, y, "
-                                     "sample_weight) or none")
-                weighted = has
-                yield batch
+        weighted, position = None, 0
+        rest = keys[1:] if first is not None else keys
+        with _prefetch.Prefetcher(load, rest, depth=_STREAM_AHEAD) as ahead:
+            groups = ahead.groups(most)
+            for group in itertools.chain([] if first is None else [[first]], groups):
+                for batch in group:
+                    has = batch[2] is not None
+                    if weighted is not None and has != weighted:
+                        raise ValueError(f"{self._where(source, keys[position])} {'has' if has else 'lacks'} sample "
+                                         f"weights and the first batch {'lacks' if has else 'has'} them: give every "
+                                         "batch (x, y, sample_weight) or none")
+                    weighted, position = has, position + 1
+                yield group
 
     def _run_stream_epochs(self, cbs: Any, net: Any, source: Any, keys: Optional[List[int]], first: Any,
                            class_weight: Any, val: Any, initial_epoch: int, epochs: int, shuffle: bool,
@@ -719,11 +724,14 @@ class Sequential:
                 keys = source.keys(self.seed, self.epochs_trained, shuffle)
             stats = _core.BatchStats()
             self._live_epoch = stats
-            reported = time.perf_counter()
-            with contextlib.closing(self._batches(source, keys, class_weight, first)) as batches:
+            reported, done = time.perf_counter(), 0
+            groups = self._batch_groups(source, keys, class_weight, first, most=_STREAM_AHEAD)
+            with contextlib.closing(groups):
                 try:
-                    for done, (xs, ys, ws) in enumerate(batches, 1):
-                        net.train_batches(stats, xs, ys, None, 0, xs.shape[0], 1, ws)  # GIL released
+                    for group in groups:
+                        # The loaded batches in one core call (GIL released): the threads stay awake.
+                        net.train_batch_list(stats, group)
+                        done += len(group)
                         now = time.perf_counter()
                         if now - reported >= _CHUNK_SECONDS or done == len(keys):
                             reported = now
@@ -743,8 +751,9 @@ class Sequential:
     def _evaluate_stream(self, source: Any, prefix: str = "", progress: Optional[PassProgress] = None) -> Dict[str, float]:
         net, stats = self._net, _core.BatchStats()
         keys = source.keys(self.seed, 0, shuffle=False)
-        with contextlib.closing(self._batches(source, keys)) as batches:
+        with contextlib.closing(self._batch_groups(source, keys)) as groups:
             try:
+                batches = (batch for group in groups for batch in group)
                 for done, (xs, ys, ws) in enumerate(batches, 1):
                     net.evaluate(stats, xs, ys, xs.shape[0], ws)
                     if progress is not None:
@@ -756,8 +765,9 @@ class Sequential:
     def _predict_stream(self, source: Any, progress: Optional[PassProgress] = None) -> np.ndarray:
         net, parts = self._net, []
         keys = source.keys(self.seed, 0, shuffle=False)
-        with contextlib.closing(self._batches(source, keys, targets=False)) as batches:
+        with contextlib.closing(self._batch_groups(source, keys, targets=False)) as groups:
             try:
+                batches = (batch for group in groups for batch in group)
                 for done, (xs, _, _) in enumerate(batches, 1):
                     part = net.predict(xs, max(1, min(xs.shape[0], _MAX_BATCH)))  # GIL released
                     parts.append(part)
