@@ -276,3 +276,22 @@ def test_a_list_of_batches_trains_as_one_call_per_batch_and_is_checked_first(dat
     with pytest.raises(ValueError, match="each batch must be a tuple"):
         b._net.train_batch_list(stats_b, [batches[0][:2]])
     assert np.array_equal(before, b._net.parameters())
+
+
+def test_ctrl_c_while_loading_leaves_the_steps_taken_and_no_thread(data):
+    x, y = data
+
+    class Interrupted(Batches):
+        def __getitem__(self, i):
+            if i == 4:
+                raise KeyboardInterrupt
+            return super().__getitem__(i)
+
+    model = _model()
+    threads = threading.active_count()
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(Interrupted(x, y, 10), epochs=2, shuffle=False, verbose=0)
+    assert model._net.iterations == 4 and model.epochs_trained == 0
+    assert threading.active_count() == threads
+    model.fit(Batches(x, y, 10), epochs=1, shuffle=False, verbose=0)  # the model is usable again
+    assert model.epochs_trained == 1
