@@ -112,3 +112,11 @@ def test_fashion_mnist_regularized_quick(tmp_path):
     assert float(re.search(r"test accuracy: ([\d.]+)", out).group(1)) > 0.75
     if plot_args:
         assert (tmp_path / "fashion_mnist_regularized.png").stat().st_size > 0
+
+
+def test_imbalanced_classes_class_weight_raises_minority_recall():
+    out = run("imbalanced_classes.py", "--quick")
+    plain, weighted = row(out, "unweighted"), row(out, "class_weight balanced")
+    # accuracy, recall 0, recall 1, precision 1
+    assert plain[2] < 0.5 < weighted[2]        # the rare class is found far more often
+    assert plain[0] > weighted[0]              # at some cost in plain accuracy

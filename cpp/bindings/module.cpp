@@ -105,6 +105,26 @@ py::array_t<T> new_like_2d(index_t rows, index_t cols) {
     return py::array_t<T>({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(cols)});
 }
 
+// None, or one weight per row as a contiguous T array (the values are the core's to check:
+// check_sample_weights). Keeps the converted array alive for the call.
+template <typename T>
+struct Weights {
+    CArray<T> array;
+    const T* data = nullptr;
+};
+
+template <typename T>
+Weights<T> sample_weights(const py::object& w, index_t rows) {
+    Weights<T> out;
+    if (w.is_none()) return out;
+    out.array = w.cast<CArray<T>>();
+    if (out.array.ndim() != 1 || out.array.shape(0) != rows)
+        fail("sample_weight must have shape (" + std::to_string(rows) + ",), one weight per row, received shape " +
+             shape_of(out.array));
+    out.data = out.array.data();
+    return out;
+}
+
 // --- kernel entry points used by the reference tests --------------------------------------
 
 template <typename T>
@@ -140,26 +160,31 @@ void check_targets(Loss loss, const CArray<T>& p, const CArray<T>& y) {
 
 template <typename T>
 py::tuple loss_binding(Loss loss, const CArray<T>& p, const CArray<T>& y, double delta,
-                       double scale) {
+                       double scale, const py::object& sample_weight) {
     check_targets(loss, p, y);
+    const auto w = sample_weights<T>(sample_weight, p.shape(0));
+    if (w.data) check_sample_weights(w.data, p.shape(0));
     auto dp = new_like_2d<T>(p.shape(0), p.shape(1));
-    const double value = loss_sum(loss, p.data(), y.data(), p.shape(0), p.shape(1), delta);
+    const double value = loss_sum(loss, p.data(), y.data(), p.shape(0), p.shape(1), delta, w.data);
     loss_backward(loss, dp.mutable_data(), p.data(), y.data(), p.shape(0), p.shape(1), delta,
-                  static_cast<T>(scale));
+                  static_cast<T>(scale), w.data);
     return py::make_tuple(value, dp);
 }
 
 template <typename T>
-py::tuple fused_loss_binding(Loss loss, const CArray<T>& z, const CArray<T>& y, double scale) {
+py::tuple fused_loss_binding(Loss loss, const CArray<T>& z, const CArray<T>& y, double scale,
+                             const py::object& sample_weight) {
     check_targets(loss, z, y);
+    const auto w = sample_weights<T>(sample_weight, z.shape(0));
+    if (w.data) check_sample_weights(w.data, z.shape(0));
     auto dz = new_like_2d<T>(z.shape(0), z.shape(1));
     double value;
     if (loss == Loss::BinaryCrossentropy)
         value = sigmoid_binary_cross_entropy(dz.mutable_data(), z.data(), y.data(), z.shape(0), z.shape(1),
-                                             static_cast<T>(scale));
+                                             static_cast<T>(scale), w.data);
     else if (loss == Loss::CategoricalCrossentropy || loss == Loss::SparseCategoricalCrossentropy)
         value = softmax_cross_entropy(dz.mutable_data(), z.data(), y.data(), z.shape(0), z.shape(1),
-                                      loss_is_sparse(loss), static_cast<T>(scale));
+                                      loss_is_sparse(loss), static_cast<T>(scale), w.data);
     else
         fail("only the cross-entropies have a fused form, received loss=" + py::str(py::cast(loss)).cast<std::string>());
     return py::make_tuple(value, dz);
@@ -562,8 +587,9 @@ void bind_network(py::module_& m, const char* name) {
         .def("regularization_penalty", &Net::regularization_penalty)
         .def("train_batches", [](Net& net, BatchStats& stats, const CArray<T>& x, const CArray<T>& y,
                                  const py::object& order, index_t first, index_t batch_size, index_t n_batches,
-                                 bool empty_steps) {
+                                 const py::object& sample_weight, bool empty_steps) {
             auto data = check_data(net, x, y);
+            const auto w = sample_weights<T>(sample_weight, data.rows);
             if (batch_size <= 0 || n_batches < 0 || first < 0) fail("batch_size, n_batches and first must be positive");
             py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> ord;
             const std::int64_t* order_ptr = nullptr;
@@ -579,19 +605,53 @@ void bind_network(py::module_& m, const char* name) {
             ThreadScope threads(net.num_threads);
             std::lock_guard<std::mutex> lock(net.mutex());
             train_batches(net, stats, data.x.data(), data.y.data(), data.ycols, order_ptr, data.rows, first,
-                          batch_size, n_batches, empty_steps);
+                          batch_size, n_batches, w.data, empty_steps);
         }, py::arg("stats"), py::arg("x"), py::arg("y"), py::arg("order"), py::arg("first"),
-           py::arg("batch_size"), py::arg("n_batches"), py::arg("empty_steps") = false,
-           "n_batches steps from position first of order (None: the rows in order); with empty_steps,\n"
+           py::arg("batch_size"), py::arg("n_batches"), py::arg("sample_weight") = py::none(),
+           py::arg("empty_steps") = false,
+           "n_batches steps from position first of order (None: the rows in order). sample_weight: None or\n"
+           "one weight per row of x (gathered with the rows, so shuffled with them). With empty_steps,\n"
            "batches past the end of the data are zero-row steps (hook and update still run).")
-        .def("evaluate", [](Net& net, BatchStats& stats, const CArray<T>& x, const CArray<T>& y, index_t batch_size) {
+        .def("train_batch_list", [](Net& net, BatchStats& stats, const py::list& batches) {
+            // Delivered batches (a Dataset's, a generator's), one step each, in one call: the
+            // OpenMP team stays awake from one to the next. All are checked before the first step.
+            struct Batch {
+                Checked<T> data;
+                Weights<T> w;
+            };
+            std::vector<Batch> list;
+            for (const py::handle item : batches) {
+                const auto t = py::reinterpret_borrow<py::object>(item);
+                if (!py::isinstance<py::tuple>(t) || py::len(t) != 3)
+                    fail("each batch must be a tuple (x, y, sample_weight or None)");
+                const auto parts = t.cast<py::tuple>();
+                auto data = check_data(net, parts[0].cast<CArray<T>>(), parts[1].cast<CArray<T>>());
+                if (data.rows == 0) fail("a batch must have at least one row");
+                auto w = sample_weights<T>(parts[2], data.rows);
+                list.push_back(Batch{std::move(data), std::move(w)});
+            }
+            py::gil_scoped_release release;
+            ThreadScope threads(net.num_threads);
+            std::lock_guard<std::mutex> lock(net.mutex());
+            for (const Batch& b : list) {
+                net.check_targets(b.data.y.data(), b.data.rows, b.data.ycols);
+                if (b.w.data) check_sample_weights(b.w.data, b.data.rows);
+            }
+            for (const Batch& b : list)
+                train_batches(net, stats, b.data.x.data(), b.data.y.data(), b.data.ycols, nullptr, b.data.rows, 0,
+                              b.data.rows, 1, b.w.data);
+        }, py::arg("stats"), py::arg("batches"),
+           "One training step per (x, y, sample_weight or None) batch, in order, in one call with the GIL released.")
+        .def("evaluate", [](Net& net, BatchStats& stats, const CArray<T>& x, const CArray<T>& y, index_t batch_size,
+                            const py::object& sample_weight) {
             auto data = check_data(net, x, y);
+            const auto w = sample_weights<T>(sample_weight, data.rows);
             if (batch_size <= 0) fail("batch_size must be positive");
             py::gil_scoped_release release;
             ThreadScope threads(net.num_threads);
             std::lock_guard<std::mutex> lock(net.mutex());
-            evaluate(net, stats, data.x.data(), data.y.data(), data.ycols, data.rows, batch_size);
-        }, py::arg("stats"), py::arg("x"), py::arg("y"), py::arg("batch_size"))
+            evaluate(net, stats, data.x.data(), data.y.data(), data.ycols, data.rows, batch_size, w.data);
+        }, py::arg("stats"), py::arg("x"), py::arg("y"), py::arg("batch_size"), py::arg("sample_weight") = py::none())
         .def("predict", [](Net& net, const CArray<T>& x, index_t batch_size, bool check_finite) -> py::object {
             require_2d(x, "x", net.input_dim());
             if (batch_size <= 0) fail("batch_size must be positive");
@@ -607,17 +667,20 @@ void bind_network(py::module_& m, const char* name) {
             if (!finite) return py::none();  // the caller reports where (check_finite=True only)
             return std::move(out);
         }, py::arg("x"), py::arg("batch_size"), py::arg("check_finite") = false)
-        .def("loss_and_gradient", [](Net& net, const CArray<T>& x, const CArray<T>& y) {
+        .def("loss_and_gradient", [](Net& net, const CArray<T>& x, const CArray<T>& y, const py::object& sample_weight) {
             auto data = check_data(net, x, y);
             if (data.rows == 0) fail("x must have at least one row");
+            const auto w = sample_weights<T>(sample_weight, data.rows);
             py::gil_scoped_release release;
             ThreadScope threads(net.num_threads);
             std::lock_guard<std::mutex> lock(net.mutex());
-            return loss_and_gradient(net, data.x.data(), data.y.data(), data.ycols, data.rows);
-        }, py::arg("x"), py::arg("y"))
+            return loss_and_gradient(net, data.x.data(), data.y.data(), data.ycols, data.rows, w.data);
+        }, py::arg("x"), py::arg("y"), py::arg("sample_weight") = py::none())
         .def("numerical_gradient", [](Net& net, const CArray<T>& x, const CArray<T>& y, double epsilon,
-                                      const py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>& indices) {
+                                      const py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>& indices,
+                                      const py::object& sample_weight) {
             auto data = check_data(net, x, y);
+            const auto w = sample_weights<T>(sample_weight, data.rows);
             if (data.rows == 0) fail("x must have at least one row");
             for (index_t i = 0; i < indices.size(); ++i)
                 if (indices.data()[i] < 0 || indices.data()[i] >= net.param_count()) fail("parameter index out of range");
@@ -628,10 +691,10 @@ void bind_network(py::module_& m, const char* name) {
                 ThreadScope threads(net.num_threads);
                 std::lock_guard<std::mutex> lock(net.mutex());
                 numerical_gradient(net, o, data.x.data(), data.y.data(), data.ycols, data.rows, epsilon,
-                                   indices.data(), indices.size());
+                                   indices.data(), indices.size(), w.data);
             }
             return out;
-        }, py::arg("x"), py::arg("y"), py::arg("epsilon"), py::arg("indices"));
+        }, py::arg("x"), py::arg("y"), py::arg("epsilon"), py::arg("indices"), py::arg("sample_weight") = py::none());
 }
 
 template <typename T>
@@ -681,6 +744,15 @@ PYBIND11_MODULE(_core, m) {
         .def_readonly("elements", &BatchStats::elements)
         .def_readonly("batches", &BatchStats::batches)
         .def_readonly("gradient_norms", &BatchStats::gradient_norms)
+        .def_readonly("weight_sum", &BatchStats::weight_sum)
+        .def_readonly("weighted_squared_error", &BatchStats::weighted_squared_error)
+        .def_readonly("weighted_absolute_error", &BatchStats::weighted_absolute_error)
+        .def_readonly("weighted_elements", &BatchStats::weighted_elements)
+        .def_property_readonly("weighted_confusion", [](const BatchStats& s) {
+            py::array_t<double> c({static_cast<py::ssize_t>(s.classes), static_cast<py::ssize_t>(s.classes)});
+            std::copy(s.weighted_confusion.begin(), s.weighted_confusion.end(), c.mutable_data());
+            return c;
+        })
         .def_property_readonly("confusion", [](const BatchStats& s) {
             py::array_t<std::int64_t> c({static_cast<py::ssize_t>(s.classes), static_cast<py::ssize_t>(s.classes)});
             std::copy(s.confusion.begin(), s.confusion.end(), c.mutable_data());
@@ -711,15 +783,18 @@ PYBIND11_MODULE(_core, m) {
         return by_dtype(da, [&](auto t) -> py::object { using T = decltype(t);
             return activation_backward_binding<T>(activation, da.cast<CArray<T>>(), z.cast<CArray<T>>(), a.cast<CArray<T>>()); });
     }, py::arg("activation"), py::arg("da"), py::arg("z"), py::arg("a"));
-    m.def("loss", [](Loss loss, const py::array& p, const py::array& y, double delta, double scale) {
+    m.def("loss", [](Loss loss, const py::array& p, const py::array& y, double delta, double scale,
+                     const py::object& sample_weight) {
         return by_dtype(p, [&](auto t) -> py::object { using T = decltype(t);
-            return loss_binding<T>(loss, p.cast<CArray<T>>(), y.cast<CArray<T>>(), delta, scale); });
+            return loss_binding<T>(loss, p.cast<CArray<T>>(), y.cast<CArray<T>>(), delta, scale, sample_weight); });
     }, py::arg("loss"), py::arg("p"), py::arg("y"), py::arg("delta") = 1.0, py::arg("scale") = 1.0,
-       "(sum of row losses, scale * gradient w.r.t. p)");
-    m.def("fused_loss", [](Loss loss, const py::array& z, const py::array& y, double scale) {
+       py::arg("sample_weight") = py::none(),
+       "(sum of (weighted) row losses, scale * gradient w.r.t. p)");
+    m.def("fused_loss", [](Loss loss, const py::array& z, const py::array& y, double scale,
+                           const py::object& sample_weight) {
         return by_dtype(z, [&](auto t) -> py::object { using T = decltype(t);
-            return fused_loss_binding<T>(loss, z.cast<CArray<T>>(), y.cast<CArray<T>>(), scale); });
-    }, py::arg("loss"), py::arg("z"), py::arg("y"), py::arg("scale") = 1.0,
+            return fused_loss_binding<T>(loss, z.cast<CArray<T>>(), y.cast<CArray<T>>(), scale, sample_weight); });
+    }, py::arg("loss"), py::arg("z"), py::arg("y"), py::arg("scale") = 1.0, py::arg("sample_weight") = py::none(),
        "Softmax/sigmoid + cross-entropy on logits z: (sum of row losses, scale * gradient w.r.t. z)");
     m.def("dense_forward", [](const py::array& x, const py::array& W, const py::object& b, std::optional<Activation> activation) {
         return by_dtype(x, [&](auto t) -> py::object { using T = decltype(t);

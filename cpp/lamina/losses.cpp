@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <string>
 
 namespace lamina {
 
@@ -30,7 +31,7 @@ inline double huber(double e, double delta) {
 }  // namespace
 
 template <typename T>
-double loss_sum(Loss loss, const T* p, const T* y, index_t rows, index_t cols, double delta) {
+double loss_sum(Loss loss, const T* p, const T* y, index_t rows, index_t cols, double delta, const T* w) {
     double total = 0.0;
     for (index_t r = 0; r < rows; ++r) {
         const T* pr = p + r * cols;
@@ -78,17 +79,19 @@ double loss_sum(Loss loss, const T* p, const T* y, index_t rows, index_t cols, d
                 break;
             }
         }
-        total += row;
+        total += w ? double(w[r]) * row : row;
     }
     return total;
 }
 
 template <typename T>
 void loss_backward(Loss loss, T* dp, const T* p, const T* y, index_t rows, index_t cols,
-                   double delta, T scale) {
-    const T per_output = scale / static_cast<T>(cols);  // for losses averaged over outputs
+                   double delta, T scale_all, const T* w) {
+    const T per_output_all = scale_all / static_cast<T>(cols);  // for losses averaged over outputs
     const T d = static_cast<T>(delta);
     for (index_t r = 0; r < rows; ++r) {
+        const T scale = w ? scale_all * w[r] : scale_all;
+        const T per_output = w ? scale / static_cast<T>(cols) : per_output_all;
         const T* pr = p + r * cols;
         T* dr = dp + r * cols;
         const T* yr = loss_is_sparse(loss) ? y + r : y + r * cols;
@@ -130,9 +133,12 @@ void loss_backward(Loss loss, T* dp, const T* p, const T* y, index_t rows, index
 
 template <typename T>
 double softmax_cross_entropy(T* dz, const T* z, const T* y, index_t rows, index_t cols, bool sparse,
-                             T scale) {
+                             T scale_all, const T* w) {
     double total = 0.0;
     for (index_t r = 0; r < rows; ++r) {
+        // An exact 1 when unweighted: the products below then change no bit.
+        const double wr = w ? double(w[r]) : 1.0;
+        const T scale = w ? scale_all * w[r] : scale_all;
         const T* zr = z + r * cols;
         T mx = zr[0];
         for (index_t j = 1; j < cols; ++j) mx = std::max(mx, zr[j]);
@@ -142,12 +148,12 @@ double softmax_cross_entropy(T* dz, const T* z, const T* y, index_t rows, index_
         double y_sum = 0.0;
         if (sparse) {
             const index_t label = static_cast<index_t>(y[r]);
-            total += lse - double(zr[label]);
+            total += wr * (lse - double(zr[label]));
             y_sum = 1.0;
         } else {
             const T* yr = y + r * cols;
             for (index_t j = 0; j < cols; ++j) {
-                total += double(yr[j]) * (lse - double(zr[j]));
+                total += wr * (double(yr[j]) * (lse - double(zr[j])));
                 y_sum += double(yr[j]);
             }
         }
@@ -167,10 +173,12 @@ double softmax_cross_entropy(T* dz, const T* z, const T* y, index_t rows, index_
 
 template <typename T>
 double sigmoid_binary_cross_entropy(T* dz, const T* z, const T* y, index_t rows, index_t cols,
-                                    T scale) {
+                                    T scale, const T* w) {
     double total = 0.0;
-    const T per_output = scale / static_cast<T>(cols);
+    const T per_output_all = scale / static_cast<T>(cols);
     for (index_t r = 0; r < rows; ++r) {
+        const double wr = w ? double(w[r]) : 1.0;  // an exact 1 when unweighted
+        const T per_output = w ? scale * w[r] / static_cast<T>(cols) : per_output_all;
         const T* zr = z + r * cols;
         const T* yr = y + r * cols;
         double row = 0.0;
@@ -178,7 +186,7 @@ double sigmoid_binary_cross_entropy(T* dz, const T* z, const T* y, index_t rows,
             const double x = zr[j], t = yr[j];
             row += std::max(x, 0.0) - x * t + std::log1p(std::exp(-std::fabs(x)));
         }
-        total += row / double(cols);
+        total += wr * (row / double(cols));
         if (dz == nullptr) continue;
         T* dr = dz + r * cols;
         for (index_t j = 0; j < cols; ++j) {
@@ -190,11 +198,20 @@ double sigmoid_binary_cross_entropy(T* dz, const T* z, const T* y, index_t rows,
     return total;
 }
 
-#define LAMINA_INSTANTIATE_LOSSES(T)                                                              \
-    template double loss_sum<T>(Loss, const T*, const T*, index_t, index_t, double);              \
-    template void loss_backward<T>(Loss, T*, const T*, const T*, index_t, index_t, double, T);    \
-    template double softmax_cross_entropy<T>(T*, const T*, const T*, index_t, index_t, bool, T); \
-    template double sigmoid_binary_cross_entropy<T>(T*, const T*, const T*, index_t, index_t, T);
+template <typename T>
+void check_sample_weights(const T* w, index_t rows) {
+    for (index_t r = 0; r < rows; ++r)
+        if (!(w[r] >= T(0) && std::isfinite(w[r])))  // negated: NaN fails it too
+            throw std::invalid_argument("sample weights must be finite and non-negative, received " +
+                                        std::to_string(double(w[r])) + " at row " + std::to_string(r));
+}
+
+#define LAMINA_INSTANTIATE_LOSSES(T)                                                                          \
+    template double loss_sum<T>(Loss, const T*, const T*, index_t, index_t, double, const T*);               \
+    template void loss_backward<T>(Loss, T*, const T*, const T*, index_t, index_t, double, T, const T*);     \
+    template double softmax_cross_entropy<T>(T*, const T*, const T*, index_t, index_t, bool, T, const T*);  \
+    template double sigmoid_binary_cross_entropy<T>(T*, const T*, const T*, index_t, index_t, T, const T*); \
+    template void check_sample_weights<T>(const T*, index_t);
 LAMINA_INSTANTIATE_LOSSES(float)
 LAMINA_INSTANTIATE_LOSSES(double)
 

@@ -16,6 +16,7 @@ void BatchStats::reset(index_t n_classes) {
     *this = BatchStats{};
     classes = n_classes;
     confusion.assign(static_cast<std::size_t>(n_classes * n_classes), 0);
+    weighted_confusion.assign(static_cast<std::size_t>(n_classes * n_classes), 0.0);
 }
 
 namespace {
@@ -202,6 +203,7 @@ void Network<T>::reserve(index_t n) {
     grad_b_.assign(rows * static_cast<std::size_t>(max_width), T(0));
     batch_x_.assign(rows * static_cast<std::size_t>(input_dim_), T(0));
     batch_y_.assign(rows * static_cast<std::size_t>(output_dim()), T(0));
+    batch_w_.assign(rows, T(0));
     capacity_ = n;
 }
 
@@ -327,6 +329,47 @@ void Network<T>::record_metrics(const T* p, const T* y, index_t n, index_t ycols
     }
 }
 
+// The same tallies as record_metrics, each sample counted with its weight w (n).
+template <typename T>
+void Network<T>::record_weighted_metrics(const T* p, const T* y, const T* w, index_t n, index_t ycols,
+                                         BatchStats& stats) const {
+    const index_t cols = output_dim();
+    for (index_t r = 0; r < n; ++r) stats.weight_sum += double(w[r]);
+    if (ycols == cols) {
+        for (index_t r = 0; r < n; ++r) {
+            double sq = 0.0, ab = 0.0;
+            for (index_t j = 0; j < cols; ++j) {
+                const double e = double(p[r * cols + j]) - double(y[r * cols + j]);
+                sq += e * e;
+                ab += std::fabs(e);
+            }
+            stats.weighted_squared_error += double(w[r]) * sq;
+            stats.weighted_absolute_error += double(w[r]) * ab;
+            stats.weighted_elements += double(w[r]) * double(cols);
+        }
+    }
+    const index_t k = stats.classes;
+    switch (metric_mode_) {
+        case MetricMode::ArgmaxOneHot:
+            for (index_t r = 0; r < n; ++r)
+                stats.weighted_confusion[argmax_row(y + r * cols, cols) * k + argmax_row(p + r * cols, cols)] +=
+                    double(w[r]);
+            break;
+        case MetricMode::ArgmaxSparse:
+            for (index_t r = 0; r < n; ++r)
+                stats.weighted_confusion[static_cast<index_t>(y[r]) * k + argmax_row(p + r * cols, cols)] +=
+                    double(w[r]);
+            break;
+        case MetricMode::Threshold: {
+            const T cut = loss_.from_logits ? T(0) : T(0.5);
+            for (index_t i = 0; i < n * cols; ++i)
+                stats.weighted_confusion[(y[i] >= T(0.5) ? 1 : 0) * 2 + (p[i] >= cut ? 1 : 0)] += double(w[i / cols]);
+            break;
+        }
+        case MetricMode::None: break;
+    }
+}
+
 template <typename T>
 void Network<T>::set_trainable(index_t dense_index, bool trainable) {
     if (dense_index < 0 || dense_index >= static_cast<index_t>(dense_.size()))
@@ -346,8 +389,8 @@ bool Network<T>::fuses(index_t n) const {
 }
 
 template <typename T>
-double Network<T>::train_step(const T* y, index_t n, index_t ycols, BatchStats& stats) {
-    const double loss = loss_and_output_gradient(y, n, ycols, /*output_gradient=*/true, &stats);
+double Network<T>::train_step(const T* y, index_t n, index_t ycols, BatchStats& stats, const T* w) {
+    const double loss = loss_and_output_gradient(y, n, ycols, /*output_gradient=*/true, &stats, w);
     if (fuses(n)) {
         optimizer_.begin_step();
         fused_sink_.begin_step(static_cast<index_t>(dense_.size()));
@@ -371,8 +414,8 @@ double Network<T>::train_step(const T* y, index_t n, index_t ycols, BatchStats& 
 }
 
 template <typename T>
-double Network<T>::loss_and_gradient(const T* y, index_t n, index_t ycols) {
-    const double loss = loss_and_output_gradient(y, n, ycols, /*output_gradient=*/true, nullptr);
+double Network<T>::loss_and_gradient(const T* y, index_t n, index_t ycols, const T* w) {
+    const double loss = loss_and_output_gradient(y, n, ycols, /*output_gradient=*/true, nullptr, w);
     backward(n, storing_sink_);
     fused_sink_.forget();
     return loss;
@@ -380,7 +423,7 @@ double Network<T>::loss_and_gradient(const T* y, index_t n, index_t ycols) {
 
 template <typename T>
 double Network<T>::loss_and_output_gradient(const T* y, index_t n, index_t ycols, bool output_gradient,
-                                            BatchStats* stats) {
+                                            BatchStats* stats, const T* w) {
     const std::size_t L = layers_.size();
     const index_t cols = output_dim();
     const T* out = out_[L - 1];
@@ -391,20 +434,20 @@ double Network<T>::loss_and_output_gradient(const T* y, index_t n, index_t ycols
     double data_loss = 0.0;
     switch (output_gradient_) {
         case OutputGradient::SoftmaxOnPreactivation:
-            data_loss = softmax_cross_entropy(g, z_[L - 1].data(), y, n, cols, sparse, scale);
+            data_loss = softmax_cross_entropy(g, z_[L - 1].data(), y, n, cols, sparse, scale, w);
             break;
         case OutputGradient::SigmoidOnPreactivation:
-            data_loss = sigmoid_binary_cross_entropy(g, z_[L - 1].data(), y, n, cols, scale);
+            data_loss = sigmoid_binary_cross_entropy(g, z_[L - 1].data(), y, n, cols, scale, w);
             break;
         case OutputGradient::SoftmaxOnOutput:
-            data_loss = softmax_cross_entropy(g, out, y, n, cols, sparse, scale);
+            data_loss = softmax_cross_entropy(g, out, y, n, cols, sparse, scale, w);
             break;
         case OutputGradient::SigmoidOnOutput:
-            data_loss = sigmoid_binary_cross_entropy(g, out, y, n, cols, scale);
+            data_loss = sigmoid_binary_cross_entropy(g, out, y, n, cols, scale, w);
             break;
         case OutputGradient::Generic:
-            data_loss = loss_sum(loss_.kind, out, y, n, cols, loss_.delta);
-            if (g) loss_backward(loss_.kind, g, out, y, n, cols, loss_.delta, scale);
+            data_loss = loss_sum(loss_.kind, out, y, n, cols, loss_.delta, w);
+            if (g) loss_backward(loss_.kind, g, out, y, n, cols, loss_.delta, scale, w);
             break;
     }
     const double penalty = regularization_penalty();
@@ -412,6 +455,7 @@ double Network<T>::loss_and_output_gradient(const T* y, index_t n, index_t ycols
         stats->loss_sum += data_loss + penalty * static_cast<double>(n);
         stats->samples += n;
         record_metrics(out, y, n, ycols, *stats);
+        if (w != nullptr) record_weighted_metrics(out, y, w, n, ycols, *stats);
     }
     return (n > 0 ? data_loss / static_cast<double>(n) : 0.0) + penalty;
 }

@@ -54,6 +54,12 @@ struct BatchStats {
     index_t elements = 0;
     index_t batches = 0;
     std::vector<double> gradient_norms;  // per Dense layer: sum over batches of ||dW||_2 (opt-in)
+    // Keras's weighted_metrics, tallied only for batches given sample weights: each sample (or,
+    // for Threshold, each output) counts with its weight.
+    double weight_sum = 0.0;                   // sum of the weights of the samples seen
+    std::vector<double> weighted_confusion;    // (classes, classes), like confusion
+    double weighted_squared_error = 0.0, weighted_absolute_error = 0.0;  // sum_i w_i sum_j e_ij
+    double weighted_elements = 0.0;            // sum_i w_i * output_dim
     void reset(index_t n_classes);
     // Starts over (reset) only when the confusion matrix has another size than n_classes needs.
     void fit_to(index_t n_classes) {
@@ -105,6 +111,7 @@ public:
     // (capacity, input_dim) and (capacity, output_dim) staging buffers for a gathered batch.
     T* batch_x() { return batch_x_.data(); }
     T* batch_y() { return batch_y_.data(); }
+    T* batch_w() { return batch_w_.data(); }  // (capacity) sample weights
 
     // Runs the layers on x (n, input_dim); returns the output (n, output_dim), valid until the
     // next forward. Dropout is active only when training.
@@ -117,19 +124,21 @@ public:
     // Batches of at most kFusedBatch rows that nobody observes (no hook, clipping, gradient
     // norms) go to the FusedUpdateSink, which applies the update as the
     // gradient is formed; every other step stores the whole block first. Same bits either way.
-    // Returns the loss (mean + penalty).
-    double train_step(const T* y, index_t n, index_t ycols, BatchStats& stats);
+    // w (n): sample weights, or null. Returns the loss (weighted sum / n + penalty).
+    double train_step(const T* y, index_t n, index_t ycols, BatchStats& stats, const T* w = nullptr);
     static constexpr index_t kFusedBatch = FusedUpdateSink<T>::kMaxRows;
 
     // Phase 2: the loss of the last forward against y (n, ycols), plus the regularization
     // penalty; with output_gradient, the gradient at the output for backward. Adds to stats
-    // when given. Returns the loss (mean + penalty).
-    double loss_and_output_gradient(const T* y, index_t n, index_t ycols, bool output_gradient, BatchStats* stats);
+    // when given. w (n): sample weights (checked by the caller), or null. Returns the loss
+    // (weighted sum of sample losses / n + penalty: Keras's sum_over_batch_size).
+    double loss_and_output_gradient(const T* y, index_t n, index_t ycols, bool output_gradient, BatchStats* stats,
+                                    const T* w = nullptr);
     // Phase 3: from the output gradient down through the layers; each Dense layer's parameter
     // gradient goes to the sink.
     void backward(index_t n, GradientSink<T>& sink);
     // Full gradient of the last forward's loss into grads() (no update). Returns the loss.
-    double loss_and_gradient(const T* y, index_t n, index_t ycols);
+    double loss_and_gradient(const T* y, index_t n, index_t ycols, const T* w = nullptr);
 
     // Phase 4: called once per storing step with the whole gradient block (null: none).
     void set_gradient_hook(std::shared_ptr<GradientHook<T>> hook) { hook_ = std::move(hook); }
@@ -160,6 +169,8 @@ private:
                                 SoftmaxOnOutput, SigmoidOnOutput };
 
     void record_metrics(const T* p, const T* y, index_t n, index_t ycols, BatchStats& stats) const;
+    void record_weighted_metrics(const T* p, const T* y, const T* w, index_t n, index_t ycols,
+                                 BatchStats& stats) const;
     bool fuses(index_t n) const;
 
     index_t input_dim_;
@@ -186,7 +197,7 @@ private:
     std::vector<const T*> in_, out_;            // per layer: where its input and output live
     bool last_training_ = false;
     std::vector<T> grad_a_, grad_b_;  // ping-pong gradient buffers (capacity, max width)
-    std::vector<T> batch_x_, batch_y_;
+    std::vector<T> batch_x_, batch_y_, batch_w_;
     static constexpr index_t kPenaltyChunk = 4096;      // fixed, so sums never depend on threads
     mutable std::vector<double> penalty_partials_;      // (2 * chunks) of the largest kernel
 

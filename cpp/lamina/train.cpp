@@ -17,14 +17,16 @@ constexpr index_t kParallelMinGather = 8192;
 template <typename T>
 void train_batches(Network<T>& net, BatchStats& stats, const T* x, const T* y, index_t ycols,
                    const std::int64_t* order, index_t n_rows, index_t first, index_t batch_size,
-                   index_t n_batches, bool empty_steps) {
+                   index_t n_batches, const T* w, bool empty_steps) {
     net.check_targets(y, n_rows, ycols);
+    if (w != nullptr) check_sample_weights(w, n_rows);
     stats.fit_to(net.metric_classes());  // under the caller's lock: the mode cannot change now
     const FlushDenormalsScope flush;  // training's decaying optimizer state (see denormals.h)
     net.reserve(std::min(batch_size, n_rows));  // a batch never holds more rows than the data
     const index_t in = net.input_dim();
     T* bx = net.batch_x();
     T* by = net.batch_y();
+    T* bw = w ? net.batch_w() : nullptr;
     for (index_t b = 0; b < n_batches; ++b) {
         const index_t start = first + b * batch_size;
         if (start >= n_rows && !empty_steps) break;
@@ -37,22 +39,25 @@ void train_batches(Network<T>& net, BatchStats& stats, const T* x, const T* y, i
             const index_t src = order ? order[start + r] : start + r;
             std::memcpy(bx + r * in, x + src * in, sizeof(T) * static_cast<std::size_t>(in));
             std::memcpy(by + r * ycols, y + src * ycols, sizeof(T) * static_cast<std::size_t>(ycols));
+            if (bw) bw[r] = w[src];
         }
         net.forward(bx, n, /*training=*/true);
-        net.train_step(by, n, ycols, stats);
+        net.train_step(by, n, ycols, stats, bw);
         ++stats.batches;
     }
 }
 
 template <typename T>
 void evaluate(Network<T>& net, BatchStats& stats, const T* x, const T* y, index_t ycols,
-              index_t n_rows, index_t batch_size) {
+              index_t n_rows, index_t batch_size, const T* w) {
     net.check_targets(y, n_rows, ycols);
+    if (w != nullptr) check_sample_weights(w, n_rows);
     stats.fit_to(net.metric_classes());
     for (index_t start = 0; start < n_rows; start += batch_size) {
         const index_t n = std::min(batch_size, n_rows - start);
         net.forward(x + start * net.input_dim(), n, /*training=*/false);
-        net.loss_and_output_gradient(y + start * ycols, n, ycols, /*output_gradient=*/false, &stats);
+        net.loss_and_output_gradient(y + start * ycols, n, ycols, /*output_gradient=*/false, &stats,
+                                     w ? w + start : nullptr);
     }
 }
 
@@ -69,28 +74,32 @@ bool predict(Network<T>& net, T* out, const T* x, index_t n_rows, index_t batch_
 }
 
 template <typename T>
-double loss_and_gradient(Network<T>& net, const T* x, const T* y, index_t ycols, index_t n_rows) {
+double loss_and_gradient(Network<T>& net, const T* x, const T* y, index_t ycols, index_t n_rows,
+                         const T* w) {
     net.check_targets(y, n_rows, ycols);
+    if (w != nullptr) check_sample_weights(w, n_rows);
     net.forward(x, n_rows, /*training=*/false);
-    return net.loss_and_gradient(y, n_rows, ycols);
+    return net.loss_and_gradient(y, n_rows, ycols, w);
 }
 
 template <typename T>
 void numerical_gradient(Network<T>& net, T* out, const T* x, const T* y, index_t ycols,
-                        index_t n_rows, double epsilon, const std::int64_t* indices, index_t count) {
+                        index_t n_rows, double epsilon, const std::int64_t* indices, index_t count,
+                        const T* w) {
     net.check_targets(y, n_rows, ycols);
+    if (w != nullptr) check_sample_weights(w, n_rows);
     T* theta = net.params();
     const T eps = static_cast<T>(epsilon);
     for (index_t i = 0; i < count; ++i) {
-        T& w = theta[indices[i]];
-        const T saved = w;
-        w = saved + eps;
+        T& param = theta[indices[i]];
+        const T saved = param;
+        param = saved + eps;
         net.forward(x, n_rows, false);
-        const double plus = net.loss_and_output_gradient(y, n_rows, ycols, false, nullptr);
-        w = saved - eps;
+        const double plus = net.loss_and_output_gradient(y, n_rows, ycols, false, nullptr, w);
+        param = saved - eps;
         net.forward(x, n_rows, false);
-        const double minus = net.loss_and_output_gradient(y, n_rows, ycols, false, nullptr);
-        w = saved;
+        const double minus = net.loss_and_output_gradient(y, n_rows, ycols, false, nullptr, w);
+        param = saved;
         out[i] = static_cast<T>((plus - minus) / (2.0 * epsilon));
     }
 }
@@ -106,16 +115,17 @@ std::vector<std::int64_t> shuffled_order(index_t n, std::uint64_t seed, std::uin
     return order;
 }
 
-#define LAMINA_INSTANTIATE_TRAIN(T)                                                             \
-    template void train_batches<T>(Network<T>&, BatchStats&, const T*, const T*, index_t,       \
-                                   const std::int64_t*, index_t, index_t, index_t, index_t,    \
-                                   bool);                                                      \
-    template void evaluate<T>(Network<T>&, BatchStats&, const T*, const T*, index_t, index_t,   \
-                              index_t);                                                         \
-    template bool predict<T>(Network<T>&, T*, const T*, index_t, index_t, bool);                \
-    template double loss_and_gradient<T>(Network<T>&, const T*, const T*, index_t, index_t);    \
-    template void numerical_gradient<T>(Network<T>&, T*, const T*, const T*, index_t, index_t, \
-                                        double, const std::int64_t*, index_t);
+#define LAMINA_INSTANTIATE_TRAIN(T)                                                                \
+    template void train_batches<T>(Network<T>&, BatchStats&, const T*, const T*, index_t,          \
+                                   const std::int64_t*, index_t, index_t, index_t, index_t,       \
+                                   const T*, bool);                                               \
+    template void evaluate<T>(Network<T>&, BatchStats&, const T*, const T*, index_t, index_t,      \
+                              index_t, const T*);                                                 \
+    template bool predict<T>(Network<T>&, T*, const T*, index_t, index_t, bool);                   \
+    template double loss_and_gradient<T>(Network<T>&, const T*, const T*, index_t, index_t,        \
+                                         const T*);                                               \
+    template void numerical_gradient<T>(Network<T>&, T*, const T*, const T*, index_t, index_t,    \
+                                        double, const std::int64_t*, index_t, const T*);
 LAMINA_INSTANTIATE_TRAIN(float)
 LAMINA_INSTANTIATE_TRAIN(double)
 

@@ -2,7 +2,8 @@
 // released; they allocate nothing once the network's workspaces have reached the batch size.
 //
 // Shapes: x (n_rows, input_dim); y (n_rows, ycols) with ycols = output_dim, or 1 for integer
-// labels (sparse loss); order: a permutation of [0, n_rows) or null for the identity.
+// labels (sparse loss); w (n_rows) sample weights or null (unweighted); order: a permutation of
+// [0, n_rows) or null for the identity. Weights are gathered with their rows.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -20,12 +21,12 @@ namespace lamina {
 template <typename T>
 void train_batches(Network<T>& net, BatchStats& stats, const T* x, const T* y, index_t ycols,
                    const std::int64_t* order, index_t n_rows, index_t first, index_t batch_size,
-                   index_t n_batches, bool empty_steps = false);
+                   index_t n_batches, const T* w = nullptr, bool empty_steps = false);
 
 // Loss and metrics over all rows, in batches, without dropout or updates.
 template <typename T>
 void evaluate(Network<T>& net, BatchStats& stats, const T* x, const T* y, index_t ycols,
-              index_t n_rows, index_t batch_size);
+              index_t n_rows, index_t batch_size, const T* w = nullptr);
 
 // out (n_rows, output_dim) = the network's output for x. With check_finite, each batch of x is
 // checked for NaN and infinity just before it is used (it is then still in cache for the
@@ -37,13 +38,15 @@ bool predict(Network<T>& net, T* out, const T* x, index_t n_rows, index_t batch_
 
 // Full-batch loss (mean + penalty) with gradients in net.grads(); dropout off.
 template <typename T>
-double loss_and_gradient(Network<T>& net, const T* x, const T* y, index_t ycols, index_t n_rows);
+double loss_and_gradient(Network<T>& net, const T* x, const T* y, index_t ycols, index_t n_rows,
+                         const T* w = nullptr);
 
 // out[i] = (J(theta + eps e_k) - J(theta - eps e_k)) / (2 eps) for k = indices[i]: the two-sided
 // difference the course uses for gradient checking. Parameters are restored exactly.
 template <typename T>
 void numerical_gradient(Network<T>& net, T* out, const T* x, const T* y, index_t ycols,
-                        index_t n_rows, double epsilon, const std::int64_t* indices, index_t count);
+                        index_t n_rows, double epsilon, const std::int64_t* indices, index_t count,
+                        const T* w = nullptr);
 
 // A Fisher-Yates permutation of [0, n) drawn from (seed, epoch): the same on every run.
 std::vector<std::int64_t> shuffled_order(index_t n, std::uint64_t seed, std::uint64_t epoch);

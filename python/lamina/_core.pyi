@@ -233,25 +233,40 @@ class BatchStats:
     @property
     def squared_error(self) -> float:
         ...
+    @property
+    def weight_sum(self) -> float:
+        ...
+    @property
+    def weighted_absolute_error(self) -> float:
+        ...
+    @property
+    def weighted_confusion(self) -> numpy.typing.NDArray[numpy.float64]:
+        ...
+    @property
+    def weighted_elements(self) -> float:
+        ...
+    @property
+    def weighted_squared_error(self) -> float:
+        ...
 class Network32:
     track_gradient_norms: bool
     def __init__(self, input_dim: typing.SupportsInt | typing.SupportsIndex, layers: collections.abc.Sequence[LayerSpec], seed: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     def dense_params(self) -> list:
         ...
-    def evaluate(self, stats: BatchStats, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], batch_size: typing.SupportsInt | typing.SupportsIndex) -> None:
+    def evaluate(self, stats: BatchStats, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], batch_size: typing.SupportsInt | typing.SupportsIndex, sample_weight: typing.Any = None) -> None:
         ...
     def gradients(self) -> numpy.typing.NDArray[numpy.float32]:
         """
         The gradient block of the last step as a writable 1-D view (no copy).
         """
-    def loss_and_gradient(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> float:
+    def loss_and_gradient(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], sample_weight: typing.Any = None) -> float:
         ...
     def loss_config(self) -> LossConfig:
         """
         A copy of the loss the network trains on.
         """
-    def numerical_gradient(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], epsilon: typing.SupportsFloat | typing.SupportsIndex, indices: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> numpy.typing.NDArray[numpy.float32]:
+    def numerical_gradient(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], epsilon: typing.SupportsFloat | typing.SupportsIndex, indices: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], sample_weight: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
         ...
     def optimizer_config(self) -> OptimizerConfig:
         """
@@ -286,9 +301,14 @@ class Network32:
         """
         Freezes (False) or unfreezes Dense layer dense_index: the update skips its tensors.
         """
-    def train_batches(self, stats: BatchStats, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], order: typing.Any, first: typing.SupportsInt | typing.SupportsIndex, batch_size: typing.SupportsInt | typing.SupportsIndex, n_batches: typing.SupportsInt | typing.SupportsIndex, empty_steps: bool = False) -> None:
+    def train_batch_list(self, stats: BatchStats, batches: list) -> None:
         """
-        n_batches steps from position first of order (None: the rows in order); with empty_steps,
+        One training step per (x, y, sample_weight or None) batch, in order, in one call with the GIL released.
+        """
+    def train_batches(self, stats: BatchStats, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], order: typing.Any, first: typing.SupportsInt | typing.SupportsIndex, batch_size: typing.SupportsInt | typing.SupportsIndex, n_batches: typing.SupportsInt | typing.SupportsIndex, sample_weight: typing.Any = None, empty_steps: bool = False) -> None:
+        """
+        n_batches steps from position first of order (None: the rows in order). sample_weight: None or
+        one weight per row of x (gathered with the rows, so shuffled with them). With empty_steps,
         batches past the end of the data are zero-row steps (hook and update still run).
         """
     @property
@@ -341,19 +361,19 @@ class Network64:
         ...
     def dense_params(self) -> list:
         ...
-    def evaluate(self, stats: BatchStats, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], batch_size: typing.SupportsInt | typing.SupportsIndex) -> None:
+    def evaluate(self, stats: BatchStats, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], batch_size: typing.SupportsInt | typing.SupportsIndex, sample_weight: typing.Any = None) -> None:
         ...
     def gradients(self) -> numpy.typing.NDArray[numpy.float64]:
         """
         The gradient block of the last step as a writable 1-D view (no copy).
         """
-    def loss_and_gradient(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> float:
+    def loss_and_gradient(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], sample_weight: typing.Any = None) -> float:
         ...
     def loss_config(self) -> LossConfig:
         """
         A copy of the loss the network trains on.
         """
-    def numerical_gradient(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], epsilon: typing.SupportsFloat | typing.SupportsIndex, indices: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> numpy.typing.NDArray[numpy.float64]:
+    def numerical_gradient(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], epsilon: typing.SupportsFloat | typing.SupportsIndex, indices: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], sample_weight: typing.Any = None) -> numpy.typing.NDArray[numpy.float64]:
         ...
     def optimizer_config(self) -> OptimizerConfig:
         """
@@ -388,9 +408,14 @@ class Network64:
         """
         Freezes (False) or unfreezes Dense layer dense_index: the update skips its tensors.
         """
-    def train_batches(self, stats: BatchStats, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], order: typing.Any, first: typing.SupportsInt | typing.SupportsIndex, batch_size: typing.SupportsInt | typing.SupportsIndex, n_batches: typing.SupportsInt | typing.SupportsIndex, empty_steps: bool = False) -> None:
+    def train_batch_list(self, stats: BatchStats, batches: list) -> None:
         """
-        n_batches steps from position first of order (None: the rows in order); with empty_steps,
+        One training step per (x, y, sample_weight or None) batch, in order, in one call with the GIL released.
+        """
+    def train_batches(self, stats: BatchStats, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], order: typing.Any, first: typing.SupportsInt | typing.SupportsIndex, batch_size: typing.SupportsInt | typing.SupportsIndex, n_batches: typing.SupportsInt | typing.SupportsIndex, sample_weight: typing.Any = None, empty_steps: bool = False) -> None:
+        """
+        n_batches steps from position first of order (None: the rows in order). sample_weight: None or
+        one weight per row of x (gathered with the rows, so shuffled with them). With empty_steps,
         batches past the end of the data are zero-row steps (hook and update still run).
         """
     @property
@@ -485,7 +510,7 @@ def dense_forward(x: numpy.ndarray, W: numpy.ndarray, b: typing.Any = None, acti
     """
 def flush_denormals() -> bool:
     ...
-def fused_loss(loss: Loss, z: numpy.ndarray, y: numpy.ndarray, scale: typing.SupportsFloat | typing.SupportsIndex = 1.0) -> typing.Any:
+def fused_loss(loss: Loss, z: numpy.ndarray, y: numpy.ndarray, scale: typing.SupportsFloat | typing.SupportsIndex = 1.0, sample_weight: typing.Any = None) -> typing.Any:
     """
     Softmax/sigmoid + cross-entropy on logits z: (sum of row losses, scale * gradient w.r.t. z)
     """
@@ -505,9 +530,9 @@ def get_num_threads() -> int:
     ...
 def initialize(kind: InitKind, count: typing.SupportsInt | typing.SupportsIndex, fan_in: typing.SupportsInt | typing.SupportsIndex, fan_out: typing.SupportsInt | typing.SupportsIndex, value: typing.SupportsFloat | typing.SupportsIndex = 0.0, seed: typing.SupportsInt | typing.SupportsIndex = 0, stream: typing.SupportsInt | typing.SupportsIndex = 0, dtype: str = 'float64', value2: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> typing.Any:
     ...
-def loss(loss: Loss, p: numpy.ndarray, y: numpy.ndarray, delta: typing.SupportsFloat | typing.SupportsIndex = 1.0, scale: typing.SupportsFloat | typing.SupportsIndex = 1.0) -> typing.Any:
+def loss(loss: Loss, p: numpy.ndarray, y: numpy.ndarray, delta: typing.SupportsFloat | typing.SupportsIndex = 1.0, scale: typing.SupportsFloat | typing.SupportsIndex = 1.0, sample_weight: typing.Any = None) -> typing.Any:
     """
-    (sum of row losses, scale * gradient w.r.t. p)
+    (sum of (weighted) row losses, scale * gradient w.r.t. p)
     """
 def max_threads() -> int:
     """

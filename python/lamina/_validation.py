@@ -82,12 +82,26 @@ def as_array(value: Any, name: str) -> np.ndarray:
     return arr
 
 
+# check_finite reads this many bytes per call into the core, so an array larger than memory (an
+# np.memmap) is checked without a copy and the offending element is located within one block.
+_FINITE_BLOCK_BYTES = 64 * 2**20
+
+
 def check_finite(arr: np.ndarray, name: str) -> None:
     """Rejects NaN and infinity, pointing at the first offending element."""
-    if arr.dtype.kind != "f" or _core.all_finite(arr):
+    if arr.dtype.kind != "f":
         return
-    where = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
-    raise ValueError(f"{name} contains NaN or infinity (first at index {where}: {arr[where]})")
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    row_bytes = max(1, arr.itemsize * (arr.size // max(1, len(arr))))
+    rows = max(1, _FINITE_BLOCK_BYTES // row_bytes)
+    for start in range(0, len(arr), rows):
+        block = arr[start:start + rows]
+        if _core.all_finite(block):
+            continue
+        first = np.argwhere(~np.isfinite(block))[0]
+        where = (int(first[0]) + start,) + tuple(int(i) for i in first[1:])
+        raise ValueError(f"{name} contains NaN or infinity (first at index {where}: {arr[where]})")
 
 
 def features(value: Any, name: str, dtype: Any, n_features: Optional[int] = None,

@@ -1,4 +1,5 @@
-"""Preparing arrays for training: a train/dev/test split and feature standardization.
+"""Preparing data for training: a train/dev/test split, feature standardization, and
+``Dataset``, the batch-by-batch source for data that does not fit in memory.
 
 >>> import lamina as lm
 >>> x, y = lm.datasets.load_digits()
@@ -15,12 +16,54 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["train_dev_test_split", "Standardizer"]
+__all__ = ["Dataset", "Standardizer", "train_dev_test_split"]
 
 _DEFAULT_RATIOS = (0.6, 0.2, 0.2)
 _RATIO_TOLERANCE = 1e-6
 
 Split = Tuple[np.ndarray, np.ndarray]
+
+
+# --------------------------------------------------------------------------------------
+# Dataset: batches delivered one at a time
+# --------------------------------------------------------------------------------------
+
+
+class Dataset:
+    """A source of batches, Keras's ``PyDataset`` shape: subclass it and define ``__len__``
+    (the number of batches in an epoch) and ``__getitem__(i)``, returning the ``i``-th batch
+    as ``(x_batch, y_batch)`` or ``(x_batch, y_batch, sample_weight_batch)``; ``predict`` also
+    takes a bare ``x_batch``. ``on_epoch_end()`` is called after every epoch of ``fit``.
+
+    ``fit``, ``evaluate`` and ``predict`` take one in place of ``x``. A background thread loads
+    the next batches (calling ``__getitem__``, which may read files; at most five ahead) while the
+    core trains the current ones with the GIL released (the batches already loaded go to the core
+    in one call). Batches are requested in order ``0 .. len - 1`` (with
+    ``fit(shuffle=True)``, in an order drawn from the model's seed and epoch), one at a time,
+    so ``__getitem__`` need not be thread-safe and the results do not depend on the timing.
+
+    >>> import numpy as np
+    >>> class Halves(Dataset):
+    ...     def __init__(self, x, y):
+    ...         self.x, self.y = x, y
+    ...     def __len__(self):
+    ...         return 2
+    ...     def __getitem__(self, i):
+    ...         half = len(self.x) // 2
+    ...         return self.x[i * half:(i + 1) * half], self.y[i * half:(i + 1) * half]
+    >>> data = Halves(np.zeros((8, 3)), np.zeros((8, 1)))
+    >>> len(data), data[1][0].shape
+    (2, (4, 3))
+    """
+
+    def __len__(self) -> int:
+        raise TypeError(f"{type(self).__name__} must define __len__ (the number of batches per epoch)")
+
+    def __getitem__(self, index: int) -> Any:
+        raise TypeError(f"{type(self).__name__} must define __getitem__(i), returning batch i as (x, y) or (x, y, w)")
+
+    def on_epoch_end(self) -> None:
+        """Called after each epoch of ``fit`` (for example to reshuffle files); does nothing here."""
 
 
 # --------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
-from lamina import _core
+from lamina import _core, _weights
 from lamina import _validation as check
 from lamina import layers as layers_module
 
@@ -110,7 +110,8 @@ def _apply_simulated_bug(model: Any, grad: np.ndarray, bug: Tuple[str, float]) -
 
 def gradient_check(model: Any, x: Any, y: Any, epsilon: float = 1e-7, threshold: float = 1e-7,
                    max_params: Optional[int] = None, seed: int = 0, worst: int = 5,
-                   simulate_bug: Optional[Tuple[str, float]] = None) -> GradientCheckReport:
+                   simulate_bug: Optional[Tuple[str, float]] = None,
+                   sample_weight: Any = None) -> GradientCheckReport:
     """Compares backprop's gradient with two-sided differences on ``x``, ``y``.
 
     ``max_params`` checks a random subset of that many parameters (all by default: each costs
@@ -120,6 +121,7 @@ def gradient_check(model: Any, x: Any, y: Any, epsilon: float = 1e-7, threshold:
     ``simulate_bug=(layer_name, factor)`` scales that layer's backprop kernel gradient by
     ``factor`` before the comparison: the kind of mistake a hand-written backward pass makes
     (a dropped term, a wrong constant), to see what a failing check looks like.
+    ``sample_weight`` checks the weighted loss ``fit`` would train on (see ``Sequential.fit``).
 
     >>> import numpy as np, lamina as lm
     >>> model = lm.Sequential([lm.layers.Dense(3, activation="tanh", input_shape=(2,)),
@@ -137,6 +139,8 @@ def gradient_check(model: Any, x: Any, y: Any, epsilon: float = 1e-7, threshold:
     seed = check.non_negative_int(seed, "seed")
     xs = check.features(x, "x", np.float64, model.input_size)
     ys = model.loss.targets(y, xs.shape[0], model.output_size, np.float64)  # the model's checks, in float64
+    weighted = {} if sample_weight is None else {
+        "sample_weight": _weights.sample_weights(sample_weight, xs.shape[0], np.float64)}
 
     specs = [s for s in (layer._core_spec() for layer in model.layers) if s is not None]
     net = _core.Network64(model.input_size, specs, model.seed)
@@ -148,12 +152,12 @@ def gradient_check(model: Any, x: Any, y: Any, epsilon: float = 1e-7, threshold:
         indices = np.arange(total, dtype=np.int64)
     else:
         indices = np.sort(np.random.default_rng(seed).choice(total, size=max_params, replace=False)).astype(np.int64)
-    net.loss_and_gradient(xs, ys)
+    net.loss_and_gradient(xs, ys, **weighted)
     full_grad = net.gradients().copy()
     if simulate_bug is not None:
         _apply_simulated_bug(model, full_grad, simulate_bug)
     grad = full_grad[indices]
-    approx = net.numerical_gradient(xs, ys, epsilon, indices)
+    approx = net.numerical_gradient(xs, ys, epsilon, indices, **weighted)
 
     # The ratio is scale-free: divide by the largest magnitude first so huge losses don't overflow.
     if not (np.isfinite(approx).all() and np.isfinite(grad).all()):

@@ -414,5 +414,3 @@ class InMemory:
     def array(self, name: str) -> np.ndarray:
         self.shape(name)
         return self._arrays[name]
-
-

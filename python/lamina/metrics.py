@@ -57,6 +57,27 @@ class Metric:
         return f"{type(self).__name__}()"
 
 
+class WeightedTallies:
+    """The weighted tallies of a ``_core.BatchStats`` under the names metrics read, for Keras's
+    ``weighted_metrics``: every sample counts with its weight. Without weights (the batches had
+    none) they are the plain tallies, as a Keras weighted metric without sample_weight is.
+
+    >>> stats = lm._core.BatchStats()
+    >>> WeightedTallies(stats).elements
+    0
+    """
+
+    def __init__(self, stats: Any) -> None:
+        if stats.weight_sum > 0:
+            self.confusion = stats.weighted_confusion
+            self.squared_error, self.absolute_error = stats.weighted_squared_error, stats.weighted_absolute_error
+            self.elements = stats.weighted_elements
+        else:
+            self.confusion = stats.confusion
+            self.squared_error, self.absolute_error = stats.squared_error, stats.absolute_error
+            self.elements = stats.elements
+
+
 def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num, dtype=np.float64), where=den > 0)
 

@@ -9,14 +9,15 @@ chunks for the progress display, callbacks and Ctrl-C.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import secrets
-import time
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
+import warnings
+from typing import Any, Callable, Dict, Generator, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 
-from lamina import _core, losses, optimizers, saving
+from lamina import _core, _prefetch, _sources, _weights, losses, optimizers, saving, training
 from lamina import _validation as check
 from lamina import callbacks as callbacks_module
 from lamina import distributed as distributed_module
@@ -29,11 +30,6 @@ from lamina.progress import PassProgress, ProgressDisplay
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 _CORE = {"float32": _core.Network32, "float64": _core.Network64}
-# fit hands the core chunks of batches sized to take about this long, then returns to Python.
-_CHUNK_SECONDS = 0.15
-# Batch sizes above this are passed to the core as this (no data set has that many rows), so
-# every size the core sees fits its 64-bit index arithmetic.
-_MAX_BATCH = 2**40
 
 
 def _dtype_name(dtype: Any) -> str:
@@ -76,12 +72,13 @@ class Sequential:
         self.optimizer: Optional[optimizers.Optimizer] = None
         self.loss: Optional[losses.Loss] = None
         self.metrics: List[metrics_module.Metric] = []
+        self.weighted_metrics: List[metrics_module.Metric] = []
+        self._weighted_names: List[str] = []  # their keys in the logs
         self._scoring: Optional[str] = None
         self.stop_training = False
         self.history: Optional[callbacks_module.History] = None
         self.epochs_trained = 0  # completed epochs: each draws its own shuffle
         self.standardizer: Any = None  # a fitted lm.data.Standardizer applied to every input
-        self._live_epoch: Any = None  # the running epoch's BatchStats while fit runs
         self._gradient_hook: Optional[Callable[[np.ndarray, int], None]] = None
         if layers is not None:
             if isinstance(layers, Layer) or not isinstance(layers, Iterable):
@@ -343,32 +340,47 @@ class Sequential:
             view[...] = arr
 
     # ----------------------------------------------------------------- compile
-    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Optional[Sequence[Any]] = None) -> None:
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Optional[Sequence[Any]] = None,
+                weighted_metrics: Optional[Sequence[Any]] = None) -> None:
         """Chooses the optimizer, the loss and the metrics (names or objects). Compiling again
-        starts the optimizer's state afresh."""
+        starts the optimizer's state afresh.
+
+        As in Keras, ``metrics`` ignore sample and class weights while ``weighted_metrics``
+        count each sample with its weight (a weighted metric whose name a plain one already
+        has is logged as ``weighted_<name>``). The loss is always weighted."""
         self._require_idle("compile")
         if loss is None:
             raise ValueError("compile() needs a loss, received loss=None")
         opt = optimizers.get(optimizer)
         opt._check_owner(self)
         loss_obj = losses.get(loss)
-        if metrics is None:
-            metrics = []
-        if isinstance(metrics, (str, metrics_module.Metric)) or not isinstance(metrics, (list, tuple)):
-            raise TypeError(f"metrics must be a list, received metrics={check.describe(metrics)}")
-        metric_objs = [metrics_module.get(m) for m in metrics]
-        names = [m.name for m in metric_objs]
-        if len(set(names)) != len(names):
-            raise ValueError(f"metrics must have distinct names, received {names}")
-        metrics_module.scoring_mode(loss_obj.kind, max(self.output_size, 1), metric_objs)  # validates
+        metric_objs = self._metric_list(metrics, "metrics")
+        weighted_objs = self._metric_list(weighted_metrics, "weighted_metrics")
+        plain = {m.name for m in metric_objs}
+        weighted_names = [f"weighted_{m.name}" if m.name in plain else m.name for m in weighted_objs]
+        metrics_module.scoring_mode(loss_obj.kind, max(self.output_size, 1), metric_objs + weighted_objs)  # validates
         self.optimizer, self.loss, self.metrics = opt, loss_obj, metric_objs
+        self.weighted_metrics, self._weighted_names = weighted_objs, weighted_names
         if self.built:
             self._configure_core()
+
+    @staticmethod
+    def _metric_list(metrics: Any, name: str) -> List[metrics_module.Metric]:
+        if metrics is None:
+            return []
+        if isinstance(metrics, (str, metrics_module.Metric)) or not isinstance(metrics, (list, tuple)):
+            raise TypeError(f"{name} must be a list, received {name}={check.describe(metrics)}")
+        objs = [metrics_module.get(m) for m in metrics]
+        names = [m.name for m in objs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{name} must have distinct names, received {names}")
+        return objs
 
     def _configure_core(self) -> None:
         assert self.loss is not None and self.optimizer is not None
         self._net.set_loss(self.loss._core_config())
-        self._scoring = metrics_module.scoring_mode(self.loss.kind, self.output_size, self.metrics)
+        self._scoring = metrics_module.scoring_mode(self.loss.kind, self.output_size,
+                                                    self.metrics + self.weighted_metrics)
         self._net.set_metric_mode(_core.MetricMode[self._scoring or "none"])
         self.optimizer._attach(self._net, self)
 
@@ -412,10 +424,22 @@ class Sequential:
         xs = self._features(x, xname, n_features)
         return xs, self._targets(y, xs.shape[0], yname)
 
+    def _weights(self, sample_weight: Any, class_weight: Any, ys: np.ndarray) -> Optional[np.ndarray]:
+        """Per-sample weights for targets ``ys`` (as the core takes them), or None."""
+        assert self.loss is not None
+        units = self.output_size
+        return _weights.resolve(sample_weight, class_weight, ys, self.loss.kind == "sparse",
+                                units if units > 1 else 2, _DTYPES[self.dtype])
+
     def _logs(self, stats: Any, prefix: str = "") -> Dict[str, float]:
+        # Keras's loss: the weighted sum of sample losses over the number of samples.
         logs = {prefix + "loss": stats.loss_sum / stats.samples if stats.samples else float("nan")}
         for m in self.metrics:
             logs[prefix + m.name] = m.result(stats, self._scoring)
+        if self.weighted_metrics:
+            tallies = metrics_module.WeightedTallies(stats)
+            for m, name in zip(self.weighted_metrics, self._weighted_names):
+                logs[prefix + name] = m.result(tallies, self._scoring)
         return logs
 
     # ----------------------------------------------------------------- training
@@ -423,13 +447,29 @@ class Sequential:
             verbose: int = 1, callbacks: Optional[Sequence[callbacks_module.Callback]] = None,
             validation_split: float = 0.0, validation_data: Optional[Tuple[Any, Any]] = None,
             shuffle: bool = True, initial_epoch: int = 0,
-            track_gradient_norms: bool = False, distributed: Any = None) -> callbacks_module.History:
+            track_gradient_norms: bool = False, sample_weight: Any = None,
+            class_weight: Optional[Dict[int, float]] = None, steps_per_epoch: Optional[int] = None,
+            validation_steps: Optional[int] = None, distributed: Any = None) -> callbacks_module.History:
         """Trains by minibatch gradient descent and returns a ``History``.
 
         ``batch_size`` defaults to 32; the last, shorter batch of an epoch is trained too.
         ``validation_split`` holds out the last fraction of ``x``/``y`` (before shuffling, as
         Keras does); ``validation_data=(x_val, y_val)`` gives the set explicitly. Each epoch
         draws a fresh shuffle from the model's seed, so the same seed gives the same weights.
+
+        ``sample_weight`` (one non-negative weight per sample) or ``class_weight`` (``{class
+        index: weight}``; classes left out weigh 1) weight each sample's loss, Keras's way: a
+        batch's loss is the weighted sum over its samples divided by their number. Shuffling
+        moves each weight with its sample; ``validation_data`` may be ``(x, y, sample_weight)``.
+
+        ``x`` may also be a ``lamina.data.Dataset`` (``y`` then None: its batches are ``(x, y)``
+        or ``(x, y, sample_weight)``) or a generator of such batches with ``steps_per_epoch``
+        batches per epoch; ``validation_data`` likewise (a generator with ``validation_steps``).
+        A background thread loads the next batches while the core trains the current ones, and the
+        results do not depend on the timing. ``shuffle=True`` draws the order of a Dataset's
+        batches from the model's seed; a generator's order is its own. A batch that fails the
+        checks stops training with the batches before it trained (the first batch is checked
+        before anything changes).
 
         ``track_gradient_norms=True`` records, per epoch, the mean L2 norm of each Dense
         kernel's gradient as ``history.history["gradient_norm/<layer name>"]``: the numbers that
@@ -440,16 +480,25 @@ class Sequential:
         is the exact mean over every rank's batch; logs are global and files are written by
         rank 0 only. ``validation_split`` splits each rank's shard. See ``lamina.distributed``.
         """
-        if distributed is not None:
-            if not isinstance(distributed, distributed_module.Context):
-                raise TypeError(f"distributed must be the context lm.distributed.init() returns, received "
-                                f"distributed={check.describe(distributed)}")
+        if distributed is not None and not isinstance(distributed, distributed_module.Context):
+            raise TypeError(f"distributed must be the context lm.distributed.init() returns, received "
+                            f"distributed={check.describe(distributed)}")
         # Distributed, a rank that refuses its arguments tells the others, which raise too: none is
         # left waiting in the first collective.
         together = distributed_module.checked_together(distributed) if distributed is not None else contextlib.nullcontext()
         with together:
             self._require_idle("fit")
             self._require_compiled("fit")
+            source = _sources.optional(x, steps_per_epoch, "x", "steps_per_epoch")
+            if source is not None:
+                self._refuse_with_stream(y=y, batch_size=batch_size, sample_weight=sample_weight)
+                if validation_split:
+                    raise ValueError("validation_split needs arrays; with a Dataset or a generator give validation_data")
+                if distributed is not None:
+                    raise ValueError("distributed training takes arrays (each rank's shard), not a Dataset or a generator")
+            elif steps_per_epoch is not None:
+                raise ValueError("steps_per_epoch is for a Dataset or a generator x; with arrays an epoch is every "
+                                 f"sample, received steps_per_epoch={check.describe(steps_per_epoch)}")
             batch_size = 32 if batch_size is None else check.positive_int(batch_size, "batch_size")
             epochs = check.non_negative_int(epochs, "epochs")
             initial_epoch = check.non_negative_int(initial_epoch, "initial_epoch")
@@ -466,157 +515,181 @@ class Sequential:
                 if not isinstance(cb, callbacks_module.Callback):
                     raise TypeError(f"callbacks must be lamina Callback objects, received {check.describe(cb)}")
             # Everything is checked before anything changes (the build below included).
-            xs, ys = self._dataset(x, y)
-            val = None
-            if validation_data is not None:
-                if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                    raise ValueError("validation_data must be a pair (x_val, y_val), received "
+            if source is not None:
+                keys = source.keys(self.seed, self.epochs_trained, shuffle)
+                first = self._first_batch(source, keys[0], class_weight)
+                n_features = first[0].shape[1]
+            else:
+                xs, ys = self._dataset(x, y)
+                ws = self._weights(sample_weight, class_weight, ys)
+                n_features = xs.shape[1]
+            val: Any = _sources.optional(validation_data, validation_steps, "validation_data", "validation_steps")
+            if val is None and validation_data is not None:
+                if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                    raise ValueError("validation_data must be a pair (x_val, y_val), a triple (x_val, y_val, "
+                                     "sample_weight_val), a lamina.data.Dataset or a generator, received "
                                      f"validation_data={check.describe(validation_data)}")
-                val = self._dataset(validation_data[0], validation_data[1], "validation_data[0]", "validation_data[1]",
-                                    n_features=xs.shape[1])
-            elif validation_split > 0:
+                xv, yv = self._dataset(validation_data[0], validation_data[1], "validation_data[0]", "validation_data[1]",
+                                       n_features=n_features)
+                wv = None
+                if len(validation_data) == 3 and validation_data[2] is not None:
+                    wv = _weights.sample_weights(validation_data[2], xv.shape[0], _DTYPES[self.dtype],
+                                                 "validation_data[2]")
+                val = (xv, yv, wv)
+            if source is None and validation_data is None and validation_split > 0:
                 n_val = int(xs.shape[0] * validation_split)
                 if n_val == 0 or n_val == xs.shape[0]:
                     raise ValueError(f"validation_split={validation_split} leaves no samples for "
                                      f"{'validation' if n_val == 0 else 'training'} out of {xs.shape[0]}")
-                val = (xs[-n_val:], ys[-n_val:])
+                val = (xs[-n_val:], ys[-n_val:], None if ws is None else ws[-n_val:])
                 xs, ys = np.ascontiguousarray(xs[:-n_val]), np.ascontiguousarray(ys[:-n_val])
+                if ws is not None:
+                    ws = np.ascontiguousarray(ws[:-n_val])
+                    if not ws.any():
+                        raise ValueError("sample_weight is all zero on the training part of validation_split: "
+                                         "no training sample would count")
             if not self.built:
-                self.build((None, xs.shape[1]))
+                self.build((None, n_features))
 
         history = callbacks_module.History()
         self.history = history
-        n = xs.shape[0]
         net = self._net
-        steps = math.ceil(n / batch_size)
         run = None
-        if distributed is not None:
-            run = distributed_module.Run(distributed, self, net, n, min(batch_size, _MAX_BATCH))
-            run.agree_on_setup({"batch_size": batch_size, "epochs": epochs, "initial_epoch": initial_epoch,
-                                "shuffle": bool(shuffle), "validation": val is not None,
-                                "track_gradient_norms": bool(track_gradient_norms)})
-            steps = run.steps
-            if not distributed.is_root:
-                verbose = 0
-                callbacks = [cb for cb in callbacks if not cb.root_only]
-        params = {"epochs": epochs, "steps": steps, "batch_size": batch_size, "samples": n, "verbose": verbose}
-        batch_size = min(batch_size, _MAX_BATCH)  # any larger batch holds every row as well
+        if source is not None:
+            steps = source.count
+            params = {"epochs": epochs, "steps": steps, "batch_size": None, "samples": None, "verbose": verbose}
+        else:
+            n = xs.shape[0]
+            steps = math.ceil(n / batch_size)
+            if distributed is not None:
+                run = distributed_module.Run(distributed, self, net, n, min(batch_size, training.MAX_BATCH))
+                run.agree_on_setup({"batch_size": batch_size, "epochs": epochs, "initial_epoch": initial_epoch,
+                                    "shuffle": bool(shuffle), "validation": val is not None,
+                                    "weighted": ws is not None, "track_gradient_norms": bool(track_gradient_norms)})
+                steps = run.steps
+                if not distributed.is_root:
+                    verbose = 0
+                    callbacks = [cb for cb in callbacks if not cb.root_only]
+            params = {"epochs": epochs, "steps": steps, "batch_size": batch_size, "samples": n, "verbose": verbose}
+            batch_size = min(batch_size, training.MAX_BATCH)  # any larger batch holds every row as well
         extra = [ProgressDisplay(verbose)] if verbose else []
         cbs = callbacks_module.CallbackList([history, *callbacks, *extra], self, params)
         self.stop_training = False
         net.track_gradient_norms = bool(track_gradient_norms)
-        with contextlib.ExitStack() as scope:
-            if run is not None:
-                scope.enter_context(run.abort_on_error())
-                scope.enter_context(self._distributed_steps(run, net, batch_size))
-            self._fit_epochs(cbs, net, xs, ys, val, batch_size, steps, initial_epoch, epochs, shuffle,
-                             bool(track_gradient_norms), run)
+        loop = training.FitLoop(self, net, cbs, val, initial_epoch, epochs, bool(shuffle), bool(track_gradient_norms),
+                                run)
+        if source is not None:
+            loop.fit(steps, lambda: loop.stream(source, keys, first, class_weight))
+        else:
+            loop.fit(steps, lambda: loop.arrays(xs, ys, ws, batch_size, steps))
         return history
 
-    @contextlib.contextmanager
-    def _distributed_steps(self, run: Any, net: Any, batch_size: int) -> Iterator[None]:
-        """Rank 0's state on every rank and the allreduce in the gradient hook, for one fit."""
-        run.broadcast_state()
-        net.set_gradient_hook(run.hook(self._gradient_hook))
-        net.dropout_row_offset = run.ctx.rank * batch_size
+    # ----------------------------------------------------------------- batch streams
+    @staticmethod
+    def _refuse_with_stream(**given: Any) -> None:
+        for what, value in given.items():
+            if value is not None:
+                raise ValueError(f"{what} must be None when x is a Dataset or a generator (its batches carry x, y "
+                                 f"and any sample weights), received {what}={check.describe(value)}")
+
+    def _stream_batch(self, item: Any, where: str, class_weight: Any = None,
+                      targets: bool = True) -> Tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
+        """One delivered batch as the core takes it: (x, y, weights); without targets, (x, None, None)."""
+        x, y, w = _sources.split_item(item, where, targets)
+        if not targets:
+            return self._features(x, f"{where} x"), None, None
+        xs, ys = self._dataset(x, y, f"{where} x", f"{where} y")
+        if w is not None:
+            w = _weights.sample_weights(w, xs.shape[0], _DTYPES[self.dtype], f"{where} sample_weight")
+        return xs, ys, self._weights(w, class_weight, ys)
+
+    @staticmethod
+    def _where(source: Any, key: int) -> str:
+        return f"{source.name}[{key}]" if source.is_dataset else f"batch {key} of {source.name}"
+
+    def _first_batch(self, source: Any, key: int, class_weight: Any) -> Tuple[Any, Any, Any]:
         try:
-            yield
-        finally:
-            net.set_gradient_hook(self._gradient_hook)
-            net.dropout_row_offset = 0
+            return self._stream_batch(source.fetch(key), self._where(source, key), class_weight)
+        except _prefetch.Exhausted as exc:
+            raise ValueError(f"{exc}: it delivered no batch") from None
 
-    def _fit_epochs(self, cbs: Any, net: Any, xs: np.ndarray, ys: np.ndarray, val: Any, batch_size: int,
-                    steps: int, initial_epoch: int, epochs: int, shuffle: bool, track_gradient_norms: bool,
-                    run: Any) -> None:
-        self._busy = "fit"
-        try:
-            cbs.on_train_begin({})
-            self._run_epochs(cbs, net, xs, ys, val, batch_size, steps, initial_epoch, epochs, shuffle,
-                             track_gradient_norms, run)
-            cbs.on_train_end({})
-        except KeyboardInterrupt:
-            # Ctrl-C lands between chunks: the weights and optimizer state are those of the last
-            # completed step and History holds the finished epochs. An epoch whose last chunk
-            # completed counts as trained (its shuffle is used up). Close the progress bar only.
-            live = self._live_epoch
-            if live is not None and live.batches == steps:
-                self.epochs_trained += 1
-            self._live_epoch = None
-            for cb in cbs.callbacks:
-                if isinstance(cb, ProgressDisplay):
-                    cb.on_train_end({})
-            raise
-        finally:
-            self._busy = None
+    def _batch_groups(self, source: Any, keys: List[int], class_weight: Any = None, first: Any = None,
+                      targets: bool = True, most: int = 1) -> Generator[List[Tuple[Any, Any, Any]], None, None]:
+        """The checked batches of ``keys`` in order (``first``: keys[0]'s, already loaded), loaded
+        on a background thread while the ones before them train, in lists of up to ``most``: the
+        next batch and those already loaded. The batches must all carry sample weights or none
+        (weighted metrics would mean nothing otherwise)."""
 
-    def _run_epochs(self, cbs: Any, net: Any, xs: np.ndarray, ys: np.ndarray, val: Any, batch_size: int,
-                    steps: int, initial_epoch: int, epochs: int, shuffle: bool, track_gradient_norms: bool,
-                    run: Any = None) -> None:
-        """The epochs of fit; with ``run`` (distributed), every rank takes the same steps in the
-        same chunks (zero-row steps past the end of a short shard) and the logs are global."""
-        n = xs.shape[0]
-        dense_names = [l.name for l in self._layers if isinstance(l, layers_module.Dense)]
-        chunk = max(1, 2048 // batch_size)
+        def load(key: int) -> Tuple[Any, Any, Any]:
+            return self._stream_batch(source.fetch(key), self._where(source, key), class_weight, targets)
 
-        def global_(stats: Any) -> Any:
-            return stats if run is None else run.reduce(stats)
+        weighted, position = None, 0
+        rest = keys[1:] if first is not None else keys
+        with _prefetch.Prefetcher(load, rest, depth=training.STREAM_AHEAD) as ahead:
+            groups = ahead.groups(most)
+            for group in itertools.chain([] if first is None else [[first]], groups):
+                for batch in group:
+                    has = batch[2] is not None
+                    if weighted is not None and has != weighted:
+                        raise ValueError(f"{self._where(source, keys[position])} {'has' if has else 'lacks'} sample "
+                                         f"weights and the first batch {'lacks' if has else 'has'} them: give every "
+                                         "batch (x, y, sample_weight) or none")
+                    weighted, position = has, position + 1
+                yield group
 
-        for epoch in range(initial_epoch, epochs):
-            cbs.on_epoch_begin(epoch, {})
-            if shuffle:
-                order = _core.shuffled_order(n, self.seed, self.epochs_trained) if run is None else \
-                    run.order(self.epochs_trained)
-            else:
-                order = None
-            stats = _core.BatchStats()
-            self._live_epoch = stats  # the core counts its batches, even if Ctrl-C cuts in below
-            if run is not None:
-                run.begin_epoch()
-            done = 0
-            while done < steps and not self.stop_training:
-                take = min(chunk, steps - done)
-                started = time.perf_counter()
-                net.train_batches(stats, xs, ys, order, done * batch_size, batch_size, take,
-                                  empty_steps=run is not None)
-                elapsed = time.perf_counter() - started
-                done += take
-                # Size the next chunk to take about _CHUNK_SECONDS (results do not depend on it).
-                chunk = max(1, min(int(chunk * 2), int(take * _CHUNK_SECONDS / max(elapsed, 1e-6))))
-                cbs.on_batch_end(done - 1, self._logs(global_(stats)))
-                if run is not None:
-                    self.stop_training, chunk = run.agree(self.stop_training, chunk)
-            self.epochs_trained += 1
-            self._live_epoch = None
-            logs = self._logs(global_(stats))
-            if track_gradient_norms and stats.batches:
-                for name, total in zip(dense_names, stats.gradient_norms):
-                    logs[f"gradient_norm/{name}"] = total / stats.batches
-            if val is not None:
-                val_stats = self._evaluate_stats(val[0], val[1], max(batch_size, 256))
-                logs.update(self._logs(global_(val_stats), prefix="val_"))
-            cbs.on_epoch_end(epoch, logs)
-            if run is not None:
-                self.stop_training, _ = run.agree(self.stop_training, 0)
-            if self.stop_training:
-                break
+    def _evaluate_stream(self, source: Any, prefix: str = "", progress: Optional[PassProgress] = None) -> Dict[str, float]:
+        net, stats = self._net, _core.BatchStats()
+        keys = source.keys(self.seed, 0, shuffle=False)
+        with contextlib.closing(self._batch_groups(source, keys)) as groups:
+            try:
+                batches = (batch for group in groups for batch in group)
+                for done, (xs, ys, ws) in enumerate(batches, 1):
+                    net.evaluate(stats, xs, ys, xs.shape[0], ws)
+                    if progress is not None:
+                        progress.update(done)
+            except _prefetch.Exhausted as exc:
+                warnings.warn(f"{exc}; the evaluation covers the batches it delivered", UserWarning, stacklevel=4)
+        return self._logs(stats, prefix)
 
-    def train_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Union[float, List[float], Dict[str, float]]:
+    def _predict_stream(self, source: Any, progress: Optional[PassProgress] = None) -> np.ndarray:
+        net, parts = self._net, []
+        keys = source.keys(self.seed, 0, shuffle=False)
+        with contextlib.closing(self._batch_groups(source, keys, targets=False)) as groups:
+            try:
+                batches = (batch for group in groups for batch in group)
+                for done, (xs, _, _) in enumerate(batches, 1):
+                    part = net.predict(xs, max(1, min(xs.shape[0], training.MAX_BATCH)))  # GIL released
+                    parts.append(part)
+                    if progress is not None:
+                        progress.update(done)
+            except _prefetch.Exhausted as exc:
+                warnings.warn(f"{exc}; the predictions cover the batches it delivered", UserWarning, stacklevel=4)
+        if not parts:
+            return np.empty((0, self.output_size), dtype=_DTYPES[self.dtype])
+        return np.concatenate(parts)
+
+    def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None, class_weight: Optional[Dict[int, float]] = None,
+                       return_dict: bool = False) -> Union[float, List[float], Dict[str, float]]:
         """One optimizer step on exactly this batch (online learning, Keras's name); returns the
-        batch's loss (and metrics) computed before the update, as ``evaluate`` shapes them."""
+        batch's loss (and metrics) computed before the update, as ``evaluate`` shapes them.
+        ``sample_weight`` / ``class_weight`` weight it as in ``fit``."""
         self._require_compiled("train_on_batch")
         xs, ys = self._dataset(x, y)
+        ws = self._weights(sample_weight, class_weight, ys)
         if not self.built:
             self.build((None, xs.shape[1]))
         stats = _core.BatchStats()
-        self._net.train_batches(stats, xs, ys, None, 0, xs.shape[0], 1)
+        self._net.train_batches(stats, xs, ys, None, 0, xs.shape[0], 1, ws)
         return self._shape_logs(self._logs(stats), return_dict)
 
-    def test_on_batch(self, x: Any, y: Any, return_dict: bool = False) -> Union[float, List[float], Dict[str, float]]:
+    def test_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
+                      return_dict: bool = False) -> Union[float, List[float], Dict[str, float]]:
         """Loss (and metrics) on this batch, without updating anything."""
         self._require_compiled("test_on_batch")
         self._require_built("test_on_batch")
         xs, ys = self._dataset(x, y)
-        return self._shape_logs(self._evaluate_arrays(xs, ys, xs.shape[0]), return_dict)
+        ws = self._weights(sample_weight, None, ys)
+        return self._shape_logs(self._evaluate_arrays(xs, ys, xs.shape[0], weights=ws), return_dict)
 
     @staticmethod
     def _shape_logs(logs: Dict[str, float], return_dict: bool) -> Union[float, List[float], Dict[str, float]]:
@@ -625,61 +698,65 @@ class Sequential:
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
-    @staticmethod
-    def _in_chunks(n_rows: int, batch_size: int, run: Any, progress: Optional[PassProgress] = None) -> None:
-        """Calls ``run(start, stop)`` over whole batches, each call about ``_CHUNK_SECONDS`` of
-        work, so Ctrl-C (which Python handles between calls) stops a long pass promptly. Every
-        batch is the same whatever the chunks, and so are the results."""
-        batches, start = max(1, 2048 // batch_size), 0
-        while start < n_rows:
-            stop = min(n_rows, start + batches * batch_size)
-            started = time.perf_counter()
-            run(start, stop)
-            elapsed = time.perf_counter() - started
-            if progress is not None:
-                progress.update(stop)
-            done = math.ceil((stop - start) / batch_size)
-            batches = max(1, min(batches * 2, int(done * _CHUNK_SECONDS / max(elapsed, 1e-6))))
-            start = stop
-
     def _evaluate_stats(self, xs: np.ndarray, ys: np.ndarray, batch_size: int,
-                        progress: Optional[PassProgress] = None) -> Any:
+                        progress: Optional[PassProgress] = None, weights: Optional[np.ndarray] = None) -> Any:
         net, stats = self._net, _core.BatchStats()
-        batch_size = min(batch_size, _MAX_BATCH)
-        self._in_chunks(xs.shape[0], batch_size,
-                        lambda a, b: net.evaluate(stats, xs[a:b], ys[a:b], batch_size), progress)
+        batch_size = min(batch_size, training.MAX_BATCH)
+        training.in_chunks(xs.shape[0], batch_size,
+                           lambda a, b: net.evaluate(stats, xs[a:b], ys[a:b], batch_size,
+                                                     None if weights is None else weights[a:b]), progress)
         if xs.shape[0] == 0:
             net.evaluate(stats, xs, ys, batch_size)
         return stats
 
     def _evaluate_arrays(self, xs: np.ndarray, ys: np.ndarray, batch_size: int, prefix: str = "",
-                         progress: Optional[PassProgress] = None) -> Dict[str, float]:
-        return self._logs(self._evaluate_stats(xs, ys, batch_size, progress), prefix)
+                         progress: Optional[PassProgress] = None, weights: Optional[np.ndarray] = None) -> Dict[str, float]:
+        return self._logs(self._evaluate_stats(xs, ys, batch_size, progress, weights), prefix)
 
     def evaluate(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None, verbose: int = 0,
+                 sample_weight: Any = None, steps: Optional[int] = None,
                  return_dict: bool = False) -> Union[float, List[float], Dict[str, float]]:
         """The loss (with any regularization penalty) and metrics on ``x``, ``y``: a float
         without metrics, else ``[loss, *metrics]`` (or a dict with ``return_dict=True``).
-        Dropout is off."""
+        Dropout is off. ``sample_weight`` weights the loss and the ``weighted_metrics`` as in
+        ``fit``. ``x`` may be a Dataset or a generator (with ``steps`` batches), as in ``fit``."""
         self._require_compiled("evaluate")
         self._require_built("evaluate")
-        batch_size = 256 if batch_size is None else check.positive_int(batch_size, "batch_size")
         check.verbosity(verbose)
+        source = _sources.optional(x, steps, "x", "steps")
+        if source is not None:
+            self._refuse_with_stream(y=y, batch_size=batch_size, sample_weight=sample_weight)
+            progress = PassProgress(verbose, source.count, "evaluate", unit="batch")
+            logs = self._evaluate_stream(source, progress=progress)
+            progress.close(logs)
+            return self._shape_logs(logs, return_dict)
+        batch_size = 256 if batch_size is None else check.positive_int(batch_size, "batch_size")
         xs, ys = self._dataset(x, y)
+        ws = self._weights(sample_weight, None, ys)
         progress = PassProgress(verbose, xs.shape[0], "evaluate")
-        logs = self._evaluate_arrays(xs, ys, batch_size, progress=progress)
+        logs = self._evaluate_arrays(xs, ys, batch_size, progress=progress, weights=ws)
         progress.close(logs)
         return self._shape_logs(logs, return_dict)
 
-    def predict(self, x: Any, batch_size: Optional[int] = None, verbose: int = 0) -> np.ndarray:
+    def predict(self, x: Any, batch_size: Optional[int] = None, verbose: int = 0,
+                steps: Optional[int] = None) -> np.ndarray:
         """The network's outputs for ``x``, shape ``(samples, units)``; dropout is off.
         ``batch_size`` (default 1024) bounds the memory used at once. ``verbose=1`` shows a
         progress bar on a terminal, ``2`` one line at the end. The pass runs in chunks, so
-        Ctrl-C stops it promptly."""
+        Ctrl-C stops it promptly. ``x`` may be a Dataset or a generator (with ``steps``
+        batches) of ``x`` batches, or of ``(x, y[, w])`` batches whose ``x`` is used; the
+        outputs are concatenated in batch order."""
         net = self._require_built("predict")
-        batch_size = 1024 if batch_size is None else check.positive_int(batch_size, "batch_size")
-        batch_size = min(batch_size, _MAX_BATCH)
         check.verbosity(verbose)
+        source = _sources.optional(x, steps, "x", "steps")
+        if source is not None:
+            self._refuse_with_stream(batch_size=batch_size)
+            progress = PassProgress(verbose, source.count, "predict", unit="batch")
+            out_stream = self._predict_stream(source, progress)
+            progress.close()
+            return out_stream
+        batch_size = 1024 if batch_size is None else check.positive_int(batch_size, "batch_size")
+        batch_size = min(batch_size, training.MAX_BATCH)
         # The core checks each batch for NaN / infinity just before using it (x is read from
         # memory once instead of twice); if it finds one, check_finite says where.
         xs = self._features(x, defer_finite=True)
@@ -693,7 +770,7 @@ class Sequential:
                 raise RuntimeError("internal error: the core found a NaN or infinity in x that check_finite did not")
             out[start:stop] = part
 
-        self._in_chunks(xs.shape[0], batch_size, run, progress)
+        training.in_chunks(xs.shape[0], batch_size, run, progress)
         progress.close()
         return out
 
@@ -749,7 +826,8 @@ class Sequential:
         if self.loss is None or self.optimizer is None:
             return None
         return {"optimizer": self.optimizer.get_config(), "loss": self.loss.get_config(),
-                "metrics": [metrics_module.serialize(m) for m in self.metrics]}
+                "metrics": [metrics_module.serialize(m) for m in self.metrics],
+                "weighted_metrics": [metrics_module.serialize(m) for m in self.weighted_metrics]}
 
     # ----------------------------------------------------------------- config
     def get_config(self) -> Dict[str, Any]:

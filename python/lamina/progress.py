@@ -37,14 +37,18 @@ class ProgressDisplay(Callback):
         self._start, self._done = time.perf_counter(), 0
         self._epoch = epoch
         if self.live:
-            self._bar = tqdm(total=self.params["samples"], unit="sample", unit_scale=True, leave=True,
+            # A Dataset or generator has batches, not a known number of samples.
+            by_batch = self.params["samples"] is None
+            self._bar = tqdm(total=self.params["steps"] if by_batch else self.params["samples"],
+                             unit="batch" if by_batch else "sample", unit_scale=True, leave=True,
                              desc=f"Epoch {epoch + 1}/{self.params['epochs']}", file=self.stream,
                              dynamic_ncols=True, mininterval=0.2)
 
     def on_batch_end(self, batch: int, logs: Optional[Logs] = None) -> None:
         if self._bar is None:
             return
-        done = min(self.params["samples"], (batch + 1) * self.params["batch_size"])
+        samples = self.params["samples"]
+        done = batch + 1 if samples is None else min(samples, (batch + 1) * self.params["batch_size"])
         self._bar.update(done - self._done)
         self._done = done
         if logs:
@@ -52,13 +56,15 @@ class ProgressDisplay(Callback):
 
     def on_epoch_end(self, epoch: int, logs: Optional[Logs] = None) -> None:
         seconds = time.perf_counter() - self._start
-        rate = self.params["samples"] / seconds if seconds > 0 else float("inf")
+        count, unit = ((self.params["steps"], "batches") if self.params["samples"] is None
+                       else (self.params["samples"], "samples"))
+        rate = count / seconds if seconds > 0 else float("inf")
         if self._bar is not None:
             self._bar.set_postfix_str(format_logs(logs or {}), refresh=True)
             self._bar.close()
             self._bar = None
             return
-        self.stream.write(f"Epoch {epoch + 1}/{self.params['epochs']} - {seconds:.1f}s - {rate:,.0f} samples/s"
+        self.stream.write(f"Epoch {epoch + 1}/{self.params['epochs']} - {seconds:.1f}s - {rate:,.0f} {unit}/s"
                           f" - {format_logs(logs or {})}\n")
         self.stream.flush()
 
@@ -72,12 +78,13 @@ class PassProgress:
     """Progress of one ``predict`` or ``evaluate`` pass: a live bar for ``verbose=1`` on a
     terminal, else (``verbose=1`` or ``2``) one line when the pass ends; silent for 0."""
 
-    def __init__(self, verbose: int, total: int, what: str, stream: Optional[TextIO] = None) -> None:
+    def __init__(self, verbose: int, total: int, what: str, stream: Optional[TextIO] = None,
+                 unit: str = "sample") -> None:
         self.stream = stream or sys.stderr
-        self.verbose, self.total, self.what = verbose, total, what
+        self.verbose, self.total, self.what, self.unit = verbose, total, what, unit
         self._start, self._done = time.perf_counter(), 0
         live = verbose == 1 and bool(getattr(self.stream, "isatty", lambda: False)())
-        self._bar: Any = (tqdm(total=total, unit="sample", unit_scale=True, desc=what, file=self.stream,
+        self._bar: Any = (tqdm(total=total, unit=unit, unit_scale=True, desc=what, file=self.stream,
                                dynamic_ncols=True, mininterval=0.2) if live else None)
 
     def update(self, done: int) -> None:
@@ -94,5 +101,5 @@ class PassProgress:
         elif self.verbose:
             seconds = time.perf_counter() - self._start
             tail = f" - {format_logs(logs)}" if logs else ""
-            self.stream.write(f"{self.what}: {self.total} samples - {seconds:.1f}s{tail}\n")
+            self.stream.write(f"{self.what}: {self.total} {self.unit}s - {seconds:.1f}s{tail}\n")
             self.stream.flush()

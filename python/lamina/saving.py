@@ -148,7 +148,9 @@ def rebuild(model_class: Any, header: Dict[str, Any], source: Any,
     if compile_config is not None:
         model.compile(optimizer=optimizers.get(dict(compile_config["optimizer"])),
                       loss=losses.get(dict(compile_config["loss"])),
-                      metrics=[metrics.deserialize(entry) for entry in compile_config["metrics"]])
+                      metrics=[metrics.deserialize(entry) for entry in compile_config["metrics"]],
+                      weighted_metrics=[metrics.deserialize(entry)
+                                        for entry in compile_config.get("weighted_metrics", [])])
     dtype = np.dtype(model.dtype)
     params = archive.array("params")
     if params.dtype != dtype:

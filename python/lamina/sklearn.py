@@ -51,6 +51,13 @@ How the parameters map onto lamina
 * ``random_state`` seeds lamina's counter-based generator (initial weights, shuffles, dropout
   masks, all independent of the thread count); the early-stopping split uses it too.
 * ``dtype``: ``"float32"`` (default, fastest) or ``"float64"``.
+* ``fit(X, y, sample_weight=)``: scikit-learn's MLPs divide each batch's weighted loss by the
+  batch's weight sum (and the penalty by it too). lamina's core divides by the number of
+  samples (Keras's rule), so the estimators rescale the weights to mean 1 and give the penalty
+  the batch's expected weight sum ``B * mean(sample_weight)``: the same objective as
+  scikit-learn's for a batch holding all the data, its expectation for smaller batches. Integer
+  weights then act as repeated samples when one batch holds the data. With early stopping the
+  weights are split with the data and the validation score is weighted.
 """
 
 from __future__ import annotations
@@ -68,7 +75,12 @@ try:
     from sklearn.model_selection import train_test_split
     from sklearn.utils import check_random_state
     from sklearn.utils.multiclass import check_classification_targets
-    from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+    from sklearn.utils.validation import (
+        _check_sample_weight,
+        check_is_fitted,
+        column_or_1d,
+        validate_data,
+    )
 except ImportError as exc:  # not installed, or older than 1.6 (no validate_data / __sklearn_tags__)
     raise ImportError("lamina.sklearn needs scikit-learn 1.6 or newer: pip install 'lamina[sklearn]' "
                       f"(or pip install -U scikit-learn); the import failed with: {exc}") from exc
@@ -110,7 +122,8 @@ class _StopLikeSklearn(_callbacks.Callback):
     """Per epoch: records ``loss_curve_`` and applies scikit-learn's ``n_iter_no_change`` / ``tol``
     rule to the training loss or to the validation score (keeping the best weights)."""
 
-    def __init__(self, est: "_BaseMLP", validation: Optional[Tuple[np.ndarray, np.ndarray]], scale: float) -> None:
+    def __init__(self, est: "_BaseMLP", validation: Optional[Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]],
+                 scale: float) -> None:
         super().__init__()
         self.est, self.validation, self.scale = est, validation, scale
         self.stopped = False
@@ -275,12 +288,12 @@ class _BaseMLP(BaseEstimator):
         """(units, activation, loss, loss scale to scikit-learn's) for the fitted targets."""
         raise TypeError(f"{type(self).__name__} must define _output() (MLPClassifier and MLPRegressor do)")
 
-    def _score_encoded(self, model: Sequential, x: np.ndarray, y: np.ndarray) -> float:
-        """The validation score early stopping watches, on encoded targets."""
+    def _score_encoded(self, model: Sequential, x: np.ndarray, y: np.ndarray, w: Optional[np.ndarray] = None) -> float:
+        """The validation score early stopping watches, on encoded targets (weighted by w)."""
         raise TypeError(f"{type(self).__name__} must define _score_encoded() (MLPClassifier and MLPRegressor do)")
 
     # ----------------------------------------------------------------- building and training
-    def _build(self, n_features: int, batch_size: int) -> Sequential:
+    def _build(self, n_features: int, batch_size: float) -> Sequential:
         units, out_activation, loss, scale = self._output()
         l2 = float(self.alpha) / (2.0 * batch_size * scale)
         activation = _ACTIVATION_ALIASES.get(self.activation, self.activation)
@@ -314,8 +327,19 @@ class _BaseMLP(BaseEstimator):
     def _fitted_features(self) -> Dict[str, Any]:
         return {k: getattr(self, k) for k in ("n_features_in_", "feature_names_in_") if hasattr(self, k)}
 
-    def _train(self, X: np.ndarray, y: np.ndarray, incremental: bool) -> None:
-        """Trains ``model_`` (building it when needed) on validated ``X`` and encoded ``y``."""
+    def _sample_weight(self, sample_weight: Any, X: np.ndarray) -> Optional[np.ndarray]:
+        """Checked float64 weights (scikit-learn's checks, then lamina's), or None."""
+        if sample_weight is None:
+            return None
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        if not sw.any():
+            raise ValueError("sample_weight is all zero: no sample would count; sample weights must contain at "
+                             "least one non-zero number")
+        return sw
+
+    def _train(self, X: np.ndarray, y: np.ndarray, incremental: bool, sw: Optional[np.ndarray] = None) -> None:
+        """Trains ``model_`` (building it when needed) on validated ``X`` and encoded ``y``,
+        weighted by the checked ``sw`` (see the module docstring)."""
         fresh = not hasattr(self, "model_") or (not incremental and not self.warm_start)
         if fresh:
             self._random_state = check_random_state(self.random_state)
@@ -326,24 +350,34 @@ class _BaseMLP(BaseEstimator):
         validation = None
         if self.early_stopping:
             stratify = y if self._is_classifier else None
-            X, X_val, y, y_val = train_test_split(X, y, random_state=self._random_state,
-                                                  test_size=self.validation_fraction, stratify=stratify)
+            if sw is None:
+                X, X_val, y, y_val = train_test_split(X, y, random_state=self._random_state,
+                                                      test_size=self.validation_fraction, stratify=stratify)
+                sw_val = None
+            else:
+                X, X_val, y, y_val, sw, sw_val = train_test_split(X, y, sw, random_state=self._random_state,
+                                                                  test_size=self.validation_fraction,
+                                                                  stratify=stratify)
+                if not sw.any():
+                    raise ValueError("sample_weight is all zero on the training part of the early-stopping split")
             if X_val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                                  "or the size of your dataset.")
-            validation = (X_val, y_val)
+            validation = (X_val, y_val, sw_val)
             self.validation_scores_: List[float] = []
             self.best_validation_score_ = -np.inf
             self._best_weights = None
             self.best_loss_ = None
         batch_size = self._batch_size(X.shape[0])
         scale = self._output()[3]
+        weights = None if sw is None else sw * (X.shape[0] / sw.sum())  # mean 1
         if fresh:
-            self.model_ = self._build(X.shape[1], batch_size)
+            weight_sum = batch_size * (1.0 if sw is None else float(sw.mean()))  # a batch's expected weight sum
+            self.model_ = self._build(X.shape[1], weight_sum)
         stopper = _StopLikeSklearn(self, validation, scale)
         self.model_.num_threads = _threads_for(6.0 * batch_size * self.model_.count_params())
         self.model_.fit(X, y, batch_size=batch_size, epochs=1 if incremental else int(self.max_iter),
-                        verbose=0, callbacks=[stopper], shuffle=bool(self.shuffle))
+                        verbose=0, callbacks=[stopper], shuffle=bool(self.shuffle), sample_weight=weights)
         if validation is not None and self._best_weights is not None:
             self.model_.set_weights(self._best_weights)
         self._best_weights = None
@@ -437,15 +471,20 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                              f"{np.unique(y[unseen]).tolist()}")
         return codes.astype(_DTYPES[self.dtype])
 
-    def fit(self, X: Any, y: Any) -> "MLPClassifier":
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "MLPClassifier":
         """Trains on ``X`` (n_samples, n_features) and labels ``y`` (n_samples,) for up to
-        ``max_iter`` epochs; returns ``self``."""
+        ``max_iter`` epochs, each sample's loss weighted by ``sample_weight`` (see the module
+        docstring); returns ``self``."""
         self._check_params()
         before = self._fitted_features()
         X, y = validate_data(self, X, y, dtype=_DTYPES[self.dtype])
         self._check_warm_start_features(X, before)
         y = self._validate_y(y)
+        sw = self._sample_weight(sample_weight, X)
         classes = np.unique(y)
+        if sw is not None and len(np.unique(y[sw > 0])) < 2:
+            raise ValueError(f"MLPClassifier needs samples of at least 2 classes with a non-zero sample_weight, "
+                             f"but only class {np.unique(y[sw > 0])[0]!r} has any")
         if self.warm_start and hasattr(self, "classes_") and not np.array_equal(classes, self.classes_):
             raise ValueError(f"warm_start can only be used where y has the same classes as in the previous "
                              f"call to fit. Previously got {self.classes_}, y has {classes}")
@@ -454,10 +493,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                              f"but the data contains only 1 class: {classes[0]!r}")
         self.classes_ = classes
         self.n_outputs_ = self._output()[0]
-        self._train(X, self._encode(y), incremental=False)
+        self._train(X, self._encode(y), incremental=False, sw=sw)
         return self
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> "MLPClassifier":
+    def partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None) -> "MLPClassifier":
         """One epoch over ``X``, ``y``, continuing from the current weights. The first call must
         give ``classes`` (every label ``y`` will ever hold), as in scikit-learn."""
         first = not hasattr(self, "model_")
@@ -475,10 +514,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                              f"to partial_fit, was: {self.classes_!r}")
         X, y = validate_data(self, X, y, dtype=_DTYPES[self.dtype], reset=first)
         y = self._validate_y(y)
+        sw = self._sample_weight(sample_weight, X)
         if first:
             self.classes_ = classes
             self.n_outputs_ = self._output()[0]
-        self._train(X, self._encode(y), incremental=True)
+        self._train(X, self._encode(y), incremental=True, sw=sw)
         return self
 
     def _proba(self, out: np.ndarray) -> np.ndarray:
@@ -507,8 +547,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return (out[:, 0] > 0.5).astype(np.intp)
         return np.argmax(out, axis=1)
 
-    def _score_encoded(self, model: Sequential, x: np.ndarray, y: np.ndarray) -> float:
-        return float(np.mean(self._codes(model.predict(x)) == y))
+    def _score_encoded(self, model: Sequential, x: np.ndarray, y: np.ndarray, w: Optional[np.ndarray] = None) -> float:
+        return float(np.average(self._codes(model.predict(x)) == y, weights=w))
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -543,21 +583,23 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         y = y.reshape(len(y), -1) if y.ndim == 1 else y
         return y.astype(_DTYPES[self.dtype])
 
-    def fit(self, X: Any, y: Any) -> "MLPRegressor":
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "MLPRegressor":
         """Trains on ``X`` (n_samples, n_features) and targets ``y`` (n_samples,) or
-        (n_samples, n_outputs) for up to ``max_iter`` epochs; returns ``self``."""
+        (n_samples, n_outputs) for up to ``max_iter`` epochs, each sample's loss weighted by
+        ``sample_weight`` (see the module docstring); returns ``self``."""
         self._check_params()
         before = self._fitted_features()
         X, y = validate_data(self, X, y, dtype=_DTYPES[self.dtype], multi_output=True, y_numeric=True)
         self._check_warm_start_features(X, before)
+        sw = self._sample_weight(sample_weight, X)
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
         if self.warm_start and hasattr(self, "n_outputs_") and n_outputs != self.n_outputs_:
             raise ValueError(f"warm_start needs y with {self.n_outputs_} outputs as before, received {n_outputs}")
         self.n_outputs_ = n_outputs
-        self._train(X, self._prepare_y(y), incremental=False)
+        self._train(X, self._prepare_y(y), incremental=False, sw=sw)
         return self
 
-    def partial_fit(self, X: Any, y: Any) -> "MLPRegressor":
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> "MLPRegressor":
         """One epoch over ``X``, ``y``, continuing from the current weights."""
         first = not hasattr(self, "model_")
         if self.early_stopping:
@@ -570,7 +612,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             self.n_outputs_ = n_outputs
         elif n_outputs != self.n_outputs_:
             raise ValueError(f"y must have {self.n_outputs_} outputs as before, received {n_outputs}")
-        self._train(X, self._prepare_y(y), incremental=True)
+        sw = self._sample_weight(sample_weight, X)
+        self._train(X, self._prepare_y(y), incremental=True, sw=sw)
         return self
 
     def predict(self, X: Any) -> np.ndarray:
@@ -578,10 +621,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         out = np.asarray(self._forward(X), dtype=np.float64)
         return out[:, 0] if out.shape[1] == 1 else out
 
-    def _score_encoded(self, model: Sequential, x: np.ndarray, y: np.ndarray) -> float:
+    def _score_encoded(self, model: Sequential, x: np.ndarray, y: np.ndarray, w: Optional[np.ndarray] = None) -> float:
         from sklearn.metrics import r2_score
 
-        return float(r2_score(y, np.asarray(model.predict(x), dtype=np.float64)))
+        return float(r2_score(y, np.asarray(model.predict(x), dtype=np.float64), sample_weight=w))
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
