@@ -58,6 +58,11 @@ def _as_config(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+def _as_given(value: Any) -> Any:
+    """A factor as the user gave it (a pair always as a tuple), for get_config and repr."""
+    return tuple(value) if isinstance(value, (tuple, list)) else value
+
+
 def _choice(value: Any, name: str, allowed: Tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, received {name}={describe(value)}")
@@ -169,7 +174,7 @@ class RandomTranslation(_HeightWidthFactors):
                  input_shape: Any = None) -> None:
         self._height = _factor(height_factor, "height_factor", bound=1.0)
         self._width = _factor(width_factor, "width_factor", bound=1.0)
-        self.height_factor, self.width_factor = height_factor, width_factor
+        self.height_factor, self.width_factor = _as_given(height_factor), _as_given(width_factor)
         super().__init__(fill_mode, interpolation, fill_value, name=name, input_shape=input_shape)
 
     _fixed_after_build = _ImageAugmentation._fixed_after_build + ("height_factor", "width_factor")
@@ -195,7 +200,7 @@ class RandomRotation(_ImageAugmentation):
     def __init__(self, factor: Factor, fill_mode: str = "reflect", interpolation: str = "bilinear",
                  fill_value: float = 0.0, name: Optional[str] = None, input_shape: Any = None) -> None:
         self._range = _factor(factor, "factor")
-        self.factor = factor
+        self.factor = _as_given(factor)
         super().__init__(fill_mode, interpolation, fill_value, name=name, input_shape=input_shape)
 
     _fixed_after_build = _ImageAugmentation._fixed_after_build + ("factor",)
@@ -231,7 +236,7 @@ class RandomZoom(_HeightWidthFactors):
                  input_shape: Any = None) -> None:
         self._height = _factor(height_factor, "height_factor", bound=1.0)
         self._width = None if width_factor is None else _factor(width_factor, "width_factor", bound=1.0)
-        self.height_factor, self.width_factor = height_factor, width_factor
+        self.height_factor, self.width_factor = _as_given(height_factor), _as_given(width_factor)
         super().__init__(fill_mode, interpolation, fill_value, name=name, input_shape=input_shape)
 
     _fixed_after_build = _ImageAugmentation._fixed_after_build + ("height_factor", "width_factor")
