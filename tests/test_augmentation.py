@@ -260,6 +260,41 @@ def test_random_flip_matches_torch_autograd(rng):
     np.testing.assert_allclose(net._net.gradients()[:48].reshape(4, 12), w1.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("fill_mode, padding_mode", [("constant", "zeros"), ("nearest", "border")])
+@pytest.mark.parametrize("layer, matrix", [
+    (lambda m: RandomRotation((0.07, 0.07), fill_mode=m),
+     [math.cos(0.14 * math.pi), -math.sin(0.14 * math.pi),
+      (4 - (math.cos(0.14 * math.pi) * 4 - math.sin(0.14 * math.pi) * 3)) / 2,
+      math.sin(0.14 * math.pi), math.cos(0.14 * math.pi),
+      (3 - (math.sin(0.14 * math.pi) * 4 + math.cos(0.14 * math.pi) * 3)) / 2]),
+    (lambda m: RandomZoom((0.3, 0.3), (-0.2, -0.2), fill_mode=m), [0.8, 0, 2 * 0.2, 0, 1.3, 1.5 * -0.3]),
+    (lambda m: RandomTranslation((0.15, 0.15), (-0.35, -0.35), fill_mode=m), [1, 0, 0.35 * 5, 0, 1, -0.15 * 4]),
+])
+def test_bilinear_layers_match_torch_grid_sample_and_its_autograd(layer, matrix, fill_mode, padding_mode, rng):
+    torch = pytest.importorskip("torch")
+    h, w, c = 4, 5, 2
+    model = lm.Sequential([Input(shape=(3,)), Dense(h * w * c), Reshape((h, w, c)), layer(fill_mode), Flatten(),
+                           Dense(2)], seed=9, dtype="float64")
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = rng.standard_normal((5, 3)), rng.standard_normal((5, 2))
+    # grid_sample with align_corners=True puts -1 and 1 on the centres of the edge pixels.
+    ys, xs = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    a = matrix
+    grid = np.stack([2 * (a[0] * xs + a[1] * ys + a[2]) / (w - 1) - 1,
+                     2 * (a[3] * xs + a[4] * ys + a[5]) / (h - 1) - 1], axis=-1)
+    grid = torch.tensor(np.broadcast_to(grid, (5, h, w, 2)).copy())
+    w1, b1, w2, b2 = (torch.tensor(v, requires_grad=True) for v in model.get_weights())
+    images = (torch.tensor(x) @ w1 + b1).reshape(5, h, w, c).permute(0, 3, 1, 2)
+    sampled = torch.nn.functional.grid_sample(images, grid, mode="bilinear", padding_mode=padding_mode,
+                                              align_corners=True)
+    out = sampled.permute(0, 2, 3, 1).reshape(5, -1) @ w2 + b2
+    loss = ((out - torch.tensor(y)) ** 2).mean()
+    loss.backward()
+    assert model._net.loss_and_gradient(x, y, True) == pytest.approx(loss.item(), rel=1e-12)
+    grads = model._net.gradients()
+    np.testing.assert_allclose(grads[:3 * h * w * c].reshape(3, h * w * c), w1.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
 # ----------------------------------------------------------------- files, ONNX, summary
 LAYERS = [RandomFlip("vertical"), RandomTranslation((-0.1, 0.2), 0.3, fill_mode="wrap", fill_value=0.0),
           RandomRotation((-0.05, 0.1), fill_mode="constant", fill_value=0.25, interpolation="nearest"),

@@ -37,10 +37,20 @@ index_t fix_index(index_t i, index_t n, FillMode mode) {
     return -1;
 }
 
+// floor(v) as an integer, by truncation: std::floor is a library call on baseline x86-64
+// (no SSE4.1 round instruction), once per tap coordinate.
 index_t floor_index(double v) {
     if (!(v >= -kFarAway)) v = -kFarAway;  // NaN lands here too
     if (v > kFarAway) v = kFarAway;
-    return static_cast<index_t>(std::floor(v));
+    const auto i = static_cast<index_t>(v);
+    return double(i) > v ? i - 1 : i;
+}
+
+// v rounded to the nearest integer, halves to even (as numpy's round, which Keras uses).
+index_t round_index(double v) {
+    const index_t f = floor_index(v);
+    const double d = v - double(f);
+    return d > 0.5 || (d == 0.5 && (f & 1) != 0) ? f + 1 : f;
 }
 
 // The input pixels (y * width + x, or -1 for the fill value) and weights that output pixel
@@ -49,15 +59,20 @@ int sample_taps(const AugmentSpec& s, const double* t, index_t x, index_t y, ind
     const double xs = t[0] * double(x) + t[1] * double(y) + t[2];
     const double ys = t[3] * double(x) + t[4] * double(y) + t[5];
     if (s.interpolation == Interpolation::Nearest) {
-        // nearbyint rounds half to even under the default rounding mode, as numpy's round does.
-        const index_t xi = fix_index(floor_index(std::nearbyint(xs)), s.width, s.fill_mode);
-        const index_t yi = fix_index(floor_index(std::nearbyint(ys)), s.height, s.fill_mode);
+        const index_t xi = fix_index(round_index(xs), s.width, s.fill_mode);
+        const index_t yi = fix_index(round_index(ys), s.height, s.fill_mode);
         pixel[0] = xi < 0 || yi < 0 ? -1 : yi * s.width + xi;
         weight[0] = 1.0;
         return 1;
     }
     const index_t x0 = floor_index(xs), y0 = floor_index(ys);
     const double fx = xs - double(x0), fy = ys - double(y0);
+    if (x0 >= 0 && x0 + 1 < s.width && y0 >= 0 && y0 + 1 < s.height) {  // inside: no fill mode to apply
+        const index_t p = y0 * s.width + x0;
+        pixel[0] = p, pixel[1] = p + 1, pixel[2] = p + s.width, pixel[3] = p + s.width + 1;
+        weight[0] = (1 - fy) * (1 - fx), weight[1] = (1 - fy) * fx, weight[2] = fy * (1 - fx), weight[3] = fy * fx;
+        return 4;
+    }
     const index_t xa = fix_index(x0, s.width, s.fill_mode), xb = fix_index(x0 + 1, s.width, s.fill_mode);
     const index_t ya = fix_index(y0, s.height, s.fill_mode), yb = fix_index(y0 + 1, s.height, s.fill_mode);
     const index_t xi[4] = {xa, xb, xa, xb}, yi[4] = {ya, ya, yb, yb};
@@ -193,9 +208,15 @@ void augment_backward(AugmentKind kind, const AugmentSpec& s, T* din, const T* d
 
 template <typename T>
 void gaussian_noise_forward(T* out, const T* in, index_t count, double stddev, const CounterRng& rng) {
-#pragma omp parallel for schedule(static) if (count >= kParallelMinFlops)
-    for (index_t i = 0; i < count; ++i)
-        out[i] = in[i] + static_cast<T>(stddev * rng.normal(static_cast<std::uint64_t>(i)));
+    // Elements 2p and 2p + 1 take the two normals of counter p.
+    const index_t pairs = (count + 1) / 2;
+#pragma omp parallel for schedule(static) if (count >= kParallelMinFlops / 4)
+    for (index_t p = 0; p < pairs; ++p) {
+        double z[2];
+        rng.normal_pair(static_cast<std::uint64_t>(p), &z[0], &z[1]);
+        for (index_t i = 2 * p; i < std::min(count, 2 * p + 2); ++i)
+            out[i] = in[i] + static_cast<T>(stddev * z[i - 2 * p]);
+    }
 }
 
 #define LAMINA_INSTANTIATE_AUGMENT(T)                                                                      \
