@@ -61,9 +61,10 @@ def _reference_affine(image, a, mode, fill=0.0):
     ("vertical", lambda im: [im, im[::-1]]),
     ("horizontal_and_vertical", lambda im: [im, im[:, ::-1], im[::-1], im[::-1, ::-1]]),
 ])
-def test_random_flip_flips_each_image_by_its_own_draw(mode, allowed, rng):
-    model = _augmenter(RandomFlip(mode), (4, 5, 2))
-    x = rng.standard_normal((64, 4, 5, 2))
+@pytest.mark.parametrize("shape", [(4, 5, 2), (4, 5)])
+def test_random_flip_flips_each_image_by_its_own_draw(mode, allowed, shape, rng):
+    model = _augmenter(RandomFlip(mode), shape)
+    x = rng.standard_normal((64,) + shape)
     out = _train_view(model, x)
     seen = set()
     for image, got in zip(x, out):

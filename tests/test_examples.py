@@ -112,3 +112,14 @@ def test_fashion_mnist_regularized_quick(tmp_path):
     assert float(re.search(r"test accuracy: ([\d.]+)", out).group(1)) > 0.75
     if plot_args:
         assert (tmp_path / "fashion_mnist_regularized.png").stat().st_size > 0
+
+
+@needs_fashion
+def test_data_augmentation_shrinks_the_overfitting_gap_quick(tmp_path):
+    plot_args = ["--plot-dir", str(tmp_path)] if importlib.util.find_spec("matplotlib") else []
+    out = run("data_augmentation.py", "--quick", *plot_args)     # 6 epochs on 3,000 images, twice
+    gaps = re.search(r"plain ([+-][\d.]+), augmented ([+-][\d.]+): shrinks", out)
+    assert gaps, out
+    assert float(gaps.group(2)) < float(gaps.group(1))
+    if plot_args:
+        assert (tmp_path / "data_augmentation.png").stat().st_size > 0

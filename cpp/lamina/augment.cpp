@@ -55,9 +55,8 @@ index_t round_index(double v) {
 
 // The input pixels (y * width + x, or -1 for the fill value) and weights that output pixel
 // (x, y) of an image with transform t samples; returns how many (1 or 4).
-int sample_taps(const AugmentSpec& s, const double* t, index_t x, index_t y, index_t* pixel, double* weight) {
-    const double xs = t[0] * double(x) + t[1] * double(y) + t[2];
-    const double ys = t[3] * double(x) + t[4] * double(y) + t[5];
+// (xs, ys): the input point, t applied to (x, y).
+inline int sample_taps(const AugmentSpec& s, double xs, double ys, index_t* pixel, double* weight) {
     if (s.interpolation == Interpolation::Nearest) {
         const index_t xi = fix_index(round_index(xs), s.width, s.fill_mode);
         const index_t yi = fix_index(round_index(ys), s.height, s.fill_mode);
@@ -90,9 +89,14 @@ template <typename Visit>
 void each_output_pixel(const AugmentSpec& s, const double* t, Visit visit) {
     index_t pixel[4];
     double weight[4];
-    for (index_t y = 0; y < s.height; ++y)
-        for (index_t x = 0; x < s.width; ++x)
-            visit((y * s.width + x) * s.channels, sample_taps(s, t, x, y, pixel, weight), pixel, weight);
+    const AugmentSpec local = s;  // kept in registers: the visitor's stores cannot reach it
+    for (index_t y = 0; y < local.height; ++y) {
+        const double xy = t[1] * double(y) + t[2], yy = t[4] * double(y) + t[5];
+        for (index_t x = 0; x < local.width; ++x) {
+            const int taps = sample_taps(local, t[0] * double(x) + xy, t[3] * double(x) + yy, pixel, weight);
+            visit((y * local.width + x) * local.channels, taps, pixel, weight);
+        }
+    }
 }
 
 double between(double lower, double upper, double u) { return lower + (upper - lower) * u; }
@@ -107,6 +111,13 @@ void flip_image(const AugmentSpec& s, T* out, const T* in, const double* t) {
     for (index_t y = 0; y < h; ++y) {
         const T* src_row = in + (fy ? h - 1 - y : y) * w * c;
         T* dst_row = out + y * w * c;
+        if (c == 1) {  // grey images: whole rows at once
+            if (fx)
+                std::reverse_copy(src_row, src_row + w, dst_row);
+            else
+                std::copy(src_row, src_row + w, dst_row);
+            continue;
+        }
         for (index_t x = 0; x < w; ++x) {
             const T* src = src_row + (fx ? w - 1 - x : x) * c;
             for (index_t ch = 0; ch < c; ++ch) dst_row[x * c + ch] = src[ch];
@@ -170,6 +181,15 @@ void augment_forward(AugmentKind kind, const AugmentSpec& s, T* out, const T* in
             continue;
         }
         each_output_pixel(s, t, [&](index_t offset, int taps, const index_t* pixel, const double* weight) {
+            if (taps == 4 && (pixel[0] | pixel[1] | pixel[2] | pixel[3]) >= 0) {  // no fill: the common case
+                const T w0 = static_cast<T>(weight[0]), w1 = static_cast<T>(weight[1]),
+                        w2 = static_cast<T>(weight[2]), w3 = static_cast<T>(weight[3]);
+                const T *p0 = src + pixel[0] * c, *p1 = src + pixel[1] * c, *p2 = src + pixel[2] * c,
+                        *p3 = src + pixel[3] * c;
+                for (index_t ch = 0; ch < c; ++ch)  // the general loop's order of additions
+                    dst[offset + ch] = ((w0 * p0[ch] + w1 * p1[ch]) + w2 * p2[ch]) + w3 * p3[ch];
+                return;
+            }
             for (index_t ch = 0; ch < c; ++ch) {
                 T acc = T(0);
                 for (int k = 0; k < taps; ++k)
