@@ -27,8 +27,7 @@ from typing import Any, Callable, List, Tuple
 import numpy as np
 
 import lamina as lm
-from lamina.layers import (Dense, Flatten, GaussianNoise, Input, RandomFlip, RandomRotation, RandomTranslation,
-                           RandomZoom)
+from lamina.layers import Dense, Flatten, GaussianNoise, Input, RandomFlip, RandomRotation, RandomTranslation, RandomZoom
 
 LAYERS: List[Tuple[str, Callable[[], Any]]] = [
     ("RandomFlip('horizontal')", lambda: RandomFlip("horizontal")),

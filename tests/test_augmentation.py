@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 import lamina as lm
-from lamina.layers import (Dense, Flatten, GaussianNoise, Input, RandomFlip, RandomRotation, RandomTranslation,
-                           RandomZoom, Reshape)
+from lamina.layers import Dense, Flatten, GaussianNoise, Input, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, Reshape
 
 FILL_MODES = ["reflect", "wrap", "constant", "nearest"]
 NP_PAD = {"reflect": "symmetric", "wrap": "wrap", "constant": "constant", "nearest": "edge"}

@@ -25,7 +25,9 @@ if "OMP_WAIT_POLICY" not in os.environ:
 from lamina import _core  # noqa: E402  (after the OpenMP setting above)
 from lamina import (activations, callbacks, data, datasets, initializers, layers, losses, metrics,
                     onnx, optimizers, regularizers, utils)
-from lamina import augmentation  # after layers, which it extends  # noqa: I001
+# isort: off
+from lamina import augmentation  # after layers: its classes subclass layers.Layer, and layers re-exports them
+# isort: on
 from lamina._validation import positive_int
 from lamina.gradcheck import GradientCheckReport, gradient_check
 from lamina.io import load_model, save_model
@@ -35,8 +37,8 @@ __version__: str = _core.__version__
 
 __all__ = [
     "Sequential", "load_model", "save_model", "gradient_check", "GradientCheckReport", "set_num_threads", "get_num_threads", "max_threads",
-    "set_flush_denormals", "get_flush_denormals", "build_info", "activations", "augmentation", "callbacks", "data", "datasets", "initializers", "layers", "losses",
-    "metrics", "onnx", "optimizers", "regularizers", "utils", "__version__",
+    "set_flush_denormals", "get_flush_denormals", "build_info", "activations", "augmentation", "callbacks", "data", "datasets",
+    "initializers", "layers", "losses", "metrics", "onnx", "optimizers", "regularizers", "utils", "__version__",
 ]
 
 

@@ -461,8 +461,8 @@ def deserialize(class_name: str, config: Dict[str, Any]) -> Layer:
     return classes[class_name](**config)
 
 
-from lamina.augmentation import (  # noqa: E402  (they subclass Layer, defined above)
-    GaussianNoise, RandomFlip, RandomRotation, RandomTranslation, RandomZoom)
+# They subclass Layer, defined above; lamina/__init__ imports this module first.
+from lamina.augmentation import GaussianNoise, RandomFlip, RandomRotation, RandomTranslation, RandomZoom  # noqa: E402
 
 __all__ = ["Layer", "ReadOnlyAfterBuildError", "Input", "Dense", "Dropout", "Activation", "Flatten", "Reshape", "RandomFlip",
            "RandomTranslation", "RandomRotation", "RandomZoom", "GaussianNoise", "deserialize"]

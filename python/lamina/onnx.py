@@ -85,9 +85,8 @@ def export(model: Any, path: Any, opset: int = 17) -> Any:
     >>> proto.graph.input[0].name, proto.graph.output[0].name, proto.opset_import[0].version
     ('input', 'output', 13)
     """
-    from lamina import __version__
+    from lamina import __version__, augmentation
     from lamina._validation import describe
-    from lamina import augmentation
     from lamina.layers import Activation, Dense, Dropout, Flatten, Reshape
     from lamina.models import Sequential
 
@@ -130,7 +129,7 @@ def export(model: Any, path: Any, opset: int = 17) -> Any:
 
     names.update(("input", "output"))
     current = "input"
-    dims = tuple(int(d) for d in model.input_dims)
+    dims = tuple(int(d) for d in model.input_dims or ())
     if len(dims) > 1:
         current = node("Flatten", [current], "input/flat", axis=1)
     if model.standardizer is not None:
@@ -171,6 +170,7 @@ def export(model: Any, path: Any, opset: int = 17) -> Any:
         if isinstance(layer, Activation):
             current = activation(layer.activation, current, prefix, layer)
             continue
+        assert isinstance(layer, Dense)  # the check above admits nothing else
         kernel = constant(f"{prefix}/kernel", layer.kernel)
         if layer.use_bias:
             current = node("Gemm", [current, kernel, constant(f"{prefix}/bias", layer.bias)], f"{prefix}/linear")
