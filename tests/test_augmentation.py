@@ -372,3 +372,10 @@ def test_the_core_refuses_an_image_shape_that_does_not_hold_the_layer_input():
     spec = lm.layers.RandomFlip()._core_spec((4, 5))
     with pytest.raises(ValueError, match=r"\(4, 5, 1\) does not hold its 21 inputs"):
         lm._core.Network64(21, [spec], 0)
+
+
+def test_the_core_refuses_an_image_shape_far_larger_than_its_inputs():
+    spec = lm.layers.RandomFlip()._core_spec((4, 5))
+    spec.augment.height, spec.augment.width, spec.augment.channels = 2**30, 2**30, 2**30
+    with pytest.raises(ValueError, match="does not hold its 20 inputs"):
+        lm._core.Network64(20, [spec], 0)

@@ -35,8 +35,9 @@ bool finite_range(double lower, double upper) {
 
 // Throws unless spec describes images of `width` values and factors the sampler can use.
 void check_augment(LayerKind kind, const AugmentSpec& a, index_t width) {
-    if (a.height <= 0 || a.width <= 0 || a.channels <= 0 || a.height > width || a.width > width ||
-        a.channels > width || a.height * a.width * a.channels != width)
+    // Divisions first, so the product below cannot overflow.
+    if (a.height <= 0 || a.width <= 0 || a.channels <= 0 || a.height > width || a.width > width / a.height ||
+        a.channels > width / (a.height * a.width) || a.height * a.width * a.channels != width)
         throw std::invalid_argument("an augmentation layer's image shape (" + std::to_string(a.height) + ", " +
                                     std::to_string(a.width) + ", " + std::to_string(a.channels) +
                                     ") does not hold its " + std::to_string(width) + " inputs");
