@@ -8,7 +8,10 @@ Two views:
    round: on a shared machine the fastest is the steadiest estimate of the cost;
 2. inside ``fit``: microseconds per batch added to a 784-512(relu)-10(softmax) MLP trained with
    RMSprop, the augmentation placed first (so it needs no backward); median of the repeats, and
-   noisy on a busy machine (it is a difference of two ~2.5 ms figures).
+   noisy on a busy machine (it is a difference of two ~2.5 ms figures);
+3. between two Dense layers, forward and backward: the layer's share of one full-batch
+   ``loss_and_gradient(training=True)`` of Dense(784) -> Reshape(28, 28) -> layer -> Flatten ->
+   Dense(10), timed in turn as in view 1.
 
     python bench/augmentation.py                  # batch 128, threads 1 and 2
     python bench/augmentation.py --batch 32 --threads 2 --repeats 7
@@ -27,7 +30,7 @@ from typing import Any, Callable, List, Tuple
 import numpy as np
 
 import lamina as lm
-from lamina.layers import Dense, Flatten, GaussianNoise, Input, RandomFlip, RandomRotation, RandomTranslation, RandomZoom
+from lamina.layers import Dense, Flatten, GaussianNoise, Input, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, Reshape
 
 LAYERS: List[Tuple[str, Callable[[], Any]]] = [
     ("RandomFlip('horizontal')", lambda: RandomFlip("horizontal")),
@@ -70,6 +73,32 @@ def layers_alone(x: np.ndarray, repeats: int, calls: int = 100) -> List[Tuple[fl
     return [(min(t) - base_min, statistics.median(t) - base_median) for t in rounds[1:]]
 
 
+def layers_inside(x: np.ndarray, repeats: int, calls: int = 20) -> List[float]:
+    """Fastest-round microseconds per batch each LAYERS entry adds, forward and backward, between
+    two Dense layers (against Reshape alone)."""
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    y = np.zeros((len(x), 10))
+    nets = []
+    for layer in [None] + [make() for _, make in LAYERS]:
+        middle = [layer] if layer is not None else []
+        model = lm.Sequential([Input(shape=(784,)), Dense(784), Reshape((28, 28)), *middle, Flatten(), Dense(10)],
+                              seed=0, dtype="float32")
+        model.compile(optimizer="sgd", loss="mse")
+        nets.append(model._net)
+    rounds: List[List[float]] = [[] for _ in nets]
+    xs = flat.astype(np.float32)
+    ys = y.astype(np.float32)
+    for net in nets:
+        net.loss_and_gradient(xs, ys, True)  # warm-up
+    for _ in range(repeats):
+        for net, times in zip(nets, rounds):
+            started = time.perf_counter()
+            for _ in range(calls):
+                net.loss_and_gradient(xs, ys, True)
+            times.append((time.perf_counter() - started) / calls * 1e6)
+    return [min(t) - min(rounds[0]) for t in rounds[1:]]
+
+
 def in_fit(make: Any, x: np.ndarray, y: np.ndarray, batch: int, repeats: int) -> float:
     """Microseconds per batch of one fit epoch over x (make=None: without augmentation)."""
     layers = [Input(shape=(28, 28))] + ([make()] if make else []) + [
@@ -96,10 +125,12 @@ def main() -> None:
         lm.set_num_threads(threads)
         base = in_fit(None, x_fit, y_fit, args.batch, args.repeats)
         print(f"\nthreads={threads}   (fit without augmentation: {base:.0f} us per batch)")
-        print(f"{'layer':36s} {'alone us/batch: min':>20s} {'median':>7s} {'ns/image':>9s} {'fit +us/batch':>14s}")
-        for (name, make), (fastest, median) in zip(LAYERS, layers_alone(x, args.repeats)):
+        print(f"{'layer':36s} {'alone us/batch: min':>20s} {'median':>7s} {'ns/image':>9s} {'fit +us/batch':>14s} "
+              f"{'fwd+bwd inside':>15s}")
+        inside = layers_inside(x, args.repeats)
+        for (name, make), (fastest, median), both in zip(LAYERS, layers_alone(x, args.repeats), inside):
             added = in_fit(make, x_fit, y_fit, args.batch, args.repeats) - base
-            print(f"{name:36s} {fastest:20.1f} {median:7.1f} {fastest * 1e3 / args.batch:9.0f} {added:14.1f}")
+            print(f"{name:36s} {fastest:20.1f} {median:7.1f} {fastest * 1e3 / args.batch:9.0f} {added:14.1f} {both:15.1f}")
 
 
 if __name__ == "__main__":
