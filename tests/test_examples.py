@@ -120,3 +120,14 @@ def test_imbalanced_classes_class_weight_raises_minority_recall():
     # accuracy, recall 0, recall 1, precision 1
     assert plain[2] < 0.5 < weighted[2]        # the rare class is found far more often
     assert plain[0] > weighted[0]              # at some cost in plain accuracy
+
+
+@needs_fashion
+def test_data_augmentation_shrinks_the_overfitting_gap_quick(tmp_path):
+    plot_args = ["--plot-dir", str(tmp_path)] if importlib.util.find_spec("matplotlib") else []
+    out = run("data_augmentation.py", "--quick", *plot_args)     # 6 epochs on 3,000 images, twice
+    gaps = re.search(r"plain ([+-][\d.]+), augmented ([+-][\d.]+): shrinks", out)
+    assert gaps, out
+    assert float(gaps.group(2)) < float(gaps.group(1))
+    if plot_args:
+        assert (tmp_path / "data_augmentation.png").stat().st_size > 0

@@ -118,8 +118,8 @@ def test_gradient_check_on_a_random_subset_checks_that_many_parameters(rng):
 class _BrokenNetwork64(_core.Network64):
     """A network whose backprop reports one wrong partial derivative (kernel[0, 0] of layer 1)."""
 
-    def loss_and_gradient(self, x, y):
-        value = super().loss_and_gradient(x, y)
+    def loss_and_gradient(self, x, y, sample_weight=None, training=False):
+        value = super().loss_and_gradient(x, y, sample_weight=sample_weight, training=training)
         self.gradients()[0] += 0.05
         return value
 

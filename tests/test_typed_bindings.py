@@ -61,7 +61,7 @@ def test_loss_and_layer_specs_reach_the_core_unchanged():
     model.compile(optimizer="sgd", loss=lm.losses.Huber(delta=2.5))
     loss = model._net.loss_config()
     assert (loss.kind, loss.from_logits, loss.delta) == (_core.Loss.huber, False, 2.5)
-    dense, dropout = model.layers[0]._core_spec(), model.layers[1]._core_spec()
+    dense, dropout = model.layers[0]._core_spec((3,)), model.layers[1]._core_spec((4,))
     assert (dense.kind, dense.units, dense.activation, dense.use_bias) == (_core.LayerKind.dense, 4,
                                                                            _core.Activation.relu, False)
     init = dense.kernel_initializer
@@ -145,7 +145,7 @@ def test_every_binding_names_its_arguments(name, binding):
 def test_network_takes_typed_specs_and_rejects_dicts():
     with pytest.raises(TypeError):
         _core.Network64(2, [{"kind": "dense", "units": 1}], 0)
-    spec = lm.layers.Dense(1)._core_spec()
+    spec = lm.layers.Dense(1)._core_spec((2,))
     net = _core.Network64(input_dim=2, layers=[spec], seed=0)
     assert (net.input_dim, net.output_dim, net.param_count) == (2, 1, 3)
     assert np.isfinite(net.parameters()).all()

@@ -322,7 +322,61 @@ void bind_contracts(py::module_& m) {
     py::native_enum<LayerKind>(m, "LayerKind", "enum.Enum")
         .value("dense", LayerKind::Dense)
         .value("dropout", LayerKind::Dropout)
+        .value("activation", LayerKind::Activation)
+        .value("random_flip", LayerKind::RandomFlip)
+        .value("random_translation", LayerKind::RandomTranslation)
+        .value("random_rotation", LayerKind::RandomRotation)
+        .value("random_zoom", LayerKind::RandomZoom)
+        .value("gaussian_noise", LayerKind::GaussianNoise)
         .finalize();
+    py::native_enum<FillMode>(m, "FillMode", "enum.Enum")
+        .value("reflect", FillMode::Reflect)
+        .value("wrap", FillMode::Wrap)
+        .value("constant", FillMode::Constant)
+        .value("nearest", FillMode::Nearest)
+        .finalize();
+    py::native_enum<Interpolation>(m, "Interpolation", "enum.Enum")
+        .value("bilinear", Interpolation::Bilinear)
+        .value("nearest", Interpolation::Nearest)
+        .finalize();
+
+    py::class_<AugmentSpec>(m, "AugmentSpec", "An augmentation layer's image shape (h, w, c) and Keras factors.")
+        .def(py::init([](index_t height, index_t width, index_t channels, bool flip_horizontal, bool flip_vertical,
+                         double height_lower, double height_upper, double width_lower, double width_upper,
+                         bool zoom_keep_aspect, FillMode fill_mode, Interpolation interpolation, double fill_value) {
+                 AugmentSpec a;
+                 a.height = height;
+                 a.width = width;
+                 a.channels = channels;
+                 a.flip_horizontal = flip_horizontal;
+                 a.flip_vertical = flip_vertical;
+                 a.height_lower = height_lower;
+                 a.height_upper = height_upper;
+                 a.width_lower = width_lower;
+                 a.width_upper = width_upper;
+                 a.zoom_keep_aspect = zoom_keep_aspect;
+                 a.fill_mode = fill_mode;
+                 a.interpolation = interpolation;
+                 a.fill_value = fill_value;
+                 return a;
+             }),
+             py::kw_only(), py::arg("height"), py::arg("width"), py::arg("channels"), py::arg("flip_horizontal"),
+             py::arg("flip_vertical"), py::arg("height_lower"), py::arg("height_upper"), py::arg("width_lower"),
+             py::arg("width_upper"), py::arg("zoom_keep_aspect"), py::arg("fill_mode"), py::arg("interpolation"),
+             py::arg("fill_value"))
+        .def_readwrite("height", &AugmentSpec::height)
+        .def_readwrite("width", &AugmentSpec::width)
+        .def_readwrite("channels", &AugmentSpec::channels)
+        .def_readwrite("flip_horizontal", &AugmentSpec::flip_horizontal)
+        .def_readwrite("flip_vertical", &AugmentSpec::flip_vertical)
+        .def_readwrite("height_lower", &AugmentSpec::height_lower)
+        .def_readwrite("height_upper", &AugmentSpec::height_upper)
+        .def_readwrite("width_lower", &AugmentSpec::width_lower)
+        .def_readwrite("width_upper", &AugmentSpec::width_upper)
+        .def_readwrite("zoom_keep_aspect", &AugmentSpec::zoom_keep_aspect)
+        .def_readwrite("fill_mode", &AugmentSpec::fill_mode)
+        .def_readwrite("interpolation", &AugmentSpec::interpolation)
+        .def_readwrite("fill_value", &AugmentSpec::fill_value);
 
     py::class_<Initializer>(m, "Initializer", "An initializer rule and its two parameters.")
         .def(py::init([](InitKind kind, double value, double value2) { return Initializer{kind, value, value2}; }),
@@ -331,7 +385,9 @@ void bind_contracts(py::module_& m) {
         .def_readwrite("value", &Initializer::value)
         .def_readwrite("value2", &Initializer::value2);
 
-    py::class_<LayerSpec>(m, "LayerSpec", "One layer as the core builds it; make it with dense() or dropout().")
+    py::class_<LayerSpec>(m, "LayerSpec",
+                          "One layer as the core builds it; make it with dense(), dropout(), activation_layer(),\n"
+                          "augmentation() or gaussian_noise().")
         .def_static("dense", [](index_t units, Activation activation, bool use_bias, const Initializer& kernel_initializer,
                                 const Initializer& bias_initializer, double l1, double l2) {
             if (units <= 0) fail("units must be positive, received units=" + std::to_string(units));
@@ -354,6 +410,29 @@ void bind_contracts(py::module_& m) {
             s.rate = rate;
             return s;
         }, py::kw_only(), py::arg("rate"))
+        .def_static("activation_layer", [](Activation activation) {
+            LayerSpec s;
+            s.kind = LayerKind::Activation;
+            s.activation = activation;
+            return s;
+        }, py::kw_only(), py::arg("activation"))
+        .def_static("augmentation", [](LayerKind kind, const AugmentSpec& augment) {
+            AugmentKind which;
+            if (!augment_kind(kind, &which))
+                fail("kind must be a random_* layer kind, received kind=" + py::str(py::cast(kind)).cast<std::string>());
+            LayerSpec s;
+            s.kind = kind;
+            s.augment = augment;
+            return s;
+        }, py::kw_only(), py::arg("kind"), py::arg("augment"))
+        .def_static("gaussian_noise", [](double stddev) {
+            if (!(stddev >= 0.0 && std::isfinite(stddev)))
+                fail("stddev must be finite and non-negative, received stddev=" + std::to_string(stddev));
+            LayerSpec s;
+            s.kind = LayerKind::GaussianNoise;
+            s.stddev = stddev;
+            return s;
+        }, py::kw_only(), py::arg("stddev"))
         .def_readonly("kind", &LayerSpec::kind)
         .def_readwrite("units", &LayerSpec::units)
         .def_readwrite("activation", &LayerSpec::activation)
@@ -362,7 +441,9 @@ void bind_contracts(py::module_& m) {
         .def_readwrite("bias_initializer", &LayerSpec::bias_init)
         .def_readwrite("l1", &LayerSpec::l1)
         .def_readwrite("l2", &LayerSpec::l2)
-        .def_readwrite("rate", &LayerSpec::rate);
+        .def_readwrite("rate", &LayerSpec::rate)
+        .def_readwrite("augment", &LayerSpec::augment)
+        .def_readwrite("stddev", &LayerSpec::stddev);
 
     py::class_<LossConfig>(m, "LossConfig", "The loss the network trains on.")
         .def(py::init([](Loss kind, bool from_logits, double delta) { return LossConfig{kind, from_logits, delta}; }),
@@ -667,18 +748,33 @@ void bind_network(py::module_& m, const char* name) {
             if (!finite) return py::none();  // the caller reports where (check_finite=True only)
             return std::move(out);
         }, py::arg("x"), py::arg("batch_size"), py::arg("check_finite") = false)
-        .def("loss_and_gradient", [](Net& net, const CArray<T>& x, const CArray<T>& y, const py::object& sample_weight) {
+        .def("forward", [](Net& net, const CArray<T>& x, bool training) {
+            require_2d(x, "x", net.input_dim());
+            auto out = new_like_2d<T>(x.shape(0), net.output_dim());
+            T* o = out.mutable_data();
+            {
+                py::gil_scoped_release release;
+                ThreadScope threads(net.num_threads);
+                std::lock_guard<std::mutex> lock(net.mutex());
+                forward_batch(net, o, x.data(), x.shape(0), training);
+            }
+            return out;
+        }, py::arg("x"), py::arg("training"),
+           "One forward pass over x as one batch; training=True draws dropout and augmentation at the\n"
+           "current step (which does not advance).")
+        .def("loss_and_gradient", [](Net& net, const CArray<T>& x, const CArray<T>& y, const py::object& sample_weight,
+                                     bool training) {
             auto data = check_data(net, x, y);
             if (data.rows == 0) fail("x must have at least one row");
             const auto w = sample_weights<T>(sample_weight, data.rows);
             py::gil_scoped_release release;
             ThreadScope threads(net.num_threads);
             std::lock_guard<std::mutex> lock(net.mutex());
-            return loss_and_gradient(net, data.x.data(), data.y.data(), data.ycols, data.rows, w.data);
-        }, py::arg("x"), py::arg("y"), py::arg("sample_weight") = py::none())
+            return loss_and_gradient(net, data.x.data(), data.y.data(), data.ycols, data.rows, w.data, training);
+        }, py::arg("x"), py::arg("y"), py::arg("sample_weight") = py::none(), py::arg("training") = false)
         .def("numerical_gradient", [](Net& net, const CArray<T>& x, const CArray<T>& y, double epsilon,
                                       const py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>& indices,
-                                      const py::object& sample_weight) {
+                                      const py::object& sample_weight, bool training) {
             auto data = check_data(net, x, y);
             const auto w = sample_weights<T>(sample_weight, data.rows);
             if (data.rows == 0) fail("x must have at least one row");
@@ -691,10 +787,11 @@ void bind_network(py::module_& m, const char* name) {
                 ThreadScope threads(net.num_threads);
                 std::lock_guard<std::mutex> lock(net.mutex());
                 numerical_gradient(net, o, data.x.data(), data.y.data(), data.ycols, data.rows, epsilon,
-                                   indices.data(), indices.size(), w.data);
+                                   indices.data(), indices.size(), w.data, training);
             }
             return out;
-        }, py::arg("x"), py::arg("y"), py::arg("epsilon"), py::arg("indices"), py::arg("sample_weight") = py::none());
+        }, py::arg("x"), py::arg("y"), py::arg("epsilon"), py::arg("indices"), py::arg("sample_weight") = py::none(),
+           py::arg("training") = false);
 }
 
 template <typename T>

@@ -21,8 +21,33 @@ void BatchStats::reset(index_t n_classes) {
 
 namespace {
 
-// Random streams: each tensor and each dropout layer draws from its own.
-constexpr std::uint64_t kKernelStream = 0x100, kBiasStream = 0x200, kDropoutStream = 0x300;
+// Random streams: each tensor and each dropout, noise or augmentation layer draws from its own.
+constexpr std::uint64_t kKernelStream = 0x100, kBiasStream = 0x200, kDropoutStream = 0x300,
+                        kNoiseStream = 0x400, kAugmentStream = 0x500;
+
+// The stream of layer l's training-time draws at step `step`: the same for any thread count.
+CounterRng layer_rng(std::uint64_t seed, std::uint64_t stream, std::size_t l, std::uint64_t step) {
+    return CounterRng(seed ^ mix64(stream + static_cast<std::uint64_t>(l)), step);
+}
+
+bool finite_range(double lower, double upper) {
+    return std::isfinite(lower) && std::isfinite(upper) && lower <= upper;
+}
+
+// Throws unless spec describes images of `width` values and factors the sampler can use.
+void check_augment(LayerKind kind, const AugmentSpec& a, index_t width) {
+    // Divisions first, so the product below cannot overflow.
+    if (a.height <= 0 || a.width <= 0 || a.channels <= 0 || a.height > width || a.width > width / a.height ||
+        a.channels > width / (a.height * a.width) || a.height * a.width * a.channels != width)
+        throw std::invalid_argument("an augmentation layer's image shape (" + std::to_string(a.height) + ", " +
+                                    std::to_string(a.width) + ", " + std::to_string(a.channels) +
+                                    ") does not hold its " + std::to_string(width) + " inputs");
+    if (!finite_range(a.height_lower, a.height_upper) || !finite_range(a.width_lower, a.width_upper) ||
+        !std::isfinite(a.fill_value))
+        throw std::invalid_argument("an augmentation layer's factors must be finite ranges (lower <= upper)");
+    if (kind == LayerKind::RandomZoom && (a.height_lower < -1.0 || a.width_lower < -1.0))
+        throw std::invalid_argument("RandomZoom factors must be at least -1");
+}
 
 template <typename T>
 index_t argmax_row(const T* r, index_t cols) {
@@ -63,6 +88,16 @@ LAMINA_VECTORIZE void chunk_abs_and_squares(const T* w, index_t n, double* out) 
 
 }  // namespace
 
+bool augment_kind(LayerKind kind, AugmentKind* out) {
+    switch (kind) {
+        case LayerKind::RandomFlip: *out = AugmentKind::Flip; return true;
+        case LayerKind::RandomTranslation: *out = AugmentKind::Translation; return true;
+        case LayerKind::RandomRotation: *out = AugmentKind::Rotation; return true;
+        case LayerKind::RandomZoom: *out = AugmentKind::Zoom; return true;
+        default: return false;
+    }
+}
+
 template <typename T>
 Network<T>::Network(index_t input_dim, std::vector<LayerSpec> layers, std::uint64_t seed)
     : input_dim_(input_dim), layers_(std::move(layers)), seed_(seed), storing_sink_(nullptr, nullptr),
@@ -93,8 +128,12 @@ Network<T>::Network(index_t input_dim, std::vector<LayerSpec> layers, std::uint6
             width = s.units;
             dense_below = true;
         } else {
-            if (!(s.rate >= 0.0 && s.rate < 1.0))
+            AugmentKind augment;
+            if (s.kind == LayerKind::Dropout && !(s.rate >= 0.0 && s.rate < 1.0))
                 throw std::invalid_argument("Dropout rate must be in [0, 1)");
+            if (s.kind == LayerKind::GaussianNoise && !(s.stddev >= 0.0 && std::isfinite(s.stddev)))
+                throw std::invalid_argument("GaussianNoise stddev must be finite and non-negative");
+            if (augment_kind(s.kind, &augment)) check_augment(s.kind, s.augment, width);
             dense_index_.push_back(-1);
         }
         widths_.push_back(width);
@@ -123,6 +162,7 @@ Network<T>::Network(index_t input_dim, std::vector<LayerSpec> layers, std::uint6
     z_.resize(layers_.size());
     a_.resize(layers_.size());
     mask_.resize(layers_.size());
+    transforms_.resize(layers_.size());
     in_.assign(layers_.size(), nullptr);
     out_.assign(layers_.size(), nullptr);
 }
@@ -131,7 +171,8 @@ template <typename T>
 void Network<T>::set_loss(const LossConfig& loss) {
     loss_ = loss;
     const LayerSpec& last = layers_.back();
-    const bool dense_last = last.kind == LayerKind::Dense;
+    // A last Activation layer fuses with the loss as a Dense layer's activation does.
+    const bool dense_last = last.kind == LayerKind::Dense || last.kind == LayerKind::Activation;
     const bool categorical = loss.kind == Loss::CategoricalCrossentropy ||
                              loss.kind == Loss::SparseCategoricalCrossentropy;
     const bool binary = loss.kind == Loss::BinaryCrossentropy;
@@ -191,11 +232,14 @@ void Network<T>::reserve(index_t n) {
     for (std::size_t l = 0; l < layers_.size(); ++l) {
         const auto w = static_cast<std::size_t>(widths_[l]);
         max_width = std::max(max_width, widths_[l]);
+        AugmentKind augment;
         if (layers_[l].kind == LayerKind::Dense) {
             z_[l].assign(rows * w, T(0));
             if (layers_[l].activation != Activation::Linear) a_[l].assign(rows * w, T(0));
         } else {
-            mask_[l].assign(rows * w, T(0));
+            if (layers_[l].kind == LayerKind::Dropout) mask_[l].assign(rows * w, T(0));
+            if (augment_kind(layers_[l].kind, &augment))
+                transforms_[l].assign(rows * static_cast<std::size_t>(kTransformSize), 0.0);
             a_[l].assign(rows * w, T(0));
         }
     }
@@ -234,12 +278,25 @@ const T* Network<T>::forward(const T* x, index_t n, bool training, bool outputs_
                 activation_forward(s.activation, a_[l].data(), z, n, d.units);
                 out_[l] = a_[l].data();
             }
-        } else if (training && s.rate > 0.0) {
+        } else if (s.kind == LayerKind::Activation) {
+            activation_forward(s.activation, a_[l].data(), in, n, widths_[l]);
+            out_[l] = a_[l].data();
+        } else if (training && s.kind == LayerKind::GaussianNoise && s.stddev > 0.0) {
+            gaussian_noise_forward(a_[l].data(), in, n * widths_[l], s.stddev,
+                                   layer_rng(seed_, kNoiseStream, l, steps));
+            out_[l] = a_[l].data();
+        } else if (AugmentKind augment; training && augment_kind(s.kind, &augment)) {
+            // One transform per image from the step's stream, kept for backward.
+            double* t = transforms_[l].data();
+            draw_transforms(augment, s.augment, layer_rng(seed_, kAugmentStream, l, steps), t, n);
+            augment_forward(augment, s.augment, a_[l].data(), in, t, n);
+            out_[l] = a_[l].data();
+        } else if (training && s.kind == LayerKind::Dropout && s.rate > 0.0) {
             // Inverted dropout: keep with probability 1 - rate and scale by 1 / (1 - rate), so
             // nothing changes at inference. One mask element per counter: thread-independent.
             const index_t count = n * widths_[l];
             const auto first = static_cast<std::uint64_t>(dropout_row_offset * widths_[l]);
-            const CounterRng rng(seed_ ^ mix64(kDropoutStream + static_cast<std::uint64_t>(l)), steps);
+            const CounterRng rng = layer_rng(seed_, kDropoutStream, l, steps);
             const T keep_scale = static_cast<T>(1.0 / (1.0 - s.rate));
             T* mask = mask_[l].data();
             T* out = a_[l].data();
@@ -252,7 +309,7 @@ const T* Network<T>::forward(const T* x, index_t n, bool training, bool outputs_
             }
             out_[l] = out;
         } else {
-            out_[l] = in;  // dropout is the identity outside training
+            out_[l] = in;  // dropout, noise and augmentation are the identity outside training
         }
         in = out_[l];
     }
@@ -434,10 +491,10 @@ double Network<T>::loss_and_output_gradient(const T* y, index_t n, index_t ycols
     double data_loss = 0.0;
     switch (output_gradient_) {
         case OutputGradient::SoftmaxOnPreactivation:
-            data_loss = softmax_cross_entropy(g, z_[L - 1].data(), y, n, cols, sparse, scale, w);
+            data_loss = softmax_cross_entropy(g, last_preactivation(), y, n, cols, sparse, scale, w);
             break;
         case OutputGradient::SigmoidOnPreactivation:
-            data_loss = sigmoid_binary_cross_entropy(g, z_[L - 1].data(), y, n, cols, scale, w);
+            data_loss = sigmoid_binary_cross_entropy(g, last_preactivation(), y, n, cols, scale, w);
             break;
         case OutputGradient::SoftmaxOnOutput:
             data_loss = softmax_cross_entropy(g, out, y, n, cols, sparse, scale, w);
@@ -460,6 +517,12 @@ double Network<T>::loss_and_output_gradient(const T* y, index_t n, index_t ycols
     return (n > 0 ? data_loss / static_cast<double>(n) : 0.0) + penalty;
 }
 
+template <typename T>
+const T* Network<T>::last_preactivation() const {
+    const std::size_t L = layers_.size();
+    return layers_[L - 1].kind == LayerKind::Dense ? z_[L - 1].data() : in_[L - 1];
+}
+
 // g: the output gradient loss_and_output_gradient left in grad_a_; per layer, last first.
 template <typename T>
 void Network<T>::backward(index_t n, GradientSink<T>& sink) {
@@ -470,12 +533,21 @@ void Network<T>::backward(index_t n, GradientSink<T>& sink) {
     T* spare = grad_b_.data();
     for (std::size_t l = L; l-- > 0;) {
         const LayerSpec& s = layers_[l];
-        if (s.kind == LayerKind::Dropout) {
-            if (last_training_ && s.rate > 0.0) {
+        if (s.kind != LayerKind::Dense) {
+            if (!needs_input_grad_[l]) break;  // no parameter below: nothing left to compute
+            const index_t count = n * widths_[l];
+            AugmentKind augment;
+            if (s.kind == LayerKind::Activation) {
+                if (!(l == L - 1 && g_is_preactivation))
+                    activation_backward(s.activation, g, g, in_[l], out_[l], n, widths_[l]);
+            } else if (last_training_ && s.kind == LayerKind::Dropout && s.rate > 0.0) {
                 const T* mask = mask_[l].data();
-                for (index_t i = 0; i < n * widths_[l]; ++i) g[i] *= mask[i];
+                for (index_t i = 0; i < count; ++i) g[i] *= mask[i];
+            } else if (last_training_ && augment_kind(s.kind, &augment)) {
+                augment_backward(augment, s.augment, spare, g, transforms_[l].data(), n);
+                std::swap(g, spare);
             }
-            continue;
+            continue;  // noise adds a constant: its gradient passes through unchanged
         }
         const DenseParams& d = dense_[dense_index_[l]];
         if (!(l == L - 1 && g_is_preactivation))

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "lamina/activations.h"
+#include "lamina/augment.h"
 #include "lamina/gradient_hook.h"
 #include "lamina/gradient_sink.h"
 #include "lamina/initializers.h"
@@ -17,17 +18,25 @@
 
 namespace lamina {
 
-enum class LayerKind { Dense, Dropout };
+// Dense holds parameters; the others are parameter-free. The Random* layers and GaussianNoise
+// act only in training (forward and backward), and are the identity at inference.
+enum class LayerKind { Dense, Dropout, Activation, RandomFlip, RandomTranslation, RandomRotation, RandomZoom,
+                       GaussianNoise };
+
+// The augmentation a Random* kind draws; false for every other kind.
+bool augment_kind(LayerKind kind, AugmentKind* out);
 
 struct LayerSpec {
     LayerKind kind = LayerKind::Dense;
     index_t units = 0;  // Dense
-    Activation activation = Activation::Linear;
+    Activation activation = Activation::Linear;  // Dense, Activation
     bool use_bias = true;
     Initializer kernel_init{InitKind::GlorotUniform, 0.0};
     Initializer bias_init{InitKind::Zeros, 0.0};
     double l1 = 0.0, l2 = 0.0;  // kernel regularization: l1 * sum|W| + l2 * sum W^2
     double rate = 0.0;          // Dropout: fraction of inputs zeroed at training time
+    AugmentSpec augment;        // Random*: image shape and factors
+    double stddev = 0.0;        // GaussianNoise
 };
 
 struct LossConfig {
@@ -98,8 +107,8 @@ public:
     void check_targets(const T* y, index_t rows, index_t ycols) const;
     Optimizer<T>& optimizer() { return optimizer_; }
 
-    // Training steps taken so far; dropout masks are drawn from it, so a resumed model draws
-    // the same masks as an uninterrupted one.
+    // Training steps taken so far; dropout masks and augmentations are drawn from it, so a
+    // resumed model draws the same ones as an uninterrupted one.
     std::uint64_t steps = 0;
     // Where this batch's first row sits in a larger batch: dropout draws the masks of rows
     // [offset, offset + n) of it. Rank r of a distributed run sets r * batch_size, so its masks
@@ -114,7 +123,7 @@ public:
     T* batch_w() { return batch_w_.data(); }  // (capacity) sample weights
 
     // Runs the layers on x (n, input_dim); returns the output (n, output_dim), valid until the
-    // next forward. Dropout is active only when training.
+    // next forward. Dropout, noise and augmentation are active only when training.
     // outputs_only (prediction): elementwise activations overwrite their pre-activations in
     // place, so nothing but the output may be used afterwards (no loss from logits, no backward).
     const T* forward(const T* x, index_t n, bool training, bool outputs_only = false);
@@ -172,6 +181,8 @@ private:
     void record_weighted_metrics(const T* p, const T* y, const T* w, index_t n, index_t ycols,
                                  BatchStats& stats) const;
     bool fuses(index_t n) const;
+    // Where the last layer's activation reads its input (for the fused softmax / sigmoid losses).
+    const T* last_preactivation() const;
 
     index_t input_dim_;
     std::vector<LayerSpec> layers_;
@@ -194,6 +205,7 @@ private:
     // Workspaces, each sized for capacity_ rows.
     index_t capacity_ = 0;
     std::vector<std::vector<T>> z_, a_, mask_;  // per layer: pre-activation, output, dropout mask
+    std::vector<std::vector<double>> transforms_;  // per Random* layer: (capacity, kTransformSize)
     std::vector<const T*> in_, out_;            // per layer: where its input and output live
     bool last_training_ = false;
     std::vector<T> grad_a_, grad_b_;  // ping-pong gradient buffers (capacity, max width)

@@ -73,19 +73,30 @@ bool predict(Network<T>& net, T* out, const T* x, index_t n_rows, index_t batch_
     return true;
 }
 
+namespace {
+// A forward pass that draws its training-time randomness at net.steps without advancing it.
 template <typename T>
-double loss_and_gradient(Network<T>& net, const T* x, const T* y, index_t ycols, index_t n_rows,
-                         const T* w) {
+const T* forward_at_step(Network<T>& net, const T* x, index_t n, bool training) {
+    const std::uint64_t step = net.steps;
+    const T* out = net.forward(x, n, training);
+    net.steps = step;
+    return out;
+}
+}  // namespace
+
+template <typename T>
+double loss_and_gradient(Network<T>& net, const T* x, const T* y, index_t ycols, index_t n_rows, const T* w,
+                         bool training) {
     net.check_targets(y, n_rows, ycols);
     if (w != nullptr) check_sample_weights(w, n_rows);
-    net.forward(x, n_rows, /*training=*/false);
+    forward_at_step(net, x, n_rows, training);
     return net.loss_and_gradient(y, n_rows, ycols, w);
 }
 
 template <typename T>
 void numerical_gradient(Network<T>& net, T* out, const T* x, const T* y, index_t ycols,
                         index_t n_rows, double epsilon, const std::int64_t* indices, index_t count,
-                        const T* w) {
+                        const T* w, bool training) {
     net.check_targets(y, n_rows, ycols);
     if (w != nullptr) check_sample_weights(w, n_rows);
     T* theta = net.params();
@@ -94,14 +105,20 @@ void numerical_gradient(Network<T>& net, T* out, const T* x, const T* y, index_t
         T& param = theta[indices[i]];
         const T saved = param;
         param = saved + eps;
-        net.forward(x, n_rows, false);
+        forward_at_step(net, x, n_rows, training);
         const double plus = net.loss_and_output_gradient(y, n_rows, ycols, false, nullptr, w);
         param = saved - eps;
-        net.forward(x, n_rows, false);
+        forward_at_step(net, x, n_rows, training);
         const double minus = net.loss_and_output_gradient(y, n_rows, ycols, false, nullptr, w);
         param = saved;
         out[i] = static_cast<T>((plus - minus) / (2.0 * epsilon));
     }
+}
+
+template <typename T>
+void forward_batch(Network<T>& net, T* out, const T* x, index_t n_rows, bool training) {
+    const T* p = forward_at_step(net, x, n_rows, training);
+    std::memcpy(out, p, sizeof(T) * static_cast<std::size_t>(n_rows * net.output_dim()));
 }
 
 std::vector<std::int64_t> shuffled_order(index_t n, std::uint64_t seed, std::uint64_t epoch) {
@@ -123,9 +140,10 @@ std::vector<std::int64_t> shuffled_order(index_t n, std::uint64_t seed, std::uin
                               index_t, const T*);                                                 \
     template bool predict<T>(Network<T>&, T*, const T*, index_t, index_t, bool);                   \
     template double loss_and_gradient<T>(Network<T>&, const T*, const T*, index_t, index_t,        \
-                                         const T*);                                               \
+                                         const T*, bool);                                         \
     template void numerical_gradient<T>(Network<T>&, T*, const T*, const T*, index_t, index_t,    \
-                                        double, const std::int64_t*, index_t, const T*);
+                                        double, const std::int64_t*, index_t, const T*, bool);    \
+    template void forward_batch<T>(Network<T>&, T*, const T*, index_t, bool);
 LAMINA_INSTANTIATE_TRAIN(float)
 LAMINA_INSTANTIATE_TRAIN(double)
 

@@ -36,17 +36,25 @@ template <typename T>
 bool predict(Network<T>& net, T* out, const T* x, index_t n_rows, index_t batch_size,
              bool check_finite = false);
 
-// Full-batch loss (mean + penalty) with gradients in net.grads(); dropout off.
+// Full-batch loss (mean + penalty) with gradients in net.grads(). Dropout, noise and
+// augmentation are off, or with training on, drawn at step net.steps (which does not advance):
+// every call then draws the same ones.
 template <typename T>
 double loss_and_gradient(Network<T>& net, const T* x, const T* y, index_t ycols, index_t n_rows,
-                         const T* w = nullptr);
+                         const T* w = nullptr, bool training = false);
 
 // out[i] = (J(theta + eps e_k) - J(theta - eps e_k)) / (2 eps) for k = indices[i]: the two-sided
-// difference the course uses for gradient checking. Parameters are restored exactly.
+// difference the course uses for gradient checking. Parameters are restored exactly; training
+// as for loss_and_gradient.
 template <typename T>
 void numerical_gradient(Network<T>& net, T* out, const T* x, const T* y, index_t ycols,
                         index_t n_rows, double epsilon, const std::int64_t* indices, index_t count,
-                        const T* w = nullptr);
+                        const T* w = nullptr, bool training = false);
+
+// out (n_rows, output_dim) = one forward pass over all rows as one batch; with training, the
+// layers act as in fit at step net.steps, which does not advance (Keras's model(x, training=True)).
+template <typename T>
+void forward_batch(Network<T>& net, T* out, const T* x, index_t n_rows, bool training);
 
 // A Fisher-Yates permutation of [0, n) drawn from (seed, epoch): the same on every run.
 std::vector<std::int64_t> shuffled_order(index_t n, std::uint64_t seed, std::uint64_t epoch);

@@ -49,8 +49,81 @@ class InitKind(enum.Enum):
     truncated_normal = ...
     zeros = ...
 class LayerKind(enum.Enum):
+    activation = ...
     dense = ...
     dropout = ...
+    gaussian_noise = ...
+    random_flip = ...
+    random_rotation = ...
+    random_translation = ...
+    random_zoom = ...
+class FillMode(enum.Enum):
+    constant = ...
+    nearest = ...
+    reflect = ...
+    wrap = ...
+class Interpolation(enum.Enum):
+    bilinear = ...
+    nearest = ...
+class AugmentSpec:
+    """
+    An augmentation layer's image shape (h, w, c) and Keras factors.
+    """
+    fill_mode: FillMode
+    flip_horizontal: bool
+    flip_vertical: bool
+    interpolation: Interpolation
+    zoom_keep_aspect: bool
+    def __init__(self, *, height: typing.SupportsInt | typing.SupportsIndex, width: typing.SupportsInt | typing.SupportsIndex, channels: typing.SupportsInt | typing.SupportsIndex, flip_horizontal: bool, flip_vertical: bool, height_lower: typing.SupportsFloat | typing.SupportsIndex, height_upper: typing.SupportsFloat | typing.SupportsIndex, width_lower: typing.SupportsFloat | typing.SupportsIndex, width_upper: typing.SupportsFloat | typing.SupportsIndex, zoom_keep_aspect: bool, fill_mode: FillMode, interpolation: Interpolation, fill_value: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def channels(self) -> int:
+        ...
+    @channels.setter
+    def channels(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def fill_value(self) -> float:
+        ...
+    @fill_value.setter
+    def fill_value(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def height(self) -> int:
+        ...
+    @height.setter
+    def height(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def height_lower(self) -> float:
+        ...
+    @height_lower.setter
+    def height_lower(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def height_upper(self) -> float:
+        ...
+    @height_upper.setter
+    def height_upper(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def width(self) -> int:
+        ...
+    @width.setter
+    def width(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def width_lower(self) -> float:
+        ...
+    @width_lower.setter
+    def width_lower(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def width_upper(self) -> float:
+        ...
+    @width_upper.setter
+    def width_upper(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
 class Initializer:
     """
     An initializer rule and its two parameters.
@@ -72,17 +145,28 @@ class Initializer:
         ...
 class LayerSpec:
     """
-    One layer as the core builds it; make it with dense() or dropout().
+    One layer as the core builds it; make it with dense(), dropout(), activation_layer(),
+    augmentation() or gaussian_noise().
     """
     activation: Activation
+    augment: AugmentSpec
     bias_initializer: Initializer
     kernel_initializer: Initializer
     use_bias: bool
+    @staticmethod
+    def activation_layer(*, activation: Activation) -> LayerSpec:
+        ...
+    @staticmethod
+    def augmentation(*, kind: LayerKind, augment: AugmentSpec) -> LayerSpec:
+        ...
     @staticmethod
     def dense(*, units: typing.SupportsInt | typing.SupportsIndex, activation: Activation, use_bias: bool, kernel_initializer: Initializer, bias_initializer: Initializer, l1: typing.SupportsFloat | typing.SupportsIndex, l2: typing.SupportsFloat | typing.SupportsIndex) -> LayerSpec:
         ...
     @staticmethod
     def dropout(*, rate: typing.SupportsFloat | typing.SupportsIndex) -> LayerSpec:
+        ...
+    @staticmethod
+    def gaussian_noise(*, stddev: typing.SupportsFloat | typing.SupportsIndex) -> LayerSpec:
         ...
     @property
     def kind(self) -> LayerKind:
@@ -104,6 +188,12 @@ class LayerSpec:
         ...
     @rate.setter
     def rate(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def stddev(self) -> float:
+        ...
+    @stddev.setter
+    def stddev(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
     @property
     def units(self) -> int:
@@ -256,17 +346,22 @@ class Network32:
         ...
     def evaluate(self, stats: BatchStats, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], batch_size: typing.SupportsInt | typing.SupportsIndex, sample_weight: typing.Any = None) -> None:
         ...
+    def forward(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], training: bool) -> numpy.typing.NDArray[numpy.float32]:
+        """
+        One forward pass over x as one batch; training=True draws dropout and augmentation at the
+        current step (which does not advance).
+        """
     def gradients(self) -> numpy.typing.NDArray[numpy.float32]:
         """
         The gradient block of the last step as a writable 1-D view (no copy).
         """
-    def loss_and_gradient(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], sample_weight: typing.Any = None) -> float:
+    def loss_and_gradient(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], sample_weight: typing.Any = None, training: bool = False) -> float:
         ...
     def loss_config(self) -> LossConfig:
         """
         A copy of the loss the network trains on.
         """
-    def numerical_gradient(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], epsilon: typing.SupportsFloat | typing.SupportsIndex, indices: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], sample_weight: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
+    def numerical_gradient(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], epsilon: typing.SupportsFloat | typing.SupportsIndex, indices: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], sample_weight: typing.Any = None, training: bool = False) -> numpy.typing.NDArray[numpy.float32]:
         ...
     def optimizer_config(self) -> OptimizerConfig:
         """
@@ -363,17 +458,22 @@ class Network64:
         ...
     def evaluate(self, stats: BatchStats, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], batch_size: typing.SupportsInt | typing.SupportsIndex, sample_weight: typing.Any = None) -> None:
         ...
+    def forward(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], training: bool) -> numpy.typing.NDArray[numpy.float64]:
+        """
+        One forward pass over x as one batch; training=True draws dropout and augmentation at the
+        current step (which does not advance).
+        """
     def gradients(self) -> numpy.typing.NDArray[numpy.float64]:
         """
         The gradient block of the last step as a writable 1-D view (no copy).
         """
-    def loss_and_gradient(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], sample_weight: typing.Any = None) -> float:
+    def loss_and_gradient(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], sample_weight: typing.Any = None, training: bool = False) -> float:
         ...
     def loss_config(self) -> LossConfig:
         """
         A copy of the loss the network trains on.
         """
-    def numerical_gradient(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], epsilon: typing.SupportsFloat | typing.SupportsIndex, indices: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], sample_weight: typing.Any = None) -> numpy.typing.NDArray[numpy.float64]:
+    def numerical_gradient(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], epsilon: typing.SupportsFloat | typing.SupportsIndex, indices: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], sample_weight: typing.Any = None, training: bool = False) -> numpy.typing.NDArray[numpy.float64]:
         ...
     def optimizer_config(self) -> OptimizerConfig:
         """

@@ -6,8 +6,9 @@ the argument and echoes the value received, the way Keras words its errors.
 
 from __future__ import annotations
 
+import math
 import numbers
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
@@ -104,23 +105,37 @@ def check_finite(arr: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} contains NaN or infinity (first at index {where}: {arr[where]})")
 
 
-def features(value: Any, name: str, dtype: Any, n_features: Optional[int] = None,
+def features(value: Any, name: str, dtype: Any, dims: Optional[Tuple[int, ...]] = None,
              defer_finite: bool = False) -> np.ndarray:
-    """A (samples, features) block in the model's dtype, contiguous, finite, non-empty.
+    """A (samples, values) block in the model's dtype, contiguous, finite, non-empty.
+
+    ``dims`` is one sample's shape (the model's input shape): x may be (samples, *dims) or already
+    flat, (samples, prod(dims)); samples are flattened row-major, a view (no copy) of a
+    C-contiguous x. Without ``dims`` any sample shape is taken.
 
     ``defer_finite``: when ``value`` is already such a block (no copy is made), skip the NaN /
     infinity check: the caller has the core check each batch as it goes (see models.predict),
     and calls ``check_finite`` for the message if the core finds one."""
     arr = as_array(value, name)
-    if arr.ndim != 2:
-        hint = " (use x.reshape(-1, 1) for a single feature)" if arr.ndim == 1 else \
-            " (flatten each sample first, e.g. x.reshape(len(x), -1))" if arr.ndim > 2 else ""
+    if arr.ndim < 2:
+        hint = " (use x.reshape(-1, 1) for a single feature)" if arr.ndim == 1 else ""
         raise ValueError(f"{name} must be 2-D (samples, features), received shape {arr.shape}{hint}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
+    if arr.shape[0] == 0 or math.prod(arr.shape[1:]) == 0:
         raise ValueError(f"{name} must not be empty, received shape {arr.shape}")
-    if n_features is not None and arr.shape[1] != n_features:
-        raise ValueError(f"{name} must have {n_features} features per sample (the model's input size), "
-                         f"received shape {arr.shape}")
+    if dims is not None and arr.shape[1:] != tuple(dims):
+        size = math.prod(dims)
+        if len(dims) == 1 and arr.ndim > 2:
+            raise ValueError(f"{name} must be 2-D (samples, features) for the model's input shape {tuple(dims)}, "
+                             f"received shape {arr.shape} (flatten each sample first, e.g. x.reshape(len(x), -1), "
+                             f"or declare Input(shape={arr.shape[1:]}))")
+        if len(dims) == 1:
+            raise ValueError(f"{name} must have {size} features per sample (the model's input size), "
+                             f"received shape {arr.shape}")
+        if arr.ndim != 2 or arr.shape[1] != size:
+            raise ValueError(f"{name} must hold samples of shape {tuple(dims)} (the model's input shape), or "
+                             f"flattened ones of {size} values, received shape {arr.shape}")
+    if arr.ndim > 2:
+        arr = arr.reshape(arr.shape[0], -1)  # a view when arr is C-contiguous
     if defer_finite and arr.dtype == dtype and arr.flags.c_contiguous:
         return arr
     check_finite(arr, name)

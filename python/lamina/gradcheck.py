@@ -10,6 +10,10 @@ and the check passes when ``difference < threshold`` (default 1e-7: a correct fl
 lands around 1e-9 to 1e-11; a bug lands far above 1e-5). J is the compiled loss plus any
 regularization penalty, evaluated with dropout off, on a float64 copy of the model whatever its
 dtype. Both J and the differences are computed by the C++ core.
+
+``training=True`` checks the network as ``fit`` trains it instead: dropout masks, noise and
+augmentations are drawn once, at the model's current step, and held fixed for every evaluation
+of J, so the check covers their backward passes too.
 """
 
 from __future__ import annotations
@@ -110,8 +114,8 @@ def _apply_simulated_bug(model: Any, grad: np.ndarray, bug: Tuple[str, float]) -
 
 def gradient_check(model: Any, x: Any, y: Any, epsilon: float = 1e-7, threshold: float = 1e-7,
                    max_params: Optional[int] = None, seed: int = 0, worst: int = 5,
-                   simulate_bug: Optional[Tuple[str, float]] = None,
-                   sample_weight: Any = None) -> GradientCheckReport:
+                   simulate_bug: Optional[Tuple[str, float]] = None, sample_weight: Any = None,
+                   training: bool = False) -> GradientCheckReport:
     """Compares backprop's gradient with two-sided differences on ``x``, ``y``.
 
     ``max_params`` checks a random subset of that many parameters (all by default: each costs
@@ -137,14 +141,18 @@ def gradient_check(model: Any, x: Any, y: Any, epsilon: float = 1e-7, threshold:
     threshold = check.finite_float(threshold, "threshold", low=0.0, low_open=True)
     worst = check.non_negative_int(worst, "worst")
     seed = check.non_negative_int(seed, "seed")
-    xs = check.features(x, "x", np.float64, model.input_size)
+    if not isinstance(training, (bool, np.bool_)):
+        raise TypeError(f"training must be True or False, received training={check.describe(training)}")
+    training = bool(training)
+    xs = check.features(x, "x", np.float64, model.input_dims)
     ys = model.loss.targets(y, xs.shape[0], model.output_size, np.float64)  # the model's checks, in float64
     weighted = {} if sample_weight is None else {
         "sample_weight": _weights.sample_weights(sample_weight, xs.shape[0], np.float64)}
 
-    specs = [s for s in (layer._core_spec() for layer in model.layers) if s is not None]
-    net = _core.Network64(model.input_size, specs, model.seed)
-    net.parameters()[...] = model.get_state()["params"]
+    state = model.get_state()
+    net = _core.Network64(model.input_size, model._core_specs(model.input_dims), model.seed)
+    net.parameters()[...] = state["params"]
+    net.steps = state["steps"]  # the draws fit's next step would make
     net.set_loss(model.loss._core_config())
 
     total = net.param_count
@@ -152,12 +160,12 @@ def gradient_check(model: Any, x: Any, y: Any, epsilon: float = 1e-7, threshold:
         indices = np.arange(total, dtype=np.int64)
     else:
         indices = np.sort(np.random.default_rng(seed).choice(total, size=max_params, replace=False)).astype(np.int64)
-    net.loss_and_gradient(xs, ys, **weighted)
+    net.loss_and_gradient(xs, ys, training=training, **weighted)
     full_grad = net.gradients().copy()
     if simulate_bug is not None:
         _apply_simulated_bug(model, full_grad, simulate_bug)
     grad = full_grad[indices]
-    approx = net.numerical_gradient(xs, ys, epsilon, indices, **weighted)
+    approx = net.numerical_gradient(xs, ys, epsilon, indices, training=training, **weighted)
 
     # The ratio is scale-free: divide by the largest magnitude first so huge losses don't overflow.
     if not (np.isfinite(approx).all() and np.isfinite(grad).all()):

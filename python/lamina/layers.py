@@ -1,13 +1,19 @@
-"""Layers: ``Dense``, ``Dropout`` and ``Input``.
+"""Layers: ``Dense``, ``Dropout``, ``Activation``, ``Flatten``, ``Reshape`` and ``Input``; the
+augmentation layers live in ``lamina.augmentation`` and are re-exported here.
 
 A layer describes itself; its numbers live in the model's C++ parameter block, and
 ``layer.kernel`` / ``layer.bias`` are numpy views into it (no copy) once the model is built.
 Weights are built lazily from the input size, as in Keras.
+
+Samples may be shaped (``Input(shape=(28, 28))``); the core sees each one flattened, row-major,
+so ``Flatten`` and ``Reshape`` only change the shape the next layer is told about.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
+import re
 import weakref
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -37,13 +43,25 @@ class ReadOnlyAfterBuildError(AttributeError, ValueError):
     """
 
 
-def _input_size(input_shape: Any) -> Optional[int]:
-    if input_shape is None:
-        return None
-    shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else (input_shape,)
-    if len(shape) != 1:
-        raise ValueError(f"input_shape must be (features,) for a dense network, received input_shape={shape!r}")
-    return positive_int(shape[0], "input_shape[0]")
+def _dims(shape: Any, name: str = "input_shape") -> Tuple[int, ...]:
+    """A sample shape (without the batch axis) as a tuple of positive ints."""
+    dims = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+    if not dims:
+        raise ValueError(f"{name} must have at least one dimension, received {name}={dims!r}")
+    return tuple(positive_int(d, f"{name}[{i}]") for i, d in enumerate(dims))
+
+
+def _input_dims(input_shape: Any) -> Optional[Tuple[int, ...]]:
+    return None if input_shape is None else _dims(input_shape)
+
+
+def shape_text(dims: Optional[Tuple[int, ...]]) -> str:
+    """``(None, 28, 28)``: a batch of samples of shape ``dims`` (``?`` when unknown).
+
+    >>> shape_text((28, 28)), shape_text(None)
+    ('(None, 28, 28)', '(None, ?)')
+    """
+    return "(None, ?)" if dims is None else "(" + ", ".join(["None"] + [str(d) for d in dims]) + ")"
 
 
 class Layer:
@@ -62,14 +80,28 @@ class Layer:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a string, received name={describe(name)}")
         self.name = name or _auto_name(self._prefix())
-        self.input_size = _input_size(input_shape)
+        self.input_dims = _input_dims(input_shape)
+        if self.input_dims is not None:  # a declared shape the layer cannot take fails here, not at build
+            try:
+                self.output_dims(self.input_dims)
+            except ValueError as exc:
+                raise ValueError(f"input_shape={self.input_dims!r} does not suit this layer: {exc}") from None
         self._params: Optional[np.ndarray] = None  # the model's parameter block, once built
         self._offsets: Optional[Dict[str, int]] = None
         self._model: Any = None  # weak reference to the model that holds this layer
         self._trainable = True
         self._core: Any = None  # (network, dense index) once built, for trainable
 
-    _fixed_after_build: Tuple[str, ...] = ("input_size",)
+    _fixed_after_build: Tuple[str, ...] = ("input_size", "input_dims")
+
+    @property
+    def input_size(self) -> Optional[int]:
+        """The number of values in one input sample (the product of ``input_dims``), or None."""
+        return None if self.input_dims is None else math.prod(self.input_dims)
+
+    @input_size.setter
+    def input_size(self, value: Optional[int]) -> None:
+        self.input_dims = _input_dims(value)
 
     def __setattr__(self, key: str, value: Any) -> None:
         if key in self._fixed_after_build and getattr(self, "_params", None) is not None:
@@ -100,18 +132,21 @@ class Layer:
 
     @classmethod
     def _prefix(cls) -> str:
-        return cls.__name__.lower()
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()  # Keras's names: RandomFlip -> random_flip
 
     @property
     def built(self) -> bool:
         return self._params is not None
 
-    # What the C++ core needs to know about this layer (None: nothing, e.g. Input).
-    def _core_spec(self) -> Optional[_core.LayerSpec]:
+    # What the C++ core needs to know about this layer, given its input sample shape (None:
+    # nothing, e.g. Input, Flatten).
+    def _core_spec(self, input_dims: Tuple[int, ...]) -> Optional[_core.LayerSpec]:
         return None
 
-    def output_size(self, input_size: int) -> int:
-        return input_size
+    def output_dims(self, input_dims: Tuple[int, ...]) -> Tuple[int, ...]:
+        """The output sample shape for inputs of shape ``input_dims`` (no batch axis); raises
+        ValueError when the layer cannot take that shape."""
+        return input_dims
 
     def weight_shapes(self, input_size: int) -> List[Tuple[int, ...]]:
         return []
@@ -158,8 +193,8 @@ class Layer:
 
     def get_config(self) -> Dict[str, Any]:
         config: Dict[str, Any] = {"name": self.name}
-        if self.input_size is not None:
-            config["input_shape"] = [self.input_size]
+        if self.input_dims is not None:
+            config["input_shape"] = list(self.input_dims)
         return config
 
     @classmethod
@@ -168,7 +203,8 @@ class Layer:
 
 
 class Input(Layer):
-    """Declares the number of input features: ``Input(shape=(784,))``. It holds no weights.
+    """Declares the shape of one input sample: ``Input(shape=(784,))`` for features,
+    ``Input(shape=(28, 28))`` or ``(28, 28, 1)`` for images. It holds no weights.
 
     >>> lm.layers.Input(shape=(784,))
     Input(shape=(784,))
@@ -181,10 +217,10 @@ class Input(Layer):
         super().__init__(name=name, input_shape=shape)
 
     def get_config(self) -> Dict[str, Any]:
-        return {"name": self.name, "shape": [self.input_size]}
+        return {"name": self.name, "shape": list(self.input_dims or ())}
 
     def __repr__(self) -> str:
-        return f"Input(shape=({self.input_size},))"
+        return f"Input(shape={self.input_dims!r})"
 
 
 class Dense(Layer):
@@ -216,7 +252,7 @@ class Dense(Layer):
     _fixed_after_build = ("input_size", "units", "activation", "use_bias", "kernel_initializer",
                           "bias_initializer", "kernel_regularizer")
 
-    def _core_spec(self) -> _core.LayerSpec:
+    def _core_spec(self, input_dims: Tuple[int, ...]) -> _core.LayerSpec:
         reg = self.kernel_regularizer
         return _core.LayerSpec.dense(
             units=self.units, activation=_core.Activation[self.activation], use_bias=self.use_bias,
@@ -224,8 +260,11 @@ class Dense(Layer):
             bias_initializer=self.bias_initializer._core_initializer(),
             l1=reg.l1 if reg else 0.0, l2=reg.l2 if reg else 0.0)
 
-    def output_size(self, input_size: int) -> int:
-        return self.units
+    def output_dims(self, input_dims: Tuple[int, ...]) -> Tuple[int, ...]:
+        if len(input_dims) != 1:
+            raise ValueError(f"Dense layer {self.name!r} takes flat samples (features,), received input shape "
+                             f"{input_dims!r}: put Flatten() before it")
+        return (self.units,)
 
     def weight_shapes(self, input_size: int) -> List[Tuple[int, ...]]:
         return [(input_size, self.units)] + ([(self.units,)] if self.use_bias else [])
@@ -286,7 +325,7 @@ class Dropout(Layer):
 
     _fixed_after_build = ("input_size", "rate")
 
-    def _core_spec(self) -> _core.LayerSpec:
+    def _core_spec(self, input_dims: Tuple[int, ...]) -> _core.LayerSpec:
         return _core.LayerSpec.dropout(rate=self.rate)
 
     def get_config(self) -> Dict[str, Any]:
@@ -298,6 +337,96 @@ class Dropout(Layer):
         return f"Dropout(rate={self.rate})"
 
 
+class Activation(Layer):
+    """Applies an activation function on its own (Keras's ``Activation``), for instance after
+    a normalization layer: ``Activation("relu")``. The names are those of ``lm.activations``.
+
+    >>> Activation("relu")
+    Activation('relu')
+    """
+
+    def __init__(self, activation: Optional[str], name: Optional[str] = None, input_shape: Any = None) -> None:
+        self.activation = activations.get(activation)
+        super().__init__(name=name, input_shape=input_shape)
+
+    _fixed_after_build = ("input_size", "input_dims", "activation")
+
+    def _core_spec(self, input_dims: Tuple[int, ...]) -> _core.LayerSpec:
+        if self.activation == "softmax" and len(input_dims) != 1:
+            raise ValueError(f"Activation('softmax') layer {self.name!r} takes flat samples (features,), received "
+                             f"input shape {input_dims!r}: put Flatten() before it")
+        return _core.LayerSpec.activation_layer(activation=_core.Activation[self.activation])
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        config["activation"] = self.activation
+        return config
+
+    def __repr__(self) -> str:
+        return f"Activation({self.activation!r})"
+
+
+class Flatten(Layer):
+    """Makes each sample flat: ``(28, 28)`` becomes ``(784,)``, row-major, as in Keras. The core
+    already holds samples flat, so this costs nothing.
+
+    >>> model = lm.Sequential([lm.layers.Input(shape=(28, 28)), Flatten(), lm.layers.Dense(10)])
+    >>> model.layers[1].kernel.shape
+    (784, 10)
+    """
+
+    def output_dims(self, input_dims: Tuple[int, ...]) -> Tuple[int, ...]:
+        return (math.prod(input_dims),)
+
+    def __repr__(self) -> str:
+        return "Flatten()"
+
+
+class Reshape(Layer):
+    """Gives each sample the shape ``target_shape`` (one entry may be -1, inferred), row-major,
+    as in Keras: ``Reshape((28, 28))`` after a 784-wide layer. Like ``Flatten`` it moves no data.
+
+    >>> Reshape((28, 28)).output_dims((784,))
+    (28, 28)
+    """
+
+    def __init__(self, target_shape: Sequence[int], name: Optional[str] = None, input_shape: Any = None) -> None:
+        if not isinstance(target_shape, (tuple, list)) or not target_shape:
+            raise ValueError(f"target_shape must be a non-empty tuple of positive ints (one may be -1), "
+                             f"received target_shape={describe(target_shape)}")
+        dims = tuple(target_shape)
+        if sum(1 for d in dims if isinstance(d, int) and not isinstance(d, bool) and d == -1) > 1:
+            raise ValueError(f"target_shape may hold at most one -1, received target_shape={dims!r}")
+        known = [d for d in dims if not (isinstance(d, int) and d == -1)]
+        for d in known:
+            positive_int(d, "target_shape entries")
+        self.target_shape = tuple(int(d) for d in dims)
+        super().__init__(name=name, input_shape=input_shape)
+
+    _fixed_after_build = ("input_size", "input_dims", "target_shape")
+
+    def output_dims(self, input_dims: Tuple[int, ...]) -> Tuple[int, ...]:
+        size = math.prod(input_dims)
+        known = math.prod(d for d in self.target_shape if d != -1)
+        if -1 in self.target_shape:
+            if size % known:
+                raise ValueError(f"target_shape={self.target_shape!r} of layer {self.name!r} cannot hold inputs of "
+                                 f"shape {input_dims!r} ({size} values)")
+            return tuple(size // known if d == -1 else d for d in self.target_shape)
+        if known != size:
+            raise ValueError(f"target_shape={self.target_shape!r} of layer {self.name!r} holds {known} values, its "
+                             f"inputs of shape {input_dims!r} hold {size}")
+        return self.target_shape
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        config["target_shape"] = list(self.target_shape)
+        return config
+
+    def __repr__(self) -> str:
+        return f"Reshape({self.target_shape!r})"
+
+
 def deserialize(class_name: str, config: Dict[str, Any]) -> Layer:
     """A layer from ``{"class_name": ..., "config": ...}`` as written by ``get_config``.
 
@@ -306,7 +435,11 @@ def deserialize(class_name: str, config: Dict[str, Any]) -> Layer:
     >>> copy, copy.name, copy.input_size
     (Dense(4, activation='relu'), 'hidden', 3)
     """
-    classes = {"Dense": Dense, "Dropout": Dropout, "Input": Input}
+    from lamina import augmentation
+
+    classes: Dict[str, Any] = {"Dense": Dense, "Dropout": Dropout, "Input": Input, "Activation": Activation,
+                               "Flatten": Flatten, "Reshape": Reshape}
+    classes.update({cls.__name__: cls for cls in augmentation.LAYERS})
     if class_name not in classes:
         raise ValueError(f"unknown layer class, received class_name={describe(class_name)}")
     config = dict(config)
@@ -320,4 +453,16 @@ def deserialize(class_name: str, config: Dict[str, Any]) -> Layer:
         config["input_shape"] = tuple(config["input_shape"])
     if class_name == "Input":
         config["shape"] = tuple(config["shape"])
+    if class_name == "Reshape" and isinstance(config.get("target_shape"), list):
+        config["target_shape"] = tuple(config["target_shape"])
+    for key in ("factor", "height_factor", "width_factor"):  # JSON turns (lower, upper) into a list
+        if isinstance(config.get(key), list):
+            config[key] = tuple(config[key])
     return classes[class_name](**config)
+
+
+# They subclass Layer, defined above; lamina/__init__ imports this module first.
+from lamina.augmentation import GaussianNoise, RandomFlip, RandomRotation, RandomTranslation, RandomZoom  # noqa: E402
+
+__all__ = ["Layer", "ReadOnlyAfterBuildError", "Input", "Dense", "Dropout", "Activation", "Flatten", "Reshape", "RandomFlip",
+           "RandomTranslation", "RandomRotation", "RandomZoom", "GaussianNoise", "deserialize"]

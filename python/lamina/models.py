@@ -94,17 +94,46 @@ class Sequential:
         return list(self._layers)
 
     @property
-    def input_size(self) -> Optional[int]:
+    def input_dims(self) -> Optional[Tuple[int, ...]]:
+        """The shape of one input sample, e.g. ``(784,)`` or ``(28, 28)``; None until known."""
         if self._input_layer is not None:
-            return self._input_layer.input_size
-        return self._layers[0].input_size if self._layers else None
+            return self._input_layer.input_dims
+        return self._layers[0].input_dims if self._layers else None
+
+    @property
+    def input_size(self) -> Optional[int]:
+        """The number of values in one input sample (what the core sees per row)."""
+        dims = self.input_dims
+        return None if dims is None else math.prod(dims)
+
+    def _layer_dims(self, input_dims: Optional[Tuple[int, ...]] = None) -> List[Optional[Tuple[int, ...]]]:
+        """The output sample shape of each layer (None where unknown: no input shape yet; a
+        Dense layer's is known regardless). Raises ValueError for a layer that cannot take the
+        shape it receives."""
+        dims = self.input_dims if input_dims is None else input_dims
+        out: List[Optional[Tuple[int, ...]]] = []
+        for layer in self._layers:
+            if dims is not None:
+                dims = layer.output_dims(dims)
+            elif isinstance(layer, layers_module.Dense):
+                dims = (layer.units,)
+            out.append(dims)
+        return out
 
     @property
     def output_size(self) -> int:
-        size = self.input_size or 0
+        dims = self._layer_dims()[-1] if self._layers else self.input_dims
+        return math.prod(dims) if dims else 0
+
+    def _core_specs(self, input_dims: Tuple[int, ...]) -> List[Any]:
+        """What the C++ core builds: one spec per layer that computes something."""
+        specs, dims = [], input_dims
         for layer in self._layers:
-            size = layer.output_size(size)
-        return size
+            spec = layer._core_spec(dims)
+            if spec is not None:
+                specs.append(spec)
+            dims = layer.output_dims(dims)
+        return specs
 
     @property
     def built(self) -> bool:
@@ -153,12 +182,12 @@ class Sequential:
             return
         if layer._owner() is self or layer.name in self._layer_names:
             raise ValueError(f"the model already has a layer named {layer.name!r}")
-        if layer.input_size is not None:
+        if layer.input_dims is not None:
             if self._layers:
                 raise ValueError(f"only the first layer may declare input_shape, received it on {layer.name!r}")
-            if self._input_layer is not None and layer.input_size != self._input_layer.input_size:
-                raise ValueError(f"layer {layer.name!r} declares input_shape=({layer.input_size},) but the model's "
-                                 f"Input has shape=({self._input_layer.input_size},)")
+            if self._input_layer is not None and layer.input_dims != self._input_layer.input_dims:
+                raise ValueError(f"layer {layer.name!r} declares input_shape={layer.input_dims!r} but the model's "
+                                 f"Input has shape={self._input_layer.input_dims!r}")
         layer._claim(self)
         self._layers.append(layer)
         self._layer_names.add(layer.name)
@@ -167,19 +196,21 @@ class Sequential:
         self._pending_build = self._core_net is not None or self.input_size is not None
 
     def build(self, input_shape: Any = None) -> None:
-        """Creates the weights for ``input_shape = (None, features)`` or ``(features,)``; without
-        it, the first layer's ``input_shape`` is used."""
+        """Creates the weights for ``input_shape = (None, features)`` or ``(features,)`` (or an
+        image's ``(None, height, width[, channels])``); without it, the declared input shape is used."""
         self._require_idle("build")
-        size = self.input_size
+        dims = self.input_dims
         if input_shape is not None:
             if not isinstance(input_shape, (tuple, list)) or not input_shape:
                 raise ValueError(f"input_shape must be a tuple (None, features) or (features,), "
                                  f"received input_shape={check.describe(input_shape)}")
             shape = tuple(input_shape)
-            size = check.positive_int(shape[-1], "input_shape[-1]")
-            if self.input_size is not None and size != self.input_size:
-                raise ValueError(f"input_shape={shape!r} disagrees with the declared input size {self.input_size}")
-        if size is None:
+            sample = shape if len(shape) == 1 else shape[1:]  # the first of several entries is the batch
+            dims = tuple(check.positive_int(d, f"input_shape[{i + len(shape) - len(sample)}]")
+                         for i, d in enumerate(sample))
+            if self.input_dims is not None and dims != self.input_dims:
+                raise ValueError(f"input_shape={shape!r} disagrees with the declared input shape {self.input_dims}")
+        if dims is None:
             raise ValueError("the model's input size is unknown: give the first layer input_shape=(features,), "
                              "call model.build((None, features)) or call fit")
         if not self._layers:
@@ -187,8 +218,8 @@ class Sequential:
         self._busy = "build"  # the layers' weight views below must not start another build
         try:
             previous = [[w.copy() for w in layer.weights] if layer.built else [] for layer in self._layers]
-            specs = [spec for spec in (layer._core_spec() for layer in self._layers) if spec is not None]
-            net = self._new_core_network(size, specs)
+            specs = self._core_specs(dims)
+            net = self._new_core_network(dims, specs)
             self._check_initial_weights(net)
         finally:
             self._busy = None
@@ -207,20 +238,17 @@ class Sequential:
             if old and [w.shape for w in old] == [w.shape for w in layer.weights]:
                 for view, value in zip(layer.weights, old):
                     view[...] = value
-        if input_shape is not None and self.input_size is None:
-            self._input_layer = Input(shape=(size,))
+        if input_shape is not None and self.input_dims is None:
+            self._input_layer = Input(shape=dims)
         net.num_threads = self._num_threads or 0
         self._core_net = net
         net.set_gradient_hook(self._gradient_hook)
         if self.loss is not None:
             self._configure_core()
 
-    def _new_core_network(self, size: int, specs: List[Any]) -> Any:
-        shapes, inputs = [], size
-        for layer in self._layers:
-            shapes += layer.weight_shapes(inputs)
-            inputs = layer.output_size(inputs)
-        count = sum(math.prod(shape) for shape in shapes)
+    def _new_core_network(self, dims: Tuple[int, ...], specs: List[Any]) -> Any:
+        size = math.prod(dims)
+        count = sum(math.prod(shape) for _, shape in self._weight_shapes(dims))
         nbytes = count * np.dtype(_DTYPES[self.dtype]).itemsize
         try:
             return _CORE[self.dtype](size, specs, self.seed)
@@ -282,15 +310,16 @@ class Sequential:
 
     def summary(self, print_fn: Any = print) -> None:
         """Prints each layer's output shape and parameter count, Keras-style."""
-        size = self.input_size
+        known = self.input_dims is not None
         rows = []
-        for layer in self._layers:
-            out = layer.output_size(size) if size else None
-            n_params = sum(int(np.prod(s)) for s in layer.weight_shapes(size)) if size else 0
-            rows.append((f"{layer.name} ({type(layer).__name__})", f"(None, {out if out else '?'})",
-                         f"{n_params:,}" if size else "?"))
-            size = out
-        total = sum(int(np.prod(s)) for l, s in self._weight_shapes()) if self.input_size else None
+        counts: Dict[int, int] = {}
+        for owner, shape in self._weight_shapes() if known else []:
+            counts[id(owner)] = counts.get(id(owner), 0) + math.prod(shape)
+        for layer, out in zip(self._layers, self._layer_dims() if known else [None] * len(self._layers)):
+            n_params = counts.get(id(layer), 0)
+            rows.append((f"{layer.name} ({type(layer).__name__})", layers_module.shape_text(out),
+                         f"{n_params:,}" if known else "?"))
+        total = sum(counts.values()) if known else None
         width = (34, 22, 12)
         line = "-" * sum(width)
         print_fn(f'Model: "{self.name}"')
@@ -303,12 +332,13 @@ class Sequential:
         print_fn(f"Total params: {total:,}" if total is not None else "Total params: ? (model not built)")
         print_fn(line)
 
-    def _weight_shapes(self) -> List[Tuple[Layer, Tuple[int, ...]]]:
-        size, out = self.input_size, []
-        assert size is not None, "the caller checks that the input size is known"
-        for layer in self._layers:
-            out += [(layer, s) for s in layer.weight_shapes(size)]
-            size = layer.output_size(size)
+    def _weight_shapes(self, input_dims: Optional[Tuple[int, ...]] = None) -> List[Tuple[Layer, Tuple[int, ...]]]:
+        input_dims = input_dims or self.input_dims
+        size = math.prod(input_dims) if input_dims else None
+        out: List[Tuple[Layer, Tuple[int, ...]]] = []
+        for layer, dims in zip(self._layers, self._layer_dims(input_dims)):
+            out += [(layer, s) for s in layer.weight_shapes(size)]  # type: ignore[arg-type]
+            size = math.prod(dims) if dims else size
         return out
 
     def regularization_loss(self) -> float:
@@ -392,13 +422,16 @@ class Sequential:
     def _require_compiled(self, what: str) -> None:
         check.require_compiled(self, what)
 
-    def _features(self, x: Any, name: str = "x", n_features: Optional[int] = None,
+    def _features(self, x: Any, name: str = "x", dims: Optional[Tuple[int, ...]] = None,
                   defer_finite: bool = False) -> np.ndarray:
-        n_features = n_features or self.input_size
+        """x as the core's (samples, values) block: samples of the model's input shape (or of
+        ``dims`` before the model knows it), flattened without a copy when x is C-contiguous in
+        the model's dtype."""
+        dims = dims or self.input_dims
         if self.standardizer is None:
-            return check.features(x, name, _DTYPES[self.dtype], n_features, defer_finite)
+            return check.features(x, name, _DTYPES[self.dtype], dims, defer_finite)
         # Standardize in float64, then round once to the model's dtype.
-        xs = check.features(x, name, np.float64, n_features)
+        xs = check.features(x, name, np.float64, dims)
         return check.cast(self.standardizer.transform(xs), _DTYPES[self.dtype], name)
 
     def attach_standardizer(self, standardizer: Any) -> None:
@@ -420,8 +453,8 @@ class Sequential:
         return self.loss.targets(y, n_rows, self.output_size, _DTYPES[self.dtype] if dtype is None else dtype, name)
 
     def _dataset(self, x: Any, y: Any, xname: str = "x", yname: str = "y",
-                 n_features: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
-        xs = self._features(x, xname, n_features)
+                 dims: Optional[Tuple[int, ...]] = None) -> Tuple[np.ndarray, np.ndarray]:
+        xs = self._features(x, xname, dims)
         return xs, self._targets(y, xs.shape[0], yname)
 
     def _weights(self, sample_weight: Any, class_weight: Any, ys: np.ndarray) -> Optional[np.ndarray]:
@@ -430,6 +463,11 @@ class Sequential:
         units = self.output_size
         return _weights.resolve(sample_weight, class_weight, ys, self.loss.kind == "sparse",
                                 units if units > 1 else 2, _DTYPES[self.dtype])
+
+    def _build_for(self, x: Any) -> None:
+        """Builds an unbuilt model for samples shaped like x's (after x passed _features)."""
+        if not self.built:
+            self.build((None,) + tuple(np.shape(x)[1:]))
 
     def _logs(self, stats: Any, prefix: str = "") -> Dict[str, float]:
         # Keras's loss: the weighted sum of sample losses over the number of samples.
@@ -529,8 +567,9 @@ class Sequential:
                     raise ValueError("validation_data must be a pair (x_val, y_val), a triple (x_val, y_val, "
                                      "sample_weight_val), a lamina.data.Dataset or a generator, received "
                                      f"validation_data={check.describe(validation_data)}")
+                val_dims = self.input_dims or (tuple(np.shape(x)[1:]) if source is None else (n_features,))
                 xv, yv = self._dataset(validation_data[0], validation_data[1], "validation_data[0]", "validation_data[1]",
-                                       n_features=n_features)
+                                       dims=val_dims)
                 wv = None
                 if len(validation_data) == 3 and validation_data[2] is not None:
                     wv = _weights.sample_weights(validation_data[2], xv.shape[0], _DTYPES[self.dtype],
@@ -548,7 +587,9 @@ class Sequential:
                     if not ws.any():
                         raise ValueError("sample_weight is all zero on the training part of validation_split: "
                                          "no training sample would count")
-            if not self.built:
+            if source is None:
+                self._build_for(x)
+            elif not self.built:
                 self.build((None, n_features))
 
         history = callbacks_module.History()
@@ -676,8 +717,7 @@ class Sequential:
         self._require_compiled("train_on_batch")
         xs, ys = self._dataset(x, y)
         ws = self._weights(sample_weight, class_weight, ys)
-        if not self.built:
-            self.build((None, xs.shape[1]))
+        self._build_for(x)
         stats = _core.BatchStats()
         self._net.train_batches(stats, xs, ys, None, 0, xs.shape[0], 1, ws)
         return self._shape_logs(self._logs(stats), return_dict)
@@ -773,6 +813,16 @@ class Sequential:
         training.in_chunks(xs.shape[0], batch_size, run, progress)
         progress.close()
         return out
+
+    def __call__(self, x: Any, training: bool = False) -> np.ndarray:
+        """The outputs for ``x`` in one pass, as Keras's ``model(x, training=...)``. With
+        ``training=True`` dropout, noise and augmentation act as in ``fit``, drawn at the model's
+        current training step, which does not advance (so two calls give the same result); the
+        weights do not change. ``predict`` is the batched, inference-only way."""
+        net = self._require_built("__call__")
+        if not isinstance(training, (bool, np.bool_)):
+            raise TypeError(f"training must be True or False, received training={check.describe(training)}")
+        return net.forward(self._features(x), bool(training))
 
     # ----------------------------------------------------------------- state and files
     def get_state(self) -> Dict[str, Any]:

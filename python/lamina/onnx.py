@@ -17,12 +17,14 @@ To run a file with ONNX Runtime (``pip install onnxruntime``)::
     session = ort.InferenceSession("model.onnx")
     probs = session.run(["output"], {"input": x_test.astype("float32")})[0]
 
-The graph takes ``input``, float32 ``[N, features]`` (``N`` is dynamic), and returns ``output``,
-float32 ``[N, units]``: what ``model.predict`` returns, within float32 rounding.
+The graph takes ``input``, float32 ``[N, *input shape]`` (``N`` is dynamic; ``[N, features]`` or,
+for an image model, e.g. ``[N, 28, 28]``), and returns ``output``, float32 ``[N, units]``: what
+``model.predict`` returns, within float32 rounding.
 
 =======================  ===========================================================
 lamina                   ONNX
 =======================  ===========================================================
+image-shaped input       ``Flatten(axis=1)`` (the core's layout: samples flat)
 attached standardizer    ``Sub(mean)``, ``Div(scale)``
 ``Dense``                ``Gemm(x, kernel, bias)`` (``MatMul`` without a bias)
 ``relu``                 ``Relu``
@@ -34,7 +36,10 @@ attached standardizer    ``Sub(mean)``, ``Div(scale)``
 ``softplus``             ``Softplus``
 ``gelu`` (exact)         ``0.5 * x * (1 + Erf(x / sqrt(2)))``
 ``linear``               nothing
+``Activation(name)``     the activation's nodes, as above
+``Flatten``, ``Reshape``  nothing (samples stay flat)
 ``Dropout``              nothing (inference)
+augmentation layers      nothing (the identity at inference)
 =======================  ===========================================================
 
 A float64 model is written as a float32 graph (weights rounded to float32). The model's
@@ -51,10 +56,10 @@ from typing import Any, List, Set
 
 import numpy as np
 
-from lamina import _core
+from lamina import _core, augmentation
 from lamina import _validation as check
 from lamina._validation import describe
-from lamina.layers import Dense, Dropout
+from lamina.layers import Activation, Dense, Dropout, Flatten, Reshape
 
 __all__ = ["export"]
 
@@ -96,8 +101,9 @@ def export(model: Any, path: Any, opset: int = 17) -> Any:
     if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or not _MIN_OPSET <= opset <= newest:
         raise ValueError(f"opset must be an integer in [{_MIN_OPSET}, {newest}], received opset={describe(opset)}")
     check.require_built(model, "export")
+    identity_at_inference = (Dropout, Flatten, Reshape) + augmentation.LAYERS
     for layer in model.layers:
-        if not isinstance(layer, (Dense, Dropout)):
+        if not isinstance(layer, (Dense, Activation) + identity_at_inference):
             raise ValueError(f"export() cannot convert layer {layer.name!r} of type {type(layer).__name__}")
 
     nodes: List[Any] = []
@@ -123,22 +129,15 @@ def export(model: Any, path: Any, opset: int = 17) -> Any:
 
     names.update(("input", "output"))
     current = "input"
+    dims = tuple(int(d) for d in model.input_dims or ())
+    if len(dims) > 1:
+        current = node("Flatten", [current], "input/flat", axis=1)
     if model.standardizer is not None:
         mean = constant("standardizer/mean", model.standardizer.mean_)
         scale = constant("standardizer/scale", model.standardizer.scale_)
         current = node("Div", [node("Sub", [current, mean], "standardizer/centered"), scale], "standardizer/out")
 
-    for layer in model.layers:
-        if isinstance(layer, Dropout):
-            continue  # identity at inference
-        assert isinstance(layer, Dense)  # the only other kind export() accepts (checked above)
-        prefix = layer.name
-        kernel = constant(f"{prefix}/kernel", layer.kernel)
-        if layer.use_bias:
-            current = node("Gemm", [current, kernel, constant(f"{prefix}/bias", layer.bias)], f"{prefix}/linear")
-        else:
-            current = node("MatMul", [current, kernel], f"{prefix}/linear")
-        act = layer.activation
+    def activation(act: str, current: str, prefix: str, layer: Any) -> str:
         if act == "relu":
             current = node("Relu", [current], f"{prefix}/relu")
         elif act == "leaky_relu":
@@ -162,6 +161,22 @@ def export(model: Any, path: Any, opset: int = 17) -> Any:
             current = node("Mul", [half_x, one_plus], f"{prefix}/gelu")
         elif act != "linear":
             raise ValueError(f"export() cannot convert activation {act!r} of layer {layer.name!r}")
+        return current
+
+    for layer in model.layers:
+        if isinstance(layer, identity_at_inference):
+            continue
+        prefix = layer.name
+        if isinstance(layer, Activation):
+            current = activation(layer.activation, current, prefix, layer)
+            continue
+        assert isinstance(layer, Dense)  # the check above admits nothing else
+        kernel = constant(f"{prefix}/kernel", layer.kernel)
+        if layer.use_bias:
+            current = node("Gemm", [current, kernel, constant(f"{prefix}/bias", layer.bias)], f"{prefix}/linear")
+        else:
+            current = node("MatMul", [current, kernel], f"{prefix}/linear")
+        current = activation(layer.activation, current, prefix, layer)
 
     # Name the last tensor "output" (an Identity only when the graph would otherwise be empty).
     if nodes:
@@ -172,7 +187,7 @@ def export(model: Any, path: Any, opset: int = 17) -> Any:
 
     graph = helper.make_graph(
         nodes, model.name,
-        inputs=[helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", int(model.input_size or 0)])],
+        inputs=[helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", *dims])],
         outputs=[helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", int(model.output_size)])],
         initializer=initializers,
     )

@@ -12,6 +12,7 @@ Loading checks the architecture against limits the caller can raise (``max_layer
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from typing import Any, Dict, List, Tuple
@@ -108,9 +109,10 @@ def _declared_param_count(config: Any, max_layers: int, max_units: int, max_para
             raise io.BadFile(f"its layer {i} has no config")
         shape = layer.get("shape") if entry.get("class_name") == "Input" else layer.get("input_shape")
         if shape is not None:
-            if not isinstance(shape, list) or len(shape) != 1:
+            if not isinstance(shape, list) or not 1 <= len(shape) <= 8:
                 raise io.BadFile(f"its layer {i} has an invalid input shape ({shape!r})")
-            size = _width(shape[0], "input size", max_units)
+            dims = [_width(d, "input dimension", max_units) for d in shape]
+            size = _width(math.prod(dims), "input size", max_units)
         if entry.get("class_name") == "Dense":
             if size is None:
                 raise io.BadFile("its architecture has no input size")
