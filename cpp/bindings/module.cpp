@@ -718,9 +718,9 @@ void bind_network(py::module_& m, const char* name) {
                 net.check_targets(b.data.y.data(), b.data.rows, b.data.ycols);
                 if (b.w.data) check_sample_weights(b.w.data, b.data.rows);
             }
-            for (const Batch& b : list)
-                train_batches(net, stats, b.data.x.data(), b.data.y.data(), b.data.ycols, nullptr, b.data.rows, 0,
-                              b.data.rows, 1, b.w.data);
+            for (const Batch& b : list)  // checked above, all before the first step
+                train_checked_batches(net, stats, b.data.x.data(), b.data.y.data(), b.data.ycols, nullptr,
+                                      b.data.rows, 0, b.data.rows, 1, b.w.data);
         }, py::arg("stats"), py::arg("batches"),
            "One training step per (x, y, sample_weight or None) batch, in order, in one call with the GIL released.")
         .def("evaluate", [](Net& net, BatchStats& stats, const CArray<T>& x, const CArray<T>& y, index_t batch_size,

@@ -20,6 +20,13 @@ void train_batches(Network<T>& net, BatchStats& stats, const T* x, const T* y, i
                    index_t n_batches, const T* w, bool empty_steps) {
     net.check_targets(y, n_rows, ycols);
     if (w != nullptr) check_sample_weights(w, n_rows);
+    train_checked_batches(net, stats, x, y, ycols, order, n_rows, first, batch_size, n_batches, w, empty_steps);
+}
+
+template <typename T>
+void train_checked_batches(Network<T>& net, BatchStats& stats, const T* x, const T* y, index_t ycols,
+                           const std::int64_t* order, index_t n_rows, index_t first, index_t batch_size,
+                           index_t n_batches, const T* w, bool empty_steps) {
     stats.fit_to(net.metric_classes());  // under the caller's lock: the mode cannot change now
     const FlushDenormalsScope flush;  // training's decaying optimizer state (see denormals.h)
     net.reserve(std::min(batch_size, n_rows));  // a batch never holds more rows than the data
@@ -136,6 +143,9 @@ std::vector<std::int64_t> shuffled_order(index_t n, std::uint64_t seed, std::uin
     template void train_batches<T>(Network<T>&, BatchStats&, const T*, const T*, index_t,          \
                                    const std::int64_t*, index_t, index_t, index_t, index_t,       \
                                    const T*, bool);                                               \
+    template void train_checked_batches<T>(Network<T>&, BatchStats&, const T*, const T*, index_t,  \
+                                           const std::int64_t*, index_t, index_t, index_t, index_t, \
+                                           const T*, bool);                                       \
     template void evaluate<T>(Network<T>&, BatchStats&, const T*, const T*, index_t, index_t,      \
                               index_t, const T*);                                                 \
     template bool predict<T>(Network<T>&, T*, const T*, index_t, index_t, bool);                   \

@@ -23,6 +23,13 @@ void train_batches(Network<T>& net, BatchStats& stats, const T* x, const T* y, i
                    const std::int64_t* order, index_t n_rows, index_t first, index_t batch_size,
                    index_t n_batches, const T* w = nullptr, bool empty_steps = false);
 
+// train_batches for a caller that has already checked y and w with net.check_targets and
+// check_sample_weights (train_batch_list checks every delivered batch before the first step).
+template <typename T>
+void train_checked_batches(Network<T>& net, BatchStats& stats, const T* x, const T* y, index_t ycols,
+                           const std::int64_t* order, index_t n_rows, index_t first, index_t batch_size,
+                           index_t n_batches, const T* w = nullptr, bool empty_steps = false);
+
 // Loss and metrics over all rows, in batches, without dropout or updates.
 template <typename T>
 void evaluate(Network<T>& net, BatchStats& stats, const T* x, const T* y, index_t ycols,
