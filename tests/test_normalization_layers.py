@@ -227,3 +227,26 @@ def test_normalization_layers_round_trip_through_get_config():
     for layer in (BatchNormalization(momentum=0.9, epsilon=1e-4, center=False), LayerNormalization(scale=False)):
         copy = lm.layers.deserialize(type(layer).__name__, layer.get_config())
         assert copy.get_config() == layer.get_config()
+
+
+def test_calling_the_model_in_training_mode_changes_no_moving_statistic():
+    model = _model()
+    x, _ = _data()
+    before = model.get_state()["params"]
+    model(x, training=True)
+    assert model.get_state()["params"].tobytes() == before.tobytes()
+
+
+def test_a_step_the_gradient_hook_refuses_leaves_the_moving_statistics_alone():
+    model = _model()
+    x, y = _data(16)
+    before = [w.copy() for w in model.layers[1].non_trainable_weights]
+
+    def refuse(gradient, step):
+        raise RuntimeError("no")
+
+    model.set_gradient_hook(refuse)
+    with pytest.raises(RuntimeError, match="no"):
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    for a, b in zip(before, model.layers[1].non_trainable_weights):
+        np.testing.assert_array_equal(a, b)

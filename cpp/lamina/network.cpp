@@ -490,12 +490,22 @@ void Network<T>::normalization_forward(std::size_t l, const T* in, index_t n, bo
     const bool batch = training && p.trainable && n > 0;
     if (batch) {
         batch_moments(mean, var, inv_std, in, n, f, s.epsilon);
-        update_moving_moments(P + p.mean_offset, P + p.var_offset, mean, var, f, s.momentum);
     } else {
         moving_moments(mean, inv_std, P + p.mean_offset, P + p.var_offset, f, s.epsilon);
     }
     norm_batch_stats_[l] = batch;
     batch_norm_forward(a_[l].data(), in, mean, inv_std, affine, n, f);
+}
+
+template <typename T>
+void Network<T>::update_moving_statistics() {
+    for (const NormParams& p : norm_) {
+        const auto l = static_cast<std::size_t>(p.layer);
+        if (layers_[l].kind != LayerKind::BatchNormalization || !norm_batch_stats_[l]) continue;
+        const double* stats = norm_stats_[l].data();
+        update_moving_moments(params_.data() + p.mean_offset, params_.data() + p.var_offset, stats,
+                              stats + p.features, p.features, layers_[l].momentum);
+    }
 }
 
 // dx (n, f) or null, g (n, f) the gradient at the layer's output; dgamma, dbeta into grads_.
@@ -558,6 +568,7 @@ double Network<T>::train_step(const T* y, index_t n, index_t ycols, BatchStats& 
         fused_sink_.begin_step(static_cast<index_t>(dense_.size()));
         backward(n, fused_sink_);
         optimizer_.end_step();
+        update_moving_statistics();
         return loss;
     }
     backward(n, storing_sink_);
@@ -572,6 +583,7 @@ double Network<T>::train_step(const T* y, index_t n, index_t ycols, BatchStats& 
     }
     if (track_gradient_norms) record_gradient_norms(stats);
     apply_gradients();
+    update_moving_statistics();
     return loss;
 }
 

@@ -206,6 +206,10 @@ private:
     // Layer l (a normalization layer): forward into a_[l], backward from g into spare and grads_.
     void normalization_forward(std::size_t l, const T* in, index_t n, bool training);
     void normalization_backward(std::size_t l, T* dx, const T* g, index_t n);
+    // After a training step's update: each BatchNormalization that normalized with its batch's
+    // statistics moves its moving ones toward them (a step the hook refused moves nothing, and a
+    // forward outside train_step, such as model(x, training=True), changes no weight).
+    void update_moving_statistics();
     // Where the last layer's activation reads its input (for the fused softmax / sigmoid losses).
     const T* last_preactivation() const;
 
