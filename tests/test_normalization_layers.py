@@ -250,3 +250,105 @@ def test_a_step_the_gradient_hook_refuses_leaves_the_moving_statistics_alone():
         model.fit(x, y, epochs=1, batch_size=16, verbose=0)
     for a, b in zip(before, model.layers[1].non_trainable_weights):
         np.testing.assert_array_equal(a, b)
+
+
+# ----------------------------------------------------------------- Normalization (adapt)
+
+def _normalized_model(layer, dtype="float64"):
+    model = lm.Sequential([lm.layers.Input(shape=(3,)), layer, Dense(2)], seed=0, dtype=dtype)
+    model.compile("sgd", "mse")
+    return model
+
+
+def _features(rows=50):
+    x = np.random.default_rng(4).standard_normal((rows, 3)) * [1.0, 10.0, 100.0] + [0.0, 5.0, -7.0]
+    x[:, 2] = 3.0  # a constant feature: maps to 0, not inf
+    return x
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_normalization_applies_the_standardizers_statistics(dtype):
+    x = _features()
+    layer = lm.layers.Normalization()
+    layer.adapt(x)
+    model = lm.Sequential([lm.layers.Input(shape=(3,)), layer], seed=0, dtype=dtype)
+    scaler = lm.data.Standardizer().fit(x)
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    np.testing.assert_allclose(model.predict(x, verbose=0), scaler.transform(x), rtol=tol, atol=tol)
+    np.testing.assert_allclose(model(x, training=True), scaler.transform(x), rtol=tol, atol=tol)
+    assert np.isfinite(model.predict(x, verbose=0)).all()
+
+
+def test_normalization_never_trains_and_gradient_check_passes_through_it():
+    x, y = _features(), np.zeros((50, 2))
+    layer = lm.layers.Normalization()
+    layer.adapt(x)
+    model = _normalized_model(layer)
+    before = [w.copy() for w in layer.weights]
+    assert layer.trainable_weights == [] and len(layer.non_trainable_weights) == 2
+    model.fit(x, y, epochs=2, batch_size=10, verbose=0)
+    for a, b in zip(before, layer.weights):
+        np.testing.assert_array_equal(a, b)
+    assert lm.gradient_check(model, x[:6], y[:6], training=True).passed
+
+
+def test_normalization_given_mean_and_variance_matches_keras_formula():
+    layer = lm.layers.Normalization(mean=[1.0, 2.0, 3.0], variance=[4.0, 0.25, 1.0])
+    model = lm.Sequential([lm.layers.Input(shape=(3,)), layer], seed=0, dtype="float64")
+    x = np.array([[3.0, 2.5, 3.0]])
+    np.testing.assert_allclose(model.predict(x, verbose=0), [[1.0, 1.0, 0.0]], rtol=1e-15)
+
+
+def test_normalization_saves_and_loads_exactly(tmp_path):
+    x, y = _features(), np.zeros((50, 2))
+    layer = lm.layers.Normalization()
+    layer.adapt(x)
+    model = _normalized_model(layer, "float32")
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save(tmp_path / "m.lamina")
+    back = lm.load_model(tmp_path / "m.lamina")
+    assert back.get_state()["params"].tobytes() == model.get_state()["params"].tobytes()
+    assert back.layers[0].is_adapted
+    np.testing.assert_array_equal(back.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_normalization_exports_to_onnx(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    x = _features()
+    layer = lm.layers.Normalization()
+    layer.adapt(x)
+    model = _normalized_model(layer, "float32")
+    lm.onnx.export(model, tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(["output"], {"input": x.astype(np.float32)})[0]
+    np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+
+
+def test_an_unadapted_normalization_is_refused_by_predict_and_fit():
+    model = _normalized_model(lm.layers.Normalization())
+    x = _features()
+    with pytest.raises(ValueError, match="not adapted"):
+        model.predict(x, verbose=0)
+    with pytest.raises(ValueError, match="not adapted"):
+        model.fit(x, np.zeros((50, 2)), verbose=0)
+
+
+def test_adapt_on_the_wrong_shape_is_a_value_error_naming_it():
+    layer = lm.layers.Normalization()
+    _normalized_model(layer)
+    with pytest.raises(ValueError, match=r"3 features.*\(50, 4\)"):
+        layer.adapt(np.zeros((50, 4)))
+    with pytest.raises(ValueError, match=r"shape \(5,\)"):
+        lm.layers.Normalization().adapt(np.zeros(5))
+    assert not layer.is_adapted
+
+
+@pytest.mark.parametrize("kwargs,fragment", [
+    ({"mean": [0.0]}, "both mean and variance"),
+    ({"mean": [0.0, 1.0], "variance": [1.0]}, "same size"),
+    ({"mean": [0.0], "variance": [-1.0]}, "non-negative"),
+    ({"epsilon": -1.0}, "epsilon=-1"),
+])
+def test_bad_normalization_statistics_are_value_errors(kwargs, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        lm.layers.Normalization(**kwargs)

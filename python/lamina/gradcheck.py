@@ -157,6 +157,10 @@ def gradient_check(model: Any, x: Any, y: Any, epsilon: float = 1e-7, threshold:
     state = model.get_state()
     net = _core.Network64(model.input_size, model._core_specs(model.input_dims), model.seed)
     net.parameters()[...] = state["params"]
+    # A frozen normalization layer (and Normalization, always) normalizes as at inference in fit too.
+    norms = [layer for layer in model.layers if isinstance(layer, normalization.LAYERS)]
+    for index, layer in enumerate(norms):
+        net.set_norm_trainable(index, layer.trainable)
     net.steps = state["steps"]  # the draws fit's next step would make
     net.set_loss(model.loss._core_config())
 

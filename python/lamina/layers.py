@@ -464,8 +464,8 @@ def deserialize(class_name: str, config: Dict[str, Any]) -> Layer:
 
 # They subclass Layer, defined above; lamina/__init__ imports this module first.
 from lamina.augmentation import GaussianNoise, RandomFlip, RandomRotation, RandomTranslation, RandomZoom  # noqa: E402
-from lamina.normalization import BatchNormalization, LayerNormalization  # noqa: E402
+from lamina.normalization import BatchNormalization, LayerNormalization, Normalization  # noqa: E402
 
 __all__ = ["Layer", "ReadOnlyAfterBuildError", "Input", "Dense", "Dropout", "Activation", "Flatten", "Reshape", "RandomFlip",
            "RandomTranslation", "RandomRotation", "RandomZoom", "GaussianNoise", "BatchNormalization",
-           "LayerNormalization", "deserialize"]
+           "LayerNormalization", "Normalization", "deserialize"]

@@ -432,6 +432,9 @@ class Sequential:
         ``dims`` before the model knows it), flattened without a copy when x is C-contiguous in
         the model's dtype."""
         dims = dims or self.input_dims
+        for layer in self._layers:
+            if isinstance(layer, normalization.Normalization):
+                layer.require_adapted()
         if self.standardizer is None:
             return check.features(x, name, _DTYPES[self.dtype], dims, defer_finite)
         # Standardize in float64, then round once to the model's dtype.

@@ -41,6 +41,7 @@ attached standardizer    ``Sub(mean)``, ``Div(scale)``
 ``BatchNormalization``   folded into the preceding linear ``Dense`` (kernel and bias
                          rescaled); elsewhere ``Mul(a)``, ``Add(b)``: its moving-statistics affine map
 ``LayerNormalization``   ``LayerNormalization`` (opset 17 on), else ReduceMean/Sub/Div nodes
+``Normalization``        as ``BatchNormalization``: ``Mul``, ``Add`` (or folded)
 ``Dropout``              nothing (inference)
 augmentation layers      nothing (the identity at inference)
 =======================  ===========================================================
@@ -65,6 +66,10 @@ from lamina._validation import describe
 from lamina.layers import Activation, Dense, Dropout, Flatten, Reshape
 
 __all__ = ["export"]
+
+
+# Layers that are an affine map a * x + b per feature at inference.
+_AFFINE = (normalization.BatchNormalization, normalization.Normalization)
 
 
 def _folds(layer: Any) -> bool:
@@ -196,7 +201,7 @@ def export(model: Any, path: Any, opset: int = 17) -> Any:
         if isinstance(layer, normalization.LayerNormalization):
             current = layer_norm(layer, current)
             continue
-        if isinstance(layer, normalization.BatchNormalization):
+        if isinstance(layer, _AFFINE):
             if i > 0 and _folds(computing[i - 1]):
                 continue  # folded into the Dense before it
             a, b = layer.inference_affine()
@@ -206,7 +211,7 @@ def export(model: Any, path: Any, opset: int = 17) -> Any:
         assert isinstance(layer, Dense)  # the check above admits nothing else
         weights, bias = layer.kernel.astype(np.float64), layer.bias
         following = computing[i + 1] if i + 1 < len(computing) else None
-        if _folds(layer) and isinstance(following, normalization.BatchNormalization):
+        if _folds(layer) and isinstance(following, _AFFINE):
             # BN(x W + c) = x (W a) + (c a + b): one Gemm, as the core's Dense epilogue would be.
             a, b = following.inference_affine()
             weights = weights * a
