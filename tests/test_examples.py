@@ -105,6 +105,12 @@ def test_mnist_keras_style_quick():
 
 
 @needs_fashion
+def test_fashion_mnist_augmented_trains_with_augmentation_and_normalization_quick():
+    out = run("fashion_mnist_augmented.py", "--quick")          # 2 epochs on 10,000 images, small network: ~0.77
+    assert float(re.search(r"test accuracy: ([\d.]+)", out).group(1)) > 0.7
+
+
+@needs_fashion
 def test_fashion_mnist_regularized_quick(tmp_path):
     plot_args = ["--plot-dir", str(tmp_path)] if importlib.util.find_spec("matplotlib") else []
     out = run("fashion_mnist_regularized.py", "--quick", *plot_args)

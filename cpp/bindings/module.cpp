@@ -328,6 +328,8 @@ void bind_contracts(py::module_& m) {
         .value("random_rotation", LayerKind::RandomRotation)
         .value("random_zoom", LayerKind::RandomZoom)
         .value("gaussian_noise", LayerKind::GaussianNoise)
+        .value("batch_normalization", LayerKind::BatchNormalization)
+        .value("layer_normalization", LayerKind::LayerNormalization)
         .finalize();
     py::native_enum<FillMode>(m, "FillMode", "enum.Enum")
         .value("reflect", FillMode::Reflect)
@@ -385,9 +387,20 @@ void bind_contracts(py::module_& m) {
         .def_readwrite("value", &Initializer::value)
         .def_readwrite("value2", &Initializer::value2);
 
+    // A normalization layer's spec, after checking epsilon (the layers share these fields).
+    const auto normalization_spec = [](LayerKind kind, double epsilon, bool center, bool scale) {
+        if (!(epsilon > 0.0 && std::isfinite(epsilon)))
+            fail("epsilon must be positive and finite, received epsilon=" + std::to_string(epsilon));
+        LayerSpec s;
+        s.kind = kind;
+        s.epsilon = epsilon;
+        s.center = center;
+        s.scale = scale;
+        return s;
+    };
     py::class_<LayerSpec>(m, "LayerSpec",
                           "One layer as the core builds it; make it with dense(), dropout(), activation_layer(),\n"
-                          "augmentation() or gaussian_noise().")
+                          "augmentation(), gaussian_noise(), batch_normalization() or layer_normalization().")
         .def_static("dense", [](index_t units, Activation activation, bool use_bias, const Initializer& kernel_initializer,
                                 const Initializer& bias_initializer, double l1, double l2) {
             if (units <= 0) fail("units must be positive, received units=" + std::to_string(units));
@@ -433,6 +446,17 @@ void bind_contracts(py::module_& m) {
             s.stddev = stddev;
             return s;
         }, py::kw_only(), py::arg("stddev"))
+        .def_static("batch_normalization", [normalization_spec](double momentum, double epsilon, bool center,
+                                                                bool scale) {
+            if (!(momentum >= 0.0 && momentum <= 1.0))
+                fail("momentum must be in [0, 1], received momentum=" + std::to_string(momentum));
+            LayerSpec s = normalization_spec(LayerKind::BatchNormalization, epsilon, center, scale);
+            s.momentum = momentum;
+            return s;
+        }, py::kw_only(), py::arg("momentum"), py::arg("epsilon"), py::arg("center"), py::arg("scale"))
+        .def_static("layer_normalization", [normalization_spec](double epsilon, bool center, bool scale) {
+            return normalization_spec(LayerKind::LayerNormalization, epsilon, center, scale);
+        }, py::kw_only(), py::arg("epsilon"), py::arg("center"), py::arg("scale"))
         .def_readonly("kind", &LayerSpec::kind)
         .def_readwrite("units", &LayerSpec::units)
         .def_readwrite("activation", &LayerSpec::activation)
@@ -443,7 +467,11 @@ void bind_contracts(py::module_& m) {
         .def_readwrite("l2", &LayerSpec::l2)
         .def_readwrite("rate", &LayerSpec::rate)
         .def_readwrite("augment", &LayerSpec::augment)
-        .def_readwrite("stddev", &LayerSpec::stddev);
+        .def_readwrite("stddev", &LayerSpec::stddev)
+        .def_readwrite("epsilon", &LayerSpec::epsilon)
+        .def_readwrite("momentum", &LayerSpec::momentum)
+        .def_readwrite("center", &LayerSpec::center)
+        .def_readwrite("scale", &LayerSpec::scale);
 
     py::class_<LossConfig>(m, "LossConfig", "The loss the network trains on.")
         .def(py::init([](Loss kind, bool from_logits, double delta) { return LossConfig{kind, from_logits, delta}; }),
@@ -609,6 +637,21 @@ void bind_network(py::module_& m, const char* name) {
             net.set_trainable(dense_index, trainable);
         }, py::arg("dense_index"), py::arg("trainable"),
            "Freezes (False) or unfreezes Dense layer dense_index: the update skips its tensors.")
+        .def("set_norm_trainable", [](Net& net, index_t norm_index, bool trainable) {
+            py::gil_scoped_release release;
+            std::lock_guard<std::mutex> lock(net.mutex());
+            net.set_norm_trainable(norm_index, trainable);
+        }, py::arg("norm_index"), py::arg("trainable"),
+           "Freezes (False) or unfreezes normalization layer norm_index: the update skips gamma and beta,\n"
+           "and a BatchNormalization normalizes with its moving statistics.")
+        .def("norm_params", [](Net& net) {
+            py::list out;
+            for (const auto& p : net.norm_params())
+                out.append(py::dict(py::arg("layer") = p.layer, py::arg("features") = p.features,
+                                    py::arg("gamma_offset") = p.gamma_offset, py::arg("beta_offset") = p.beta_offset,
+                                    py::arg("mean_offset") = p.mean_offset, py::arg("var_offset") = p.var_offset));
+            return out;
+        }, "Each normalization layer's offsets in the parameter block (-1: absent).")
         .def("set_gradient_hook", &set_gradient_hook<T>, py::arg("hook"),
              "hook(gradient, step) is called once per training step with the whole gradient block\n"
              "(a writable view, valid during the call) before clipping and the update; None removes it.")

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "lamina/dense.h"
+#include "lamina/normalization.h"
 #include "lamina/random.h"
 #include "lamina/threading.h"
 #include "lamina/vectorize.h"
@@ -127,6 +128,35 @@ Network<T>::Network(index_t input_dim, std::vector<LayerSpec> layers, std::uint6
             if (s.use_bias) tensors_.push_back({d.bias_offset, s.units});
             width = s.units;
             dense_below = true;
+            norm_index_.push_back(-1);
+        } else if (is_normalization(s.kind)) {
+            if (!(s.epsilon > 0.0 && std::isfinite(s.epsilon)))
+                throw std::invalid_argument("a normalization layer's epsilon must be positive and finite");
+            if (s.kind == LayerKind::BatchNormalization && !(s.momentum >= 0.0 && s.momentum <= 1.0))
+                throw std::invalid_argument("BatchNormalization momentum must be in [0, 1]");
+            constexpr index_t kMaxParams = index_t(1) << 52;
+            if (offset > kMaxParams - 4 * width)
+                throw std::invalid_argument("the network would have more than 2^52 parameters");
+            NormParams p{static_cast<index_t>(l), width};
+            if (s.scale) {
+                p.gamma_offset = offset;
+                tensors_.push_back({offset, width});
+                offset += width;
+            }
+            if (s.center) {
+                p.beta_offset = offset;
+                tensors_.push_back({offset, width});
+                offset += width;
+            }
+            if (s.kind == LayerKind::BatchNormalization) {
+                p.mean_offset = offset;
+                p.var_offset = offset + width;
+                offset += 2 * width;
+            }
+            if (s.scale || s.center) dense_below = true;
+            dense_index_.push_back(-1);
+            norm_index_.push_back(static_cast<index_t>(norm_.size()));
+            norm_.push_back(p);
         } else {
             AugmentKind augment;
             if (s.kind == LayerKind::Dropout && !(s.rate >= 0.0 && s.rate < 1.0))
@@ -135,6 +165,7 @@ Network<T>::Network(index_t input_dim, std::vector<LayerSpec> layers, std::uint6
                 throw std::invalid_argument("GaussianNoise stddev must be finite and non-negative");
             if (augment_kind(s.kind, &augment)) check_augment(s.kind, s.augment, width);
             dense_index_.push_back(-1);
+            norm_index_.push_back(-1);
         }
         widths_.push_back(width);
     }
@@ -157,12 +188,19 @@ Network<T>::Network(index_t input_dim, std::vector<LayerSpec> layers, std::uint6
             initialize(params_.data() + d.bias_offset, d.units, d.in, d.units, s.bias_init, seed_,
                        kBiasStream + layer);
     }
+    // Keras's initial values: gamma 1, beta 0, moving mean 0, moving variance 1.
+    for (const NormParams& p : norm_) {
+        if (p.gamma_offset >= 0) std::fill_n(params_.data() + p.gamma_offset, p.features, T(1));
+        if (p.var_offset >= 0) std::fill_n(params_.data() + p.var_offset, p.features, T(1));
+    }
     trainable_tensors_ = tensors_;
     optimizer_.configure(OptimizerConfig{}, param_count());
     z_.resize(layers_.size());
     a_.resize(layers_.size());
     mask_.resize(layers_.size());
     transforms_.resize(layers_.size());
+    norm_stats_.resize(layers_.size());
+    norm_batch_stats_.assign(layers_.size(), false);
     in_.assign(layers_.size(), nullptr);
     out_.assign(layers_.size(), nullptr);
 }
@@ -238,6 +276,8 @@ void Network<T>::reserve(index_t n) {
             if (layers_[l].activation != Activation::Linear) a_[l].assign(rows * w, T(0));
         } else {
             if (layers_[l].kind == LayerKind::Dropout) mask_[l].assign(rows * w, T(0));
+            if (layers_[l].kind == LayerKind::BatchNormalization) norm_stats_[l].assign(3 * w, 0.0);
+            if (layers_[l].kind == LayerKind::LayerNormalization) norm_stats_[l].assign(2 * rows, 0.0);
             if (augment_kind(layers_[l].kind, &augment))
                 transforms_[l].assign(rows * static_cast<std::size_t>(kTransformSize), 0.0);
             a_[l].assign(rows * w, T(0));
@@ -280,6 +320,9 @@ const T* Network<T>::forward(const T* x, index_t n, bool training, bool outputs_
             }
         } else if (s.kind == LayerKind::Activation) {
             activation_forward(s.activation, a_[l].data(), in, n, widths_[l]);
+            out_[l] = a_[l].data();
+        } else if (is_normalization(s.kind)) {
+            normalization_forward(l, in, n, training);
             out_[l] = a_[l].data();
         } else if (training && s.kind == LayerKind::GaussianNoise && s.stddev > 0.0) {
             gaussian_noise_forward(a_[l].data(), in, n * widths_[l], s.stddev,
@@ -428,21 +471,93 @@ void Network<T>::record_weighted_metrics(const T* p, const T* y, const T* w, ind
 }
 
 template <typename T>
-void Network<T>::set_trainable(index_t dense_index, bool trainable) {
-    if (dense_index < 0 || dense_index >= static_cast<index_t>(dense_.size()))
-        throw std::invalid_argument("dense layer index out of range, received " + std::to_string(dense_index));
-    dense_[static_cast<std::size_t>(dense_index)].trainable = trainable;
+void Network<T>::normalization_forward(std::size_t l, const T* in, index_t n, bool training) {
+    const LayerSpec& s = layers_[l];
+    const NormParams& p = norm_[static_cast<std::size_t>(norm_index_[l])];
+    const index_t f = p.features;
+    T* P = params_.data();
+    const NormAffine<T> affine{p.gamma_offset >= 0 ? P + p.gamma_offset : nullptr,
+                               p.beta_offset >= 0 ? P + p.beta_offset : nullptr};
+    double* stats = norm_stats_[l].data();
+    if (s.kind == LayerKind::LayerNormalization) {
+        layer_norm_forward(a_[l].data(), stats, stats + capacity_, in, affine, n, f, s.epsilon);
+        norm_batch_stats_[l] = true;
+        return;
+    }
+    double *mean = stats, *var = stats + f, *inv_std = stats + 2 * f;
+    // A frozen layer normalizes as at inference (Keras); a zero-row step has no statistics and
+    // leaves the moving ones alone.
+    const bool batch = training && p.trainable && n > 0;
+    if (batch) {
+        batch_moments(mean, var, inv_std, in, n, f, s.epsilon);
+    } else {
+        moving_moments(mean, inv_std, P + p.mean_offset, P + p.var_offset, f, s.epsilon);
+    }
+    norm_batch_stats_[l] = batch;
+    batch_norm_forward(a_[l].data(), in, mean, inv_std, affine, n, f);
+}
+
+template <typename T>
+void Network<T>::update_moving_statistics() {
+    for (const NormParams& p : norm_) {
+        const auto l = static_cast<std::size_t>(p.layer);
+        if (layers_[l].kind != LayerKind::BatchNormalization || !norm_batch_stats_[l]) continue;
+        const double* stats = norm_stats_[l].data();
+        update_moving_moments(params_.data() + p.mean_offset, params_.data() + p.var_offset, stats,
+                              stats + p.features, p.features, layers_[l].momentum);
+    }
+}
+
+// dx (n, f) or null, g (n, f) the gradient at the layer's output; dgamma, dbeta into grads_.
+template <typename T>
+void Network<T>::normalization_backward(std::size_t l, T* dx, const T* g, index_t n) {
+    const NormParams& p = norm_[static_cast<std::size_t>(norm_index_[l])];
+    const index_t f = p.features;
+    T* dgamma = p.gamma_offset >= 0 ? grads_.data() + p.gamma_offset : nullptr;
+    T* dbeta = p.beta_offset >= 0 ? grads_.data() + p.beta_offset : nullptr;
+    const T* gamma = p.gamma_offset >= 0 ? params_.data() + p.gamma_offset : nullptr;
+    const double* stats = norm_stats_[l].data();
+    if (layers_[l].kind == LayerKind::LayerNormalization)
+        layer_norm_backward(dx, dgamma, dbeta, g, in_[l], stats, stats + capacity_, gamma, n, f);
+    else
+        batch_norm_backward(dx, dgamma, dbeta, g, in_[l], stats, stats + 2 * f, gamma, n, f, norm_batch_stats_[l]);
+}
+
+template <typename T>
+void Network<T>::collect_trainable_tensors() {
     trainable_tensors_.clear();
     for (const DenseParams& d : dense_) {
         if (!d.trainable) continue;
         trainable_tensors_.push_back({d.kernel_offset, d.in * d.units});
         if (d.bias_offset >= 0) trainable_tensors_.push_back({d.bias_offset, d.units});
     }
+    for (const NormParams& p : norm_) {
+        if (!p.trainable) continue;
+        if (p.gamma_offset >= 0) trainable_tensors_.push_back({p.gamma_offset, p.features});
+        if (p.beta_offset >= 0) trainable_tensors_.push_back({p.beta_offset, p.features});
+    }
+}
+
+template <typename T>
+void Network<T>::set_trainable(index_t dense_index, bool trainable) {
+    if (dense_index < 0 || dense_index >= static_cast<index_t>(dense_.size()))
+        throw std::invalid_argument("dense layer index out of range, received " + std::to_string(dense_index));
+    dense_[static_cast<std::size_t>(dense_index)].trainable = trainable;
+    collect_trainable_tensors();
+}
+
+template <typename T>
+void Network<T>::set_norm_trainable(index_t norm_index, bool trainable) {
+    if (norm_index < 0 || norm_index >= static_cast<index_t>(norm_.size()))
+        throw std::invalid_argument("normalization layer index out of range, received " + std::to_string(norm_index));
+    norm_[static_cast<std::size_t>(norm_index)].trainable = trainable;
+    collect_trainable_tensors();
 }
 
 template <typename T>
 bool Network<T>::fuses(index_t n) const {
-    return n > 0 && n <= kFusedBatch && !hook_ && !optimizer_.clips() && !track_gradient_norms;
+    // Normalization parameters are stored, not fused: their gradient is a few columns.
+    return n > 0 && n <= kFusedBatch && !hook_ && !optimizer_.clips() && !track_gradient_norms && norm_.empty();
 }
 
 template <typename T>
@@ -453,6 +568,7 @@ double Network<T>::train_step(const T* y, index_t n, index_t ycols, BatchStats& 
         fused_sink_.begin_step(static_cast<index_t>(dense_.size()));
         backward(n, fused_sink_);
         optimizer_.end_step();
+        update_moving_statistics();
         return loss;
     }
     backward(n, storing_sink_);
@@ -467,6 +583,7 @@ double Network<T>::train_step(const T* y, index_t n, index_t ycols, BatchStats& 
     }
     if (track_gradient_norms) record_gradient_norms(stats);
     apply_gradients();
+    update_moving_statistics();
     return loss;
 }
 
@@ -533,6 +650,13 @@ void Network<T>::backward(index_t n, GradientSink<T>& sink) {
     T* spare = grad_b_.data();
     for (std::size_t l = L; l-- > 0;) {
         const LayerSpec& s = layers_[l];
+        if (is_normalization(s.kind)) {
+            const bool below = needs_input_grad_[l];
+            normalization_backward(l, below ? spare : nullptr, g, n);
+            if (!below) break;
+            std::swap(g, spare);
+            continue;
+        }
         if (s.kind != LayerKind::Dense) {
             if (!needs_input_grad_[l]) break;  // no parameter below: nothing left to compute
             const index_t count = n * widths_[l];

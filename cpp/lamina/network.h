@@ -18,10 +18,24 @@
 
 namespace lamina {
 
-// Dense holds parameters; the others are parameter-free. The Random* layers and GaussianNoise
-// act only in training (forward and backward), and are the identity at inference.
+// Dense and the normalization layers hold parameters; the others are parameter-free. The Random*
+// layers and GaussianNoise act only in training (forward and backward), and are the identity at
+// inference. BatchNormalization uses batch statistics in training, moving ones at inference.
 enum class LayerKind { Dense, Dropout, Activation, RandomFlip, RandomTranslation, RandomRotation, RandomZoom,
-                       GaussianNoise };
+                       GaussianNoise, BatchNormalization, LayerNormalization };
+
+inline bool is_normalization(LayerKind kind) {
+    return kind == LayerKind::BatchNormalization || kind == LayerKind::LayerNormalization;
+}
+
+// A normalization layer's place in the parameter block (-1: absent). gamma and beta are trained;
+// BatchNormalization's moving mean and variance live in the block too (so saving, loading and
+// broadcasting the block carry them) but no optimizer touches them: forward updates them.
+struct NormParams {
+    index_t layer, features;
+    index_t gamma_offset = -1, beta_offset = -1, mean_offset = -1, var_offset = -1;
+    bool trainable = true;  // false: gamma and beta frozen, and BatchNormalization runs in inference mode
+};
 
 // The augmentation a Random* kind draws; false for every other kind.
 bool augment_kind(LayerKind kind, AugmentKind* out);
@@ -37,6 +51,9 @@ struct LayerSpec {
     double rate = 0.0;          // Dropout: fraction of inputs zeroed at training time
     AugmentSpec augment;        // Random*: image shape and factors
     double stddev = 0.0;        // GaussianNoise
+    double epsilon = 1e-3;      // normalization: added to the variance
+    double momentum = 0.99;     // BatchNormalization: moving = moving * momentum + batch * (1 - momentum)
+    bool center = true, scale = true;  // normalization: with beta, with gamma
 };
 
 struct LossConfig {
@@ -88,6 +105,7 @@ public:
     index_t param_count() const { return static_cast<index_t>(params_.size()); }
     std::uint64_t seed() const { return seed_; }
     const std::vector<DenseParams>& dense_params() const { return dense_; }
+    const std::vector<NormParams>& norm_params() const { return norm_; }
     T* params() { return params_.data(); }
     // The gradient block of the last step (or loss_and_gradient), never stale: after a fused
     // step its kernel parts are formed here, on first read, from the step's kept inputs.
@@ -169,6 +187,9 @@ public:
     // no optimizer touches its kernel or bias (no step, no momentum or Adam drift, no weight
     // decay); gradients still flow through it to the layers below. Throws out of range.
     void set_trainable(index_t dense_index, bool trainable);
+    // The same for normalization layer `norm_index` (in norm_params() order); a frozen
+    // BatchNormalization also normalizes with its moving statistics, as in Keras.
+    void set_norm_trainable(index_t norm_index, bool trainable);
 
     // Serializes use of one network from several Python threads.
     std::mutex& mutex() { return mutex_; }
@@ -181,6 +202,14 @@ private:
     void record_weighted_metrics(const T* p, const T* y, const T* w, index_t n, index_t ycols,
                                  BatchStats& stats) const;
     bool fuses(index_t n) const;
+    void collect_trainable_tensors();
+    // Layer l (a normalization layer): forward into a_[l], backward from g into spare and grads_.
+    void normalization_forward(std::size_t l, const T* in, index_t n, bool training);
+    void normalization_backward(std::size_t l, T* dx, const T* g, index_t n);
+    // After a training step's update: each BatchNormalization that normalized with its batch's
+    // statistics moves its moving ones toward them (a step the hook refused moves nothing, and a
+    // forward outside train_step, such as model(x, training=True), changes no weight).
+    void update_moving_statistics();
     // Where the last layer's activation reads its input (for the fused softmax / sigmoid losses).
     const T* last_preactivation() const;
 
@@ -189,6 +218,8 @@ private:
     std::vector<index_t> widths_;  // output width of each layer
     std::vector<DenseParams> dense_;
     std::vector<index_t> dense_index_;  // layer -> index in dense_, or -1
+    std::vector<NormParams> norm_;
+    std::vector<index_t> norm_index_;   // layer -> index in norm_, or -1
     std::vector<TensorSpan> tensors_;
     std::vector<TensorSpan> trainable_tensors_;  // tensors_ of the trainable layers
     std::vector<bool> needs_input_grad_;  // does a Dense layer sit below this layer?
@@ -206,6 +237,10 @@ private:
     index_t capacity_ = 0;
     std::vector<std::vector<T>> z_, a_, mask_;  // per layer: pre-activation, output, dropout mask
     std::vector<std::vector<double>> transforms_;  // per Random* layer: (capacity, kTransformSize)
+    // Per normalization layer: the statistics forward used, for backward. BatchNormalization:
+    // mean, var, inv_std (3, features); LayerNormalization: mean, inv_std (2, capacity).
+    std::vector<std::vector<double>> norm_stats_;
+    std::vector<bool> norm_batch_stats_;  // per layer: did forward normalize with batch statistics?
     std::vector<const T*> in_, out_;            // per layer: where its input and output live
     bool last_training_ = false;
     std::vector<T> grad_a_, grad_b_;  // ping-pong gradient buffers (capacity, max width)

@@ -41,6 +41,7 @@ from lamina import (
 
 # isort: off
 from lamina import augmentation  # after layers: its classes subclass layers.Layer, and layers re-exports them
+from lamina import normalization
 # isort: on
 from lamina._validation import positive_int
 from lamina.gradcheck import GradientCheckReport, gradient_check
@@ -51,7 +52,7 @@ __version__: str = _core.__version__
 
 __all__ = [
     "Sequential", "load_model", "save_model", "gradient_check", "GradientCheckReport", "set_num_threads", "get_num_threads", "max_threads",
-    "set_flush_denormals", "get_flush_denormals", "build_info", "activations", "augmentation", "callbacks", "data", "datasets",
+    "set_flush_denormals", "get_flush_denormals", "build_info", "activations", "augmentation", "normalization", "callbacks", "data", "datasets",
     "initializers", "layers", "losses", "metrics", "onnx", "optimizers", "regularizers", "utils", "distributed", "__version__",
 ]
 

@@ -50,9 +50,11 @@ class InitKind(enum.Enum):
     zeros = ...
 class LayerKind(enum.Enum):
     activation = ...
+    batch_normalization = ...
     dense = ...
     dropout = ...
     gaussian_noise = ...
+    layer_normalization = ...
     random_flip = ...
     random_rotation = ...
     random_translation = ...
@@ -146,18 +148,23 @@ class Initializer:
 class LayerSpec:
     """
     One layer as the core builds it; make it with dense(), dropout(), activation_layer(),
-    augmentation() or gaussian_noise().
+    augmentation(), gaussian_noise(), batch_normalization() or layer_normalization().
     """
     activation: Activation
     augment: AugmentSpec
     bias_initializer: Initializer
+    center: bool
     kernel_initializer: Initializer
+    scale: bool
     use_bias: bool
     @staticmethod
     def activation_layer(*, activation: Activation) -> LayerSpec:
         ...
     @staticmethod
     def augmentation(*, kind: LayerKind, augment: AugmentSpec) -> LayerSpec:
+        ...
+    @staticmethod
+    def batch_normalization(*, momentum: typing.SupportsFloat | typing.SupportsIndex, epsilon: typing.SupportsFloat | typing.SupportsIndex, center: bool, scale: bool) -> LayerSpec:
         ...
     @staticmethod
     def dense(*, units: typing.SupportsInt | typing.SupportsIndex, activation: Activation, use_bias: bool, kernel_initializer: Initializer, bias_initializer: Initializer, l1: typing.SupportsFloat | typing.SupportsIndex, l2: typing.SupportsFloat | typing.SupportsIndex) -> LayerSpec:
@@ -167,6 +174,15 @@ class LayerSpec:
         ...
     @staticmethod
     def gaussian_noise(*, stddev: typing.SupportsFloat | typing.SupportsIndex) -> LayerSpec:
+        ...
+    @staticmethod
+    def layer_normalization(*, epsilon: typing.SupportsFloat | typing.SupportsIndex, center: bool, scale: bool) -> LayerSpec:
+        ...
+    @property
+    def epsilon(self) -> float:
+        ...
+    @epsilon.setter
+    def epsilon(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
     @property
     def kind(self) -> LayerKind:
@@ -182,6 +198,12 @@ class LayerSpec:
         ...
     @l2.setter
     def l2(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def momentum(self) -> float:
+        ...
+    @momentum.setter
+    def momentum(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
     @property
     def rate(self) -> float:
@@ -361,6 +383,10 @@ class Network32:
         """
         A copy of the loss the network trains on.
         """
+    def norm_params(self) -> list:
+        """
+        Each normalization layer's offsets in the parameter block (-1: absent).
+        """
     def numerical_gradient(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], epsilon: typing.SupportsFloat | typing.SupportsIndex, indices: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], sample_weight: typing.Any = None, training: bool = False) -> numpy.typing.NDArray[numpy.float32]:
         ...
     def optimizer_config(self) -> OptimizerConfig:
@@ -388,6 +414,11 @@ class Network32:
         ...
     def set_metric_mode(self, mode: MetricMode) -> None:
         ...
+    def set_norm_trainable(self, norm_index: typing.SupportsInt | typing.SupportsIndex, trainable: bool) -> None:
+        """
+        Freezes (False) or unfreezes normalization layer norm_index: the update skips gamma and beta,
+        and a BatchNormalization normalizes with its moving statistics.
+        """
     def set_optimizer(self, config: OptimizerConfig) -> None:
         ...
     def set_optimizer_slots(self, slots: list) -> None:
@@ -473,6 +504,10 @@ class Network64:
         """
         A copy of the loss the network trains on.
         """
+    def norm_params(self) -> list:
+        """
+        Each normalization layer's offsets in the parameter block (-1: absent).
+        """
     def numerical_gradient(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], epsilon: typing.SupportsFloat | typing.SupportsIndex, indices: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], sample_weight: typing.Any = None, training: bool = False) -> numpy.typing.NDArray[numpy.float64]:
         ...
     def optimizer_config(self) -> OptimizerConfig:
@@ -500,6 +535,11 @@ class Network64:
         ...
     def set_metric_mode(self, mode: MetricMode) -> None:
         ...
+    def set_norm_trainable(self, norm_index: typing.SupportsInt | typing.SupportsIndex, trainable: bool) -> None:
+        """
+        Freezes (False) or unfreezes normalization layer norm_index: the update skips gamma and beta,
+        and a BatchNormalization normalizes with its moving statistics.
+        """
     def set_optimizer(self, config: OptimizerConfig) -> None:
         ...
     def set_optimizer_slots(self, slots: list) -> None:

@@ -237,6 +237,17 @@ def _make_rng(seed: Any) -> np.random.Generator:
 # --------------------------------------------------------------------------------------
 
 
+def guarded_scale(std: np.ndarray, epsilon: float, constant: Optional[np.ndarray] = None) -> np.ndarray:
+    """The divisor for each feature: its standard deviation, or 1 where that is below ``epsilon``
+    (or the feature is ``constant``), so such features map to 0, not NaN or inf.
+
+    >>> guarded_scale(np.array([2.0, 0.0, 1e-9]), 1e-7)
+    array([2., 1., 1.])
+    """
+    small = std < epsilon
+    return np.where(small if constant is None else constant | small, 1.0, std)
+
+
 class Standardizer:
     """Rescale each feature to mean 0 and standard deviation 1, using training statistics.
 
@@ -285,7 +296,7 @@ class Standardizer:
         # Exactly constant columns: take their value as the mean, so they map to exactly 0.
         constant = (data == data[:1]).all(axis=0)
         mean[constant] = data[0, constant]
-        scale = np.where(constant | (std < self.epsilon), 1.0, std)
+        scale = guarded_scale(std, self.epsilon, constant)
         self.mean_ = mean
         self.scale_ = scale
         self.n_features_in_ = int(data.shape[1])

@@ -23,7 +23,7 @@ from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
-from lamina import _core, _weights
+from lamina import _core, _weights, normalization
 from lamina import _validation as check
 from lamina import layers as layers_module
 
@@ -78,14 +78,19 @@ class GradientCheckReport:
 
 
 def _tensors(model: Any) -> List[Tuple[str, str, int, Tuple[int, ...]]]:
-    """(layer name, "kernel"/"bias", offset in the flat vector, shape) for every weight tensor."""
-    out, offset = [], 0
+    """(layer name, label, offset in the flat vector, shape) for every tensor the loss is
+    differentiated by: Dense kernels and biases, normalization gammas and betas (not moving
+    statistics, which no gradient moves)."""
+    out = []
     for layer in model.layers:
-        if not isinstance(layer, layers_module.Dense):
-            continue
-        for label, w in zip(("kernel", "bias"), layer.weights):
-            out.append((layer.name, label, offset, w.shape))
-            offset += w.size
+        offsets = layer._offsets or {}
+        if isinstance(layer, layers_module.Dense):
+            out.append((layer.name, "kernel", offsets["kernel"], layer.kernel.shape))
+            if layer.use_bias:
+                out.append((layer.name, "bias", offsets["bias"], (layer.units,)))
+        elif isinstance(layer, normalization.LAYERS):
+            out += [(layer.name, key, offsets[key], (offsets["features"],)) for key in ("gamma", "beta")
+                    if offsets[key] >= 0]
     return out
 
 
@@ -152,14 +157,21 @@ def gradient_check(model: Any, x: Any, y: Any, epsilon: float = 1e-7, threshold:
     state = model.get_state()
     net = _core.Network64(model.input_size, model._core_specs(model.input_dims), model.seed)
     net.parameters()[...] = state["params"]
+    # A frozen normalization layer (and Normalization, always) normalizes as at inference in fit too.
+    norms = [layer for layer in model.layers if isinstance(layer, normalization.LAYERS)]
+    for index, layer in enumerate(norms):
+        net.set_norm_trainable(index, layer.trainable)
     net.steps = state["steps"]  # the draws fit's next step would make
     net.set_loss(model.loss._core_config())
 
-    total = net.param_count
+    tensors = _tensors(model)
+    candidates = np.concatenate([np.arange(offset, offset + int(np.prod(shape)), dtype=np.int64)
+                                 for _, _, offset, shape in tensors] or [np.zeros(0, dtype=np.int64)])
+    total = int(candidates.size)
     if max_params is None or check.positive_int(max_params, "max_params") >= total:
-        indices = np.arange(total, dtype=np.int64)
+        indices = np.sort(candidates)
     else:
-        indices = np.sort(np.random.default_rng(seed).choice(total, size=max_params, replace=False)).astype(np.int64)
+        indices = np.sort(np.random.default_rng(seed).choice(candidates, size=max_params, replace=False))
     net.loss_and_gradient(xs, ys, training=training, **weighted)
     full_grad = net.gradients().copy()
     if simulate_bug is not None:
@@ -175,7 +187,6 @@ def gradient_check(model: Any, x: Any, y: Any, epsilon: float = 1e-7, threshold:
         a, b = (approx / scale, grad / scale) if scale > 0 else (approx, grad)
         denominator = np.linalg.norm(a) + np.linalg.norm(b)
         difference = float(np.linalg.norm(a - b) / denominator) if denominator > 0 else 0.0
-    tensors = _tensors(model)
     order = np.argsort(-np.abs(approx - grad))[:worst]
     gaps = [ParameterGap(_parameter_name(tensors, int(indices[i])), float(grad[i]), float(approx[i])) for i in order]
     return GradientCheckReport(difference, threshold, epsilon, int(indices.size), int(total), gaps)

@@ -93,6 +93,7 @@ class Layer:
         self._core: Any = None  # (network, dense index) once built, for trainable
 
     _fixed_after_build: Tuple[str, ...] = ("input_size", "input_dims")
+    _core_trainable = "set_trainable"  # the network method that freezes this kind of layer
 
     @property
     def input_size(self) -> Optional[int]:
@@ -155,7 +156,7 @@ class Layer:
               core: Any = None) -> None:
         self._params, self._offsets, self._core = params, offsets, core
         if core is not None:
-            core[0].set_trainable(core[1], self._trainable)
+            getattr(core[0], self._core_trainable)(core[1], self._trainable)
 
     @property
     def trainable(self) -> bool:
@@ -171,7 +172,7 @@ class Layer:
             raise TypeError(f"trainable must be True or False, received trainable={describe(value)}")
         self._trainable = bool(value)
         if self._core is not None:
-            self._core[0].set_trainable(self._core[1], self._trainable)
+            getattr(self._core[0], self._core_trainable)(self._core[1], self._trainable)
 
     @property
     def trainable_weights(self) -> List[np.ndarray]:
@@ -435,11 +436,11 @@ def deserialize(class_name: str, config: Dict[str, Any]) -> Layer:
     >>> copy, copy.name, copy.input_size
     (Dense(4, activation='relu'), 'hidden', 3)
     """
-    from lamina import augmentation
+    from lamina import augmentation, normalization
 
     classes: Dict[str, Any] = {"Dense": Dense, "Dropout": Dropout, "Input": Input, "Activation": Activation,
                                "Flatten": Flatten, "Reshape": Reshape}
-    classes.update({cls.__name__: cls for cls in augmentation.LAYERS})
+    classes.update({cls.__name__: cls for cls in augmentation.LAYERS + normalization.LAYERS})
     if class_name not in classes:
         raise ValueError(f"unknown layer class, received class_name={describe(class_name)}")
     config = dict(config)
@@ -463,6 +464,8 @@ def deserialize(class_name: str, config: Dict[str, Any]) -> Layer:
 
 # They subclass Layer, defined above; lamina/__init__ imports this module first.
 from lamina.augmentation import GaussianNoise, RandomFlip, RandomRotation, RandomTranslation, RandomZoom  # noqa: E402
+from lamina.normalization import BatchNormalization, LayerNormalization, Normalization  # noqa: E402
 
 __all__ = ["Layer", "ReadOnlyAfterBuildError", "Input", "Dense", "Dropout", "Activation", "Flatten", "Reshape", "RandomFlip",
-           "RandomTranslation", "RandomRotation", "RandomZoom", "GaussianNoise", "deserialize"]
+           "RandomTranslation", "RandomRotation", "RandomZoom", "GaussianNoise", "BatchNormalization",
+           "LayerNormalization", "Normalization", "deserialize"]

@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Generator, Iterable, List, Optional, Seq
 
 import numpy as np
 
-from lamina import _core, _prefetch, _sources, _weights, losses, optimizers, saving, training
+from lamina import _core, _prefetch, _sources, _weights, losses, normalization, optimizers, saving, training
 from lamina import _validation as check
 from lamina import callbacks as callbacks_module
 from lamina import distributed as distributed_module
@@ -226,11 +226,15 @@ class Sequential:
         self._pending_build = False
         params = net.parameters()
         dense_iter = enumerate(net.dense_params())
+        norm_iter = enumerate(net.norm_params())
         for layer in self._layers:
             if isinstance(layer, layers_module.Dense):
                 index, d = next(dense_iter)
                 layer._bind(params, {"inputs": d["inputs"], "kernel": d["kernel_offset"], "bias": d["bias_offset"]},
                             (net, index))
+            elif isinstance(layer, normalization.LAYERS):
+                index, entry = next(norm_iter)
+                layer._bind(params, normalization.core_offsets(entry), (net, index))
             else:
                 layer._bind(params, {})
         # Keep earlier weights where a rebuilt layer's shapes are unchanged.
@@ -320,7 +324,7 @@ class Sequential:
             rows.append((f"{layer.name} ({type(layer).__name__})", layers_module.shape_text(out),
                          f"{n_params:,}" if known else "?"))
         total = sum(counts.values()) if known else None
-        width = (34, 22, 12)
+        width = (max([34] + [len(row[0]) + 1 for row in rows]), 22, 12)  # long names keep their columns apart
         line = "-" * sum(width)
         print_fn(f'Model: "{self.name}"')
         print_fn(line)
@@ -428,6 +432,9 @@ class Sequential:
         ``dims`` before the model knows it), flattened without a copy when x is C-contiguous in
         the model's dtype."""
         dims = dims or self.input_dims
+        for layer in self._layers:
+            if isinstance(layer, normalization.Normalization):
+                layer.require_adapted()
         if self.standardizer is None:
             return check.features(x, name, _DTYPES[self.dtype], dims, defer_finite)
         # Standardize in float64, then round once to the model's dtype.

@@ -38,6 +38,10 @@ attached standardizer    ``Sub(mean)``, ``Div(scale)``
 ``linear``               nothing
 ``Activation(name)``     the activation's nodes, as above
 ``Flatten``, ``Reshape``  nothing (samples stay flat)
+``BatchNormalization``   folded into the preceding linear ``Dense`` (kernel and bias
+                         rescaled); elsewhere ``Mul(a)``, ``Add(b)``: its moving-statistics affine map
+``LayerNormalization``   ``LayerNormalization`` (opset 17 on), else ReduceMean/Sub/Div nodes
+``Normalization``        as ``BatchNormalization``: ``Mul``, ``Add`` (or folded)
 ``Dropout``              nothing (inference)
 augmentation layers      nothing (the identity at inference)
 =======================  ===========================================================
@@ -56,12 +60,21 @@ from typing import Any, List, Set
 
 import numpy as np
 
-from lamina import _core, augmentation
+from lamina import _core, augmentation, normalization
 from lamina import _validation as check
 from lamina._validation import describe
 from lamina.layers import Activation, Dense, Dropout, Flatten, Reshape
 
 __all__ = ["export"]
+
+
+# Layers that are an affine map a * x + b per feature at inference.
+_AFFINE = (normalization.BatchNormalization, normalization.Normalization)
+
+
+def _folds(layer: Any) -> bool:
+    """A BatchNormalization right after this layer folds into it: a Dense without activation."""
+    return isinstance(layer, Dense) and layer.activation == "linear"
 
 _MIN_OPSET = 13  # Softmax with per-axis semantics; Gemm, Erf, Softplus all exist by then
 
@@ -103,7 +116,7 @@ def export(model: Any, path: Any, opset: int = 17) -> Any:
     check.require_built(model, "export")
     identity_at_inference = (Dropout, Flatten, Reshape) + augmentation.LAYERS
     for layer in model.layers:
-        if not isinstance(layer, (Dense, Activation) + identity_at_inference):
+        if not isinstance(layer, (Dense, Activation) + normalization.LAYERS + identity_at_inference):
             raise ValueError(f"export() cannot convert layer {layer.name!r} of type {type(layer).__name__}")
 
     nodes: List[Any] = []
@@ -163,17 +176,49 @@ def export(model: Any, path: Any, opset: int = 17) -> Any:
             raise ValueError(f"export() cannot convert activation {act!r} of layer {layer.name!r}")
         return current
 
-    for layer in model.layers:
-        if isinstance(layer, identity_at_inference):
-            continue
+    def layer_norm(layer: Any, current: str) -> str:
+        prefix = layer.name
+        gamma = layer.gamma if layer.scale else np.ones(layer.beta.shape)
+        beta = layer.beta if layer.center else np.zeros(gamma.shape)
+        if opset >= 17:
+            return node("LayerNormalization", [current, constant(f"{prefix}/gamma", gamma),
+                                               constant(f"{prefix}/beta", beta)], f"{prefix}/out", axis=-1,
+                        epsilon=float(layer.epsilon))
+        centered = node("Sub", [current, node("ReduceMean", [current], f"{prefix}/mean", axes=[-1])], f"{prefix}/centered")
+        var = node("ReduceMean", [node("Mul", [centered, centered], f"{prefix}/squares")], f"{prefix}/var", axes=[-1])
+        std = node("Sqrt", [node("Add", [var, constant(f"{prefix}/epsilon", layer.epsilon)], f"{prefix}/var_eps")],
+                   f"{prefix}/std")
+        scaled = node("Mul", [node("Div", [centered, std], f"{prefix}/xhat"), constant(f"{prefix}/gamma", gamma)],
+                      f"{prefix}/scaled")
+        return node("Add", [scaled, constant(f"{prefix}/beta", beta)], f"{prefix}/out")
+
+    computing = [layer for layer in model.layers if not isinstance(layer, identity_at_inference)]
+    for i, layer in enumerate(computing):
         prefix = layer.name
         if isinstance(layer, Activation):
             current = activation(layer.activation, current, prefix, layer)
             continue
+        if isinstance(layer, normalization.LayerNormalization):
+            current = layer_norm(layer, current)
+            continue
+        if isinstance(layer, _AFFINE):
+            if i > 0 and _folds(computing[i - 1]):
+                continue  # folded into the Dense before it
+            a, b = layer.inference_affine()
+            current = node("Add", [node("Mul", [current, constant(f"{prefix}/scale", a)], f"{prefix}/scaled"),
+                                   constant(f"{prefix}/offset", b)], f"{prefix}/out")
+            continue
         assert isinstance(layer, Dense)  # the check above admits nothing else
-        kernel = constant(f"{prefix}/kernel", layer.kernel)
-        if layer.use_bias:
-            current = node("Gemm", [current, kernel, constant(f"{prefix}/bias", layer.bias)], f"{prefix}/linear")
+        weights, bias = layer.kernel.astype(np.float64), layer.bias
+        following = computing[i + 1] if i + 1 < len(computing) else None
+        if _folds(layer) and isinstance(following, _AFFINE):
+            # BN(x W + c) = x (W a) + (c a + b): one Gemm, as the core's Dense epilogue would be.
+            a, b = following.inference_affine()
+            weights = weights * a
+            bias = (0.0 if bias is None else bias.astype(np.float64)) * a + b
+        kernel = constant(f"{prefix}/kernel", weights)
+        if bias is not None:
+            current = node("Gemm", [current, kernel, constant(f"{prefix}/bias", bias)], f"{prefix}/linear")
         else:
             current = node("MatMul", [current, kernel], f"{prefix}/linear")
         current = activation(layer.activation, current, prefix, layer)

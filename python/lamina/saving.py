@@ -122,7 +122,21 @@ def _declared_param_count(config: Any, max_layers: int, max_units: int, max_para
                 raise io.BadFile(f"its architecture has more than {max_params} weights, over the limit "
                            f"max_params={max_params} (pass load_model(..., max_params=...) to allow it)")
             size = units
+        elif entry.get("class_name") in _NORMALIZATION_VECTORS:
+            if size is None:
+                raise io.BadFile("its architecture has no input size")
+            # One vector per feature for each of gamma, beta (when present) and the statistics.
+            statistics, affine = _NORMALIZATION_VECTORS[entry["class_name"]]
+            vectors = statistics + (sum(1 for key in ("center", "scale") if layer.get(key, True)) if affine else 0)
+            total += vectors * size
+            if total > max_params:
+                raise io.BadFile(f"its architecture has more than {max_params} weights, over the limit "
+                           f"max_params={max_params} (pass load_model(..., max_params=...) to allow it)")
     return total
+
+
+# (statistics vectors, whether gamma and beta may be present) per normalization layer.
+_NORMALIZATION_VECTORS = {"BatchNormalization": (2, True), "LayerNormalization": (0, True), "Normalization": (2, False)}
 
 
 def rebuild(model_class: Any, header: Dict[str, Any], source: Any,
