@@ -90,6 +90,7 @@ py::object gemm_binding(bool trans_a, bool trans_b, double alpha, const py::arra
         out["split"] = gemm_split_name(plan.split);
         out["threads"] = plan.threads;
         out["transposed"] = plan.transposed;
+        out["kernel"] = gemm_kernel_name();
         return std::move(out);
     }
     py::gil_scoped_release release;
@@ -685,7 +686,7 @@ PYBIND11_MODULE(_core, m) {
     m.def("gemm_plan", [](bool ta, bool tb, double alpha, const py::array& a, const py::array& b, double beta, py::array& c) {
         return by_dtype(c, [&](auto t) { return gemm_binding<decltype(t)>(ta, tb, alpha, a, b, beta, c, GemmCall::plan); });
     }, py::arg("trans_a"), py::arg("trans_b"), py::arg("alpha"), py::arg("a"), py::arg("b"), py::arg("beta"), py::arg("c"),
-       "The plan gemm would follow for these arguments: {path, split, threads, transposed}; c is not written.");
+       "The plan gemm would follow for these arguments: {path, split, threads, transposed, kernel}; c is not written.");
 
     m.def("activation_forward", [](Activation activation, const py::array& z) {
         return by_dtype(z, [&](auto t) -> py::object { using T = decltype(t); return activation_forward_binding<T>(activation, z.cast<CArray<T>>()); });
@@ -749,5 +750,11 @@ PYBIND11_MODULE(_core, m) {
     m.def("openmp_enabled", &openmp_enabled);
     m.def("set_flush_denormals", &set_flush_denormals, py::arg("on"));
     m.def("flush_denormals", &flush_denormals);
-    m.def("gemm_kernel_name", &gemm_kernel_name);
+    m.def("gemm_kernel_name", &gemm_kernel_name,
+          "The GEMM kernel table in use: avx512, avx2 or generic (LAMINA_GEMM_KERNEL forces one).");
+    m.def("gemm_kernels_available", &gemm_kernels_available,
+          "The GEMM kernel tables this build and CPU can run, best first.");
+    // Decide the kernel now: a bad LAMINA_GEMM_KERNEL fails the import with its ValueError
+    // instead of surfacing later from inside a computation.
+    gemm_kernel_name();
 }

@@ -478,12 +478,18 @@ def gemm(trans_a: bool, trans_b: bool, alpha: typing.SupportsFloat | typing.Supp
     c = alpha * op(a) @ op(b) + beta * c, in place (c's dtype chooses float32 or float64).
     """
 def gemm_kernel_name() -> str:
-    ...
+    """
+    The GEMM kernel table in use: avx512, avx2 or generic (LAMINA_GEMM_KERNEL forces one).
+    """
+def gemm_kernels_available() -> list[str]:
+    """
+    The GEMM kernel tables this build and CPU can run, best first.
+    """
 def gemm_naive(trans_a: bool, trans_b: bool, alpha: typing.SupportsFloat | typing.SupportsIndex, a: numpy.ndarray, b: numpy.ndarray, beta: typing.SupportsFloat | typing.SupportsIndex, c: numpy.ndarray) -> None:
     ...
 def gemm_plan(trans_a: bool, trans_b: bool, alpha: typing.SupportsFloat | typing.SupportsIndex, a: numpy.ndarray, b: numpy.ndarray, beta: typing.SupportsFloat | typing.SupportsIndex, c: numpy.ndarray) -> typing.Any:
     """
-    The plan gemm would follow for these arguments: {path, split, threads, transposed}; c is not written.
+    The plan gemm would follow for these arguments: {path, split, threads, transposed, kernel}; c is not written.
     """
 def get_num_threads() -> int:
     ...
