@@ -14,8 +14,6 @@
 #if defined(LAMINA_HAVE_AVX512_TU) && defined(LAMINA_HAVE_AVX2_TU) && defined(__AVX512F__) && defined(__AVX512VL__)
 #include <immintrin.h>
 
-#include <algorithm>
-#include <array>
 #include <utility>
 
 namespace lamina {
@@ -129,22 +127,29 @@ void tile_avx512(index_t k, const T* a, index_t lda, const T* b, index_t rs_b, c
 template <typename T>
 using TileFn = void (*)(index_t, const T*, index_t, const T*, index_t, const std::int32_t*, T, T, T*, index_t,
                         index_t, index_t);
+template <typename T, bool Steps, bool InPlaceA, typename Seq>
+struct TileTable;
 template <typename T, bool Steps, bool InPlaceA, int... I>
-constexpr std::array<TileFn<T>, sizeof...(I)> tile_table(std::integer_sequence<int, I...>) {
-    return {{&tile_avx512<T, I / 2 + 1, I % 2 + 1, Steps, InPlaceA>...}};
-}
+struct TileTable<T, Steps, InPlaceA, std::integer_sequence<int, I...>> {
+    static constexpr TileFn<T> fns[sizeof...(I)] = {&tile_avx512<T, I / 2 + 1, I % 2 + 1, Steps, InPlaceA>...};
+};
 template <typename T, bool Steps, bool InPlaceA>
-constexpr std::array<TileFn<T>, 2 * kMR> kTiles = tile_table<T, Steps, InPlaceA>(std::make_integer_sequence<int, 2 * kMR>{});
+using Tiles = TileTable<T, Steps, InPlaceA, std::make_integer_sequence<int, 2 * kMR>>;
+
+// min / clamp of sizes, here rather than std::min / std::clamp: a library template compiled in
+// this TU could be ODR-merged with other TUs' copies when not inlined (numpy#25274).
+inline index_t min_of(index_t a, index_t b) { return a < b ? a : b; }
+inline index_t clamp_to(index_t v, index_t lo, index_t hi) { return v < lo ? lo : v > hi ? hi : v; }
 
 // Entry into the table; mr and nr come from the driver (1 <= mr <= 12, 1 <= nr <= NR) and are
 // clamped so that no value can index past it.
 template <typename T, bool Steps, bool InPlaceA>
 inline void run_tile(index_t k, const T* a, index_t lda, const T* b, index_t rs_b, const std::int32_t* steps,
                      T alpha, T beta, T* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr) {
-    const index_t rows = std::clamp<index_t>(mr, 1, kMR);
+    const index_t rows = clamp_to(mr, 1, kMR);
     const index_t vectors = nr > Zmm<T>::L ? 2 : 1;
-    kTiles<T, Steps, InPlaceA>[(rows - 1) * 2 + vectors - 1](k, a, lda, b, rs_b, steps, alpha, beta, c, rs_c,
-                                                             cs_c, std::min<index_t>(nr, 2 * Zmm<T>::L));
+    Tiles<T, Steps, InPlaceA>::fns[(rows - 1) * 2 + vectors - 1](k, a, lda, b, rs_b, steps, alpha, beta, c, rs_c,
+                                                                 cs_c, min_of(nr, 2 * Zmm<T>::L));
 }
 
 // C (12, 32) float / (12, 16) double micro-kernels (gemm_kernels.h, SgemmUkr).
@@ -215,7 +220,7 @@ void sparse_rows_avx512_nv(index_t rows, const index_t* counts, const std::int32
         for (int v = 0; v < NV; ++v) r0.acc[v] = r1.acc[v] = Zmm<T>::zero();
         const std::int32_t *o0 = offs + r * cap, *o1 = o0 + cap;
         const T *v0 = vals + r * cap, *v1 = v0 + cap;
-        const index_t n0 = counts[r], n1 = counts[r + 1], both = std::min(n0, n1);
+        const index_t n0 = counts[r], n1 = counts[r + 1], both = min_of(n0, n1);
         index_t q = 0;
 #pragma GCC unroll 2
         for (; q < both; ++q) {
@@ -239,7 +244,7 @@ template <typename T>
 void sparse_rows_avx512(index_t rows, const index_t* counts, const std::int32_t* offs, const T* vals,
                         index_t cap, const T* b, bool accumulate, T* c, index_t ldc, index_t nr) {
     constexpr index_t L = Zmm<T>::L;
-    switch ((std::clamp<index_t>(nr, 1, 4 * L) + L - 1) / L) {
+    switch ((clamp_to(nr, 1, 4 * L) + L - 1) / L) {
         case 1: return sparse_rows_avx512_nv<T, 1>(rows, counts, offs, vals, cap, b, accumulate, c, ldc, nr);
         case 2: return sparse_rows_avx512_nv<T, 2>(rows, counts, offs, vals, cap, b, accumulate, c, ldc, nr);
         case 3: return sparse_rows_avx512_nv<T, 3>(rows, counts, offs, vals, cap, b, accumulate, c, ldc, nr);
