@@ -3,6 +3,8 @@ OpenBLAS, every contender in its own fresh process, side by side in one run.
 
     python bench/gemm_kernels.py                     # 5 rounds, the cores this process may use
     python bench/gemm_kernels.py --rounds 3 --threads 1 --json out.json
+    python bench/gemm_kernels.py --baseline /path/to/main/python   # adds "base": another build's
+                                                                   # default kernel (before/after)
 
 Each round starts one process per contender (the order rotates between rounds), which times
 every shape and prints its rates; a rate is the best of a few batches of calls that each last
@@ -32,7 +34,7 @@ from gemm import SHAPES as TRAINING_SHAPES  # noqa: E402  (bench/ is not a packa
 
 SHAPES += TRAINING_SHAPES
 DTYPES = ("float32", "float64")
-CONTENDERS = ("avx512", "avx2", "numpy")
+CONTENDERS = ("avx512", "avx2", "numpy")  # and "base" with --baseline
 
 
 def _rate(call: Any, flops: float, min_seconds: float, batches: int) -> float:
@@ -107,7 +109,9 @@ def main() -> None:
     parser.add_argument("--min-seconds", type=float, default=0.05)
     parser.add_argument("--batches", type=int, default=3, help="batches per shape in a process (best taken)")
     parser.add_argument("--json", default=None)
-    parser.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)
+    parser.add_argument("--baseline", default=None,
+                        help="a python/ directory holding another lamina build (e.g. main's): timed as 'base'")
+    parser.add_argument("--worker", choices=CONTENDERS + ("base",), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args.worker, args.threads, args.min_seconds, args.batches)
@@ -116,7 +120,7 @@ def main() -> None:
     sys.path.insert(0, os.path.join(os.path.dirname(HERE), "python"))
     from lamina import _core
     available = _core.gemm_kernels_available()
-    contenders = [c for c in CONTENDERS if c == "numpy" or c in available]
+    contenders = [c for c in CONTENDERS if c == "numpy" or c in available] + (["base"] if args.baseline else [])
     machine = cpu_description()
     load0 = os.getloadavg()[0]
     runs: Dict[str, List[Dict[str, float]]] = {c: [] for c in contenders}
@@ -126,10 +130,11 @@ def main() -> None:
         for contender in order:
             env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
             env.update(OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads))
-            if contender != "numpy":
+            env.pop("LAMINA_GEMM_KERNEL", None)
+            if contender in ("avx512", "avx2"):
                 env["LAMINA_GEMM_KERNEL"] = contender
-            env["PYTHONPATH"] = os.pathsep.join(
-                [os.path.join(os.path.dirname(HERE), "python")] + [p for p in [env.get("PYTHONPATH")] if p])
+            lamina_dir = args.baseline if contender == "base" else os.path.join(os.path.dirname(HERE), "python")
+            env["PYTHONPATH"] = os.pathsep.join([os.path.abspath(lamina_dir)] + [p for p in [env.get("PYTHONPATH")] if p])
             time.sleep(0.25)  # let the previous process's threads go
             out = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", contender,
                                   "--threads", str(args.threads), "--min-seconds", str(args.min_seconds),
@@ -153,12 +158,15 @@ def main() -> None:
 
     print(f"\nGEMM GFLOP/s, each contender in its own process, {args.rounds} rounds, {args.threads} threads")
     print(f"machine: {machine['cpu']}, {machine['cores']} cores; flags: {' '.join(machine['flags'])}")
+    print("kernels: " + ", ".join(f"{c} = {kernels[c]}" for c in contenders)
+          + (f" (base: {args.baseline})" if args.baseline else ""))
     print(f"load average (1 min): {load0:.2f} at start, {load1:.2f} at end (shared machine: ranges matter)")
     head = f"{'shape':<18}{'dtype':<9}{'m×n×k':>15}"
     for c in contenders:
         head += f"{c + ' best (range)':>24}"
     if "avx512" in contenders:
         head += f"{'512/numpy':>11}" + (f"{'512/avx2':>10}" if "avx2" in contenders else "")
+        head += f"{'512/base':>10}" if "base" in contenders else ""
     print(head)
     for row in rows:
         line = f"{row['shape']:<18}{row['dtype']:<9}{row['m']:>5}×{row['n']}×{row['k']:<5}".ljust(42)
@@ -169,10 +177,13 @@ def main() -> None:
             line += f"{row['avx512']['best'] / row['numpy']['best']:>11.2f}"
             if "avx2" in contenders:
                 line += f"{row['avx512']['best'] / row['avx2']['best']:>10.2f}"
+            if "base" in contenders:
+                line += f"{row['avx512']['best'] / row['base']['best']:>10.2f}"
         print(line)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": machine, "threads": args.threads, "rounds": args.rounds, "kernels": kernels,
+                       "baseline": args.baseline,
                        "load_avg_1min": [load0, load1], "rows": rows}, f, indent=1)
 
 
