@@ -461,6 +461,18 @@ def all_finite(a: numpy.ndarray) -> bool:
     """
     True when no element is NaN or infinite (float arrays; others are converted to float64).
     """
+def bf16_gemm(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], portable: bool = False) -> numpy.typing.NDArray[numpy.float32]:
+    """
+    a @ b with bfloat16 operands and float32 accumulation through packed pair panels (the VDPBF16PS kernel when bf16_kernels_enabled(), else or with portable its portable twin).
+    """
+def bf16_kernels_enabled() -> bool:
+    """
+    Whether the AVX512_BF16 kernels are in use.
+    """
+def bf16_round(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], portable: bool = False) -> numpy.typing.NDArray[numpy.uint16]:
+    """
+    x rounded to bfloat16 (round-to-nearest-even, subnormals to signed zero), as uint16 bit patterns; portable forces the portable twin of the AVX512_BF16 conversion.
+    """
 def dense_backward(dz: numpy.ndarray, x: numpy.ndarray, W: numpy.ndarray) -> typing.Any:
     ...
 def dense_forward(x: numpy.ndarray, W: numpy.ndarray, b: typing.Any = None, activation: Activation | None = None) -> typing.Any:
