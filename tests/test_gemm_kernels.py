@@ -145,7 +145,9 @@ def test_default_kernel_is_the_best_the_cpu_has():
     flags = _cpu_flags()
     if flags is not None and sys.platform.startswith("linux") and os.uname().machine == "x86_64":
         assert ("avx2" in AVAILABLE) == ({"avx2", "fma"} <= flags)
-        assert ("avx512" in AVAILABLE) == ({"avx512f", "avx512vl", "avx2", "fma"} <= flags)
+        # A build without the AVX-512 translation unit (an old compiler) lists no avx512 at all.
+        if "avx512" in AVAILABLE:
+            assert {"avx512f", "avx512vl", "avx2", "fma"} <= flags
 
 
 def _import_with(value):
