@@ -80,9 +80,12 @@ def worker(contender: str, threads: int, min_seconds: float, batches: int) -> No
                 def call() -> None:
                     gemm(ta, tb, 1.0, a, b, 0.0, c)
             call()
+            rates[f"{label}|{dtype}"] = _rate(call, 2.0 * m * n * k, min_seconds, batches)
+            # Checked after timing: numpy's reference product leaves OpenBLAS threads spinning
+            # for ~0.1 s, which would take the second core from the next lamina measurement.
             if not np.allclose(c, op_a.astype(np.float64) @ op_b, rtol=1e-3, atol=1e-2 * np.sqrt(k)):
                 raise SystemExit(f"{contender}: wrong result at {label} {dtype}")
-            rates[f"{label}|{dtype}"] = _rate(call, 2.0 * m * n * k, min_seconds, batches)
+            time.sleep(0.25)
     print(json.dumps({"contender": contender, "kernel": kernel, "rates": rates}))
 
 

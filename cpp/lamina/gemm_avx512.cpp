@@ -6,9 +6,11 @@
 // 24 accumulators, 2 vectors of B and a broadcast. Every element of C gets the AVX2 kernels'
 // arithmetic exactly (one FMA chain per depth block, p ascending; c = alpha * acc, then
 // fma(beta, c, .)), so the two kernels agree bit for bit wherever the depth blocks agree, which
-// they do (both use KC = 256); the dot and row-vector kernels are the AVX2 ones. Edge tiles are masked loads and stores of C (the same
-// instructions on the valid lanes), not a stack copy; only a strided C (cs_c != 1) goes
-// through a stack tile.
+// they do (both use KC = 256); the dot and row-vector kernels are the AVX2 ones. A tile whose
+// rows run short computes only its valid rows; a tile whose columns end inside a vector computes
+// on a stack tile with the same instructions and copies the valid part out (storing such a
+// partial vector to C with a mask measured several times slower with 2 threads: bench/RESULTS.md),
+// as does a strided C (cs_c != 1).
 #include "lamina/gemm_kernels.h"
 
 #if defined(LAMINA_HAVE_AVX512_TU) && defined(LAMINA_HAVE_AVX2_TU) && defined(__AVX512F__) && defined(__AVX512VL__)
@@ -95,7 +97,7 @@ void tile_avx512(index_t k, const T* a, index_t lda, const T* b, index_t rs_b, c
         a += InPlaceA ? 1 : kMR;
         if (!Steps) b += rs_b;
     }
-    // c = alpha * acc [+ beta * c] on the valid lanes; c is not read when beta == 0.
+    // c = alpha * acc [+ beta * c] on the first cols lanes; c is not read when beta == 0.
     const V va = X::set1(alpha), vb = X::set1(beta);
     const bool beta0 = beta == T(0);
     auto store = [&](T* dst, index_t ld, index_t cols) {
@@ -109,11 +111,11 @@ void tile_avx512(index_t k, const T* a, index_t lda, const T* b, index_t rs_b, c
                 X::store(dst + i * ld + v * L, m, r);
             }
     };
-    if (cs_c == 1) {
+    if (cs_c == 1 && nr == NV * L) {
         store(c, rs_c, nr);
         return;
     }
-    // Strided C (the transposed problem): the same arithmetic on a stack tile, copied out.
+    // Partial last vector or strided C: the same arithmetic on a stack tile, copied out.
     alignas(64) T t[M * NV * L] = {};
     if (!beta0)
         for (index_t i = 0; i < M; ++i)

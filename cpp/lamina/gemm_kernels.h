@@ -42,9 +42,9 @@ constexpr index_t kPackAlign = 64;
 // readable (a packed panel has rs_b == NR; gemm.cpp may also pass unpacked rows of B).
 // C element (i, j) sits at c[i * rs_c + j * cs_c]. beta == 0: C is not read.
 // Full tiles with cs_c == 1 are written directly; edge tiles are computed into a stack tile by
-// the very same instructions and the valid part copied out (AVX-512: stored with masks, only a
-// strided C goes through the stack), so a C element's value never depends on which tile (full
-// or edge) it fell into.
+// the very same instructions and the valid part copied out (the AVX-512 kernels compute a tile
+// with fewer rows directly, on its valid rows only), so a C element's value never depends on
+// which tile (full or edge) it fell into.
 using SgemmUkr = void (*)(index_t k, const float* a, const float* b, index_t rs_b, float alpha,
                           float beta, float* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr);
 using DgemmUkr = void (*)(index_t k, const double* a, const double* b, index_t rs_b, double alpha,
