@@ -667,7 +667,7 @@ GemmPlan plan_for(const Problem<T>& P) {
     };
     if (sparse_rows_suit(P)) return make(GemmPath::sparse_rows, GemmSplit::columns, ceil_div(P.n, Traits<T>::kSparseW) * P.m);
     if (P.n <= kSmallM && P.m > kSmallM && !P.ta && !P.tb)
-        return make(GemmPath::narrow, GemmSplit::rows, ceil_div(P.m, Blk::MR));
+        return make(GemmPath::narrow, GemmSplit::rows, ceil_div(P.m, Traits<T>::Blk::MR));  // 6-row tiles, see execute
     if (P.m <= kSmallM && P.tb && !P.ta) return make(GemmPath::small_m_dot, GemmSplit::columns, ceil_div(P.n, kDotNR));
     if (P.m <= kSmallM) {
         constexpr index_t W = Traits<T>::kGemvW;
@@ -690,7 +690,10 @@ void execute(Problem<T> P, const TileEpilogue<T>* epilogue, T* C, index_t ldc, i
         case GemmPath::sparse_rows: gemm_sparse_rows(P, plan.threads); break;
         case GemmPath::small_m_dot: gemm_small_m_dot(P, plan.threads); break;
         case GemmPath::small_m: gemm_small_m<T, Blk>(P, plan.threads); break;
-        case GemmPath::narrow: gemm_narrow<T, Blk>(P, plan.threads); break;
+        // The narrow path always takes the 6-row tiles and the table's rows kernel for them (the
+        // AVX-512 table borrows AVX2's: its 12-row version ran 3x slower with 2 threads at
+        // 128x10x512, bench/RESULTS.md). Same arithmetic either way.
+        case GemmPath::narrow: gemm_narrow<T, typename Traits<T>::Blk>(P, plan.threads); break;
         case GemmPath::blocked:
             if (plan.split == GemmSplit::rows) gemm_blocked_ic<T, Blk>(P, plan.threads);
             else gemm_blocked_jr<T, Blk>(P, plan.threads);

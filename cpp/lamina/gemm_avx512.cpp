@@ -64,11 +64,11 @@ static_assert(BlockingF32Avx512::NR == 2 * Zmm<float>::L && BlockingF64Avx512::N
               "two vectors per tile row");
 
 // C (M, nr) = alpha * a (M, k) * b (k, NV vectors, row stride rs_b) + beta * C, nr in
-// ((NV - 1) L, NV L]. a is a packed panel (element (i, p) at a[p * 12 + i]) or, InPlaceA, rows
-// of A (a[i * lda + p]). With Steps only the listed depth steps: step p's row of b at b + steps[p].
+// ((NV - 1) L, NV L]. a is a packed panel (element (i, p) at a[p * 12 + i]). With Steps only the
+// listed depth steps: step p's row of b at b + steps[p].
 // M * NV accumulators; rows and vectors past the tile's valid part are not computed at all.
-template <typename T, int M, int NV, bool Steps, bool InPlaceA>
-void tile_avx512(index_t k, const T* a, index_t lda, const T* b, index_t rs_b, const std::int32_t* steps,
+template <typename T, int M, int NV, bool Steps>
+void tile_avx512(index_t k, const T* a, const T* b, index_t rs_b, const std::int32_t* steps,
                  T alpha, T beta, T* c, index_t rs_c, index_t cs_c, index_t nr) {
     using X = Zmm<T>;
     using V = typename X::V;
@@ -90,11 +90,11 @@ void tile_avx512(index_t k, const T* a, index_t lda, const T* b, index_t rs_b, c
         for (int v = 0; v < NV; ++v) bv[v] = X::load(bp + v * L);
 #pragma GCC unroll 12
         for (int i = 0; i < M; ++i) {
-            const V ai = X::set1(a[InPlaceA ? i * lda : i]);
+            const V ai = X::set1(a[i]);
 #pragma GCC unroll 2
             for (int v = 0; v < NV; ++v) acc[i][v] = X::fma(ai, bv[v], acc[i][v]);
         }
-        a += InPlaceA ? 1 : kMR;
+        a += kMR;
         if (!Steps) b += rs_b;
     }
     // c = alpha * acc [+ beta * c] on the first cols lanes; c is not read when beta == 0.
@@ -127,16 +127,16 @@ void tile_avx512(index_t k, const T* a, index_t lda, const T* b, index_t rs_b, c
 
 // The tile for (mr, number of vectors) as a table of 24 instantiations: entry (mr - 1) * 2 + nv - 1.
 template <typename T>
-using TileFn = void (*)(index_t, const T*, index_t, const T*, index_t, const std::int32_t*, T, T, T*, index_t,
-                        index_t, index_t);
-template <typename T, bool Steps, bool InPlaceA, typename Seq>
+using TileFn = void (*)(index_t, const T*, const T*, index_t, const std::int32_t*, T, T, T*, index_t, index_t,
+                        index_t);
+template <typename T, bool Steps, typename Seq>
 struct TileTable;
-template <typename T, bool Steps, bool InPlaceA, int... I>
-struct TileTable<T, Steps, InPlaceA, std::integer_sequence<int, I...>> {
-    static constexpr TileFn<T> fns[sizeof...(I)] = {&tile_avx512<T, I / 2 + 1, I % 2 + 1, Steps, InPlaceA>...};
+template <typename T, bool Steps, int... I>
+struct TileTable<T, Steps, std::integer_sequence<int, I...>> {
+    static constexpr TileFn<T> fns[sizeof...(I)] = {&tile_avx512<T, I / 2 + 1, I % 2 + 1, Steps>...};
 };
-template <typename T, bool Steps, bool InPlaceA>
-using Tiles = TileTable<T, Steps, InPlaceA, std::make_integer_sequence<int, 2 * kMR>>;
+template <typename T, bool Steps>
+using Tiles = TileTable<T, Steps, std::make_integer_sequence<int, 2 * kMR>>;
 
 // min / clamp of sizes, here rather than std::min / std::clamp: a library template compiled in
 // this TU could be ODR-merged with other TUs' copies when not inlined (numpy#25274).
@@ -145,46 +145,35 @@ inline index_t clamp_to(index_t v, index_t lo, index_t hi) { return v < lo ? lo 
 
 // Entry into the table; mr and nr come from the driver (1 <= mr <= 12, 1 <= nr <= NR) and are
 // clamped so that no value can index past it.
-template <typename T, bool Steps, bool InPlaceA>
-inline void run_tile(index_t k, const T* a, index_t lda, const T* b, index_t rs_b, const std::int32_t* steps,
+template <typename T, bool Steps>
+inline void run_tile(index_t k, const T* a, const T* b, index_t rs_b, const std::int32_t* steps,
                      T alpha, T beta, T* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr) {
     const index_t rows = clamp_to(mr, 1, kMR);
     const index_t vectors = nr > Zmm<T>::L ? 2 : 1;
-    Tiles<T, Steps, InPlaceA>::fns[(rows - 1) * 2 + vectors - 1](k, a, lda, b, rs_b, steps, alpha, beta, c, rs_c,
-                                                                 cs_c, min_of(nr, 2 * Zmm<T>::L));
+    Tiles<T, Steps>::fns[(rows - 1) * 2 + vectors - 1](k, a, b, rs_b, steps, alpha, beta, c, rs_c, cs_c,
+                                                       min_of(nr, 2 * Zmm<T>::L));
 }
 
 // C (12, 32) float / (12, 16) double micro-kernels (gemm_kernels.h, SgemmUkr).
 void sgemm_avx512_12x32(index_t k, const float* a, const float* b, index_t rs_b, float alpha, float beta,
                         float* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr) {
-    run_tile<float, false, false>(k, a, 0, b, rs_b, nullptr, alpha, beta, c, rs_c, cs_c, mr, nr);
+    run_tile<float, false>(k, a, b, rs_b, nullptr, alpha, beta, c, rs_c, cs_c, mr, nr);
 }
 void dgemm_avx512_12x16(index_t k, const double* a, const double* b, index_t rs_b, double alpha, double beta,
                         double* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr) {
-    run_tile<double, false, false>(k, a, 0, b, rs_b, nullptr, alpha, beta, c, rs_c, cs_c, mr, nr);
+    run_tile<double, false>(k, a, b, rs_b, nullptr, alpha, beta, c, rs_c, cs_c, mr, nr);
 }
 
 // The same tiles over listed depth steps only (SgemmStepsUkr): b is a packed panel.
 void sgemm_avx512_12x32_steps(index_t count, const float* a, const float* b, const std::int32_t* steps,
                               float alpha, float beta, float* c, index_t rs_c, index_t cs_c, index_t mr,
                               index_t nr) {
-    run_tile<float, true, false>(count, a, 0, b, 0, steps, alpha, beta, c, rs_c, cs_c, mr, nr);
+    run_tile<float, true>(count, a, b, 0, steps, alpha, beta, c, rs_c, cs_c, mr, nr);
 }
 void dgemm_avx512_12x16_steps(index_t count, const double* a, const double* b, const std::int32_t* steps,
                               double alpha, double beta, double* c, index_t rs_c, index_t cs_c, index_t mr,
                               index_t nr) {
-    run_tile<double, true, false>(count, a, 0, b, 0, steps, alpha, beta, c, rs_c, cs_c, mr, nr);
-}
-
-// The same tiles with A read in place (SgemmRowsUkr): b is a packed panel.
-void sgemm_avx512_12x32_rows(index_t k, const float* a, index_t lda, const float* b, float alpha, float beta,
-                             float* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr) {
-    run_tile<float, false, true>(k, a, lda, b, BlockingF32Avx512::NR, nullptr, alpha, beta, c, rs_c, cs_c, mr, nr);
-}
-void dgemm_avx512_12x16_rows(index_t k, const double* a, index_t lda, const double* b, double alpha,
-                             double beta, double* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr) {
-    run_tile<double, false, true>(k, a, lda, b, BlockingF64Avx512::NR, nullptr, alpha, beta, c, rs_c, cs_c, mr,
-                                  nr);
+    run_tile<double, true>(count, a, b, 0, steps, alpha, beta, c, rs_c, cs_c, mr, nr);
 }
 
 // Rows of the sparse-row path (SgemmSparseRowsUkr), two at a time: each row keeps its own NV
@@ -326,8 +315,10 @@ static_assert(kSparseWF32 == 4 * 16 && kSparseWF64 == 4 * 8, "sparse-row kernels
 
 // The small-m dot products (dX at batch <= 16) and the m == 1 row-vector kernel are bound by
 // loads and latency, not by FMA width: zmm versions of them measured slower than the AVX2 ones
-// on Sapphire Rapids (bench/RESULTS.md), so this table takes those two from the AVX2 table.
-// That keeps every path bit-identical to the AVX2 kernels, the dot path included.
+// on Sapphire Rapids (bench/RESULTS.md), so this table takes those two from the AVX2 table, and
+// the narrow path's rows kernel too (a 12-row zmm one was 3x slower with 2 threads at 128x10x512;
+// gemm.cpp runs that path on the 6-row tiles whatever the table). That keeps every path
+// bit-identical to the AVX2 kernels, the dot path included.
 GemmKernelTable make_avx512_table() {
     const GemmKernelTable* avx2 = gemm_avx2_kernels();
     return {"avx512", true,
@@ -337,7 +328,7 @@ GemmKernelTable make_avx512_table() {
             &sgemm_avx512_12x32_steps, &dgemm_avx512_12x16_steps,
             &sparse_rows_avx512<float>, &sparse_rows_avx512<double>,
             &Compress<float>::run, &Compress<double>::run,
-            &sgemm_avx512_12x32_rows, &dgemm_avx512_12x16_rows};
+            avx2->sgemm_rows_ukr, avx2->dgemm_rows_ukr};
 }
 
 }  // namespace

@@ -135,6 +135,8 @@ using DCompressUkr = index_t (*)(const double* a, index_t len, std::int32_t firs
 //
 // row i of a at a + i * lda, k contiguous values; only the mr valid rows are read. The very
 // micro-kernel's arithmetic (same FMA chain per element), so no C element can tell the two apart.
+// Every table's rows kernel takes BlockingF32 / BlockingF64's tiles (MR = 6), the AVX-512 table
+// included (it uses the AVX2 one).
 using SgemmRowsUkr = void (*)(index_t k, const float* a, index_t lda, const float* b, float alpha, float beta,
                               float* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr);
 using DgemmRowsUkr = void (*)(index_t k, const double* a, index_t lda, const double* b, double alpha,
