@@ -34,7 +34,8 @@ def plan(m, n, k, ta=False, tb=False, zeros=0.0, dtype=np.float32, alpha=1.0, be
 def test_plan_names_the_path_each_shape_takes(shape, kwargs, path, dtype):
     got = plan(*shape, dtype=dtype, **kwargs)
     assert got["path"] == path, got
-    assert set(got) == {"path", "split", "threads", "transposed"}
+    assert set(got) == {"path", "split", "threads", "transposed", "kernel"}
+    assert got["kernel"] == _core.gemm_kernel_name()
 
 
 def test_plan_reports_the_transpose_trick_for_one_column():

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "lamina/activations.h"
+#include "lamina/bf16.h"
 #include "lamina/dense.h"
 #include "lamina/denormals.h"
 #include "lamina/finite.h"
@@ -90,6 +91,7 @@ py::object gemm_binding(bool trans_a, bool trans_b, double alpha, const py::arra
         out["split"] = gemm_split_name(plan.split);
         out["threads"] = plan.threads;
         out["transposed"] = plan.transposed;
+        out["kernel"] = gemm_kernel_name();
         return std::move(out);
     }
     py::gil_scoped_release release;
@@ -914,7 +916,7 @@ PYBIND11_MODULE(_core, m) {
     m.def("gemm_plan", [](bool ta, bool tb, double alpha, const py::array& a, const py::array& b, double beta, py::array& c) {
         return by_dtype(c, [&](auto t) { return gemm_binding<decltype(t)>(ta, tb, alpha, a, b, beta, c, GemmCall::plan); });
     }, py::arg("trans_a"), py::arg("trans_b"), py::arg("alpha"), py::arg("a"), py::arg("b"), py::arg("beta"), py::arg("c"),
-       "The plan gemm would follow for these arguments: {path, split, threads, transposed}; c is not written.");
+       "The plan gemm would follow for these arguments: {path, split, threads, transposed, kernel}; c is not written.");
 
     m.def("activation_forward", [](Activation activation, const py::array& z) {
         return by_dtype(z, [&](auto t) -> py::object { using T = decltype(t); return activation_forward_binding<T>(activation, z.cast<CArray<T>>()); });
@@ -945,6 +947,33 @@ PYBIND11_MODULE(_core, m) {
         return by_dtype(dz, [&](auto t) -> py::object { using T = decltype(t);
             return dense_backward_binding<T>(dz.cast<CArray<T>>(), x.cast<CArray<T>>(), W.cast<CArray<T>>()); });
     }, py::arg("dz"), py::arg("x"), py::arg("W"));
+    m.def("bf16_round", [](const CArray<float>& x, bool portable) {
+        py::array_t<std::uint16_t> out(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+        const float* src = x.data();
+        std::uint16_t* dst = out.mutable_data();
+        const index_t n = static_cast<index_t>(x.size());
+        py::gil_scoped_release release;
+        if (portable) bf16_round_portable(src, n, dst);
+        else bf16_round(src, n, dst);
+        return out;
+    }, py::arg("x"), py::arg("portable") = false,
+       "x rounded to bfloat16 (round-to-nearest-even, subnormals to signed zero), as uint16 bit patterns; "
+       "portable forces the portable twin of the AVX512_BF16 conversion.");
+    m.def("bf16_gemm", [](const CArray<float>& a, const CArray<float>& b, bool portable) {
+        require_2d(a, "a");
+        require_2d(b, "b");
+        if (a.shape(1) != b.shape(0))
+            fail("inner dimensions differ: a is " + shape_of(a) + ", b is " + shape_of(b));
+        const index_t m = a.shape(0), k = a.shape(1), n = b.shape(1);
+        auto c = new_like_2d<float>(m, n);
+        float* dst = c.mutable_data();
+        py::gil_scoped_release release;
+        bf16_gemm(m, n, k, a.data(), k, b.data(), n, dst, n, portable);
+        return c;
+    }, py::arg("a"), py::arg("b"), py::arg("portable") = false,
+       "a @ b with bfloat16 operands and float32 accumulation through packed pair panels (the VDPBF16PS "
+       "kernel when bf16_kernels_enabled(), else or with portable its portable twin).");
+    m.def("bf16_kernels_enabled", &bf16_kernels, "Whether the AVX512_BF16 kernels are in use.");
     m.def("rank_update", [](const py::array& x, const py::array& dz) {
         return by_dtype(dz, [&](auto t) -> py::object { using T = decltype(t);
             return rank_update_binding<T>(x.cast<CArray<T>>(), dz.cast<CArray<T>>()); });
@@ -988,5 +1017,11 @@ PYBIND11_MODULE(_core, m) {
     m.def("openmp_enabled", &openmp_enabled);
     m.def("set_flush_denormals", &set_flush_denormals, py::arg("on"));
     m.def("flush_denormals", &flush_denormals);
-    m.def("gemm_kernel_name", &gemm_kernel_name);
+    m.def("gemm_kernel_name", &gemm_kernel_name,
+          "The GEMM kernel table in use: avx512, avx2 or generic (LAMINA_GEMM_KERNEL forces one).");
+    m.def("gemm_kernels_available", &gemm_kernels_available,
+          "The GEMM kernel tables this build and CPU can run, best first.");
+    // Decide the kernel now: a bad LAMINA_GEMM_KERNEL fails the import with its ValueError
+    // instead of surfacing later from inside a computation.
+    gemm_kernel_name();
 }

@@ -26,6 +26,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <stdexcept>
+#include <vector>
 
 #include "lamina/gemm_kernels.h"
 #include "lamina/threading.h"
@@ -41,18 +43,45 @@ using namespace gemm_detail;
 namespace {
 
 // ---------------------------------------------------------------------------------------------
-// Kernel dispatch: decided once, on first use.
+// Kernel dispatch: decided once, on first use. The best table this build and CPU have
+// (avx512 -> avx2 -> generic), or the one LAMINA_GEMM_KERNEL names.
+
+// The tables this build has and this CPU can run, best first.
+std::vector<const GemmKernelTable*> available_tables() {
+    std::vector<const GemmKernelTable*> out;
+#if defined(LAMINA_HAVE_AVX512_TU) && defined(LAMINA_HAVE_AVX2_TU)
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
+        __builtin_cpu_supports("fma"))
+        out.push_back(gemm_avx512_kernels());  // it borrows two AVX2 kernels (gemm_avx512.cpp)
+#endif
+#ifdef LAMINA_HAVE_AVX2_TU
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) out.push_back(gemm_avx2_kernels());
+#endif
+    out.push_back(gemm_generic_kernels());
+    return out;
+}
+
+std::string joined_names(const std::vector<const GemmKernelTable*>& tables) {
+    std::string out;
+    for (const GemmKernelTable* t : tables) out += (out.empty() ? "" : ", ") + std::string(t->name);
+    return out;
+}
 
 const GemmKernelTable* select_kernels() {
+    const std::vector<const GemmKernelTable*> tables = available_tables();
     const char* env = std::getenv("LAMINA_GEMM_KERNEL");
-    const bool force_generic = env != nullptr && std::strcmp(env, "generic") == 0;
-#ifdef LAMINA_HAVE_AVX2_TU
-    if (!force_generic && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return gemm_avx2_kernels();
-#else
-    (void)force_generic;
-#endif
-    return gemm_generic_kernels();
+    if (env == nullptr || *env == '\0') return tables.front();
+    for (const GemmKernelTable* t : tables)
+        if (std::strcmp(env, t->name) == 0) return t;
+    const std::string known = "avx512, avx2, generic";
+    const bool is_known = std::strcmp(env, "avx512") == 0 || std::strcmp(env, "avx2") == 0 ||
+                          std::strcmp(env, "generic") == 0;
+    if (is_known)
+        throw std::invalid_argument("LAMINA_GEMM_KERNEL=" + std::string(env) +
+                                    ", but this CPU or build cannot run it; available here: " +
+                                    joined_names(tables));
+    throw std::invalid_argument("LAMINA_GEMM_KERNEL must be one of " + known + " (or unset), received '" +
+                                std::string(env) + "'");
 }
 
 const GemmKernelTable& kernels() {
@@ -63,6 +92,7 @@ const GemmKernelTable& kernels() {
 template <typename T> struct Traits;
 template <> struct Traits<float> {
     using Blk = BlockingF32;
+    using Avx512Blk = BlockingF32Avx512;
     static SgemmUkr ukr() { return kernels().sgemm_ukr; }
     static SdotUkr dot() { return kernels().sdot_ukr; }
     static SgemvUkr gemv() { return kernels().sgemv_ukr; }
@@ -74,6 +104,7 @@ template <> struct Traits<float> {
 };
 template <> struct Traits<double> {
     using Blk = BlockingF64;
+    using Avx512Blk = BlockingF64Avx512;
     static DgemmUkr ukr() { return kernels().dgemm_ukr; }
     static DdotUkr dot() { return kernels().ddot_ukr; }
     static DgemvUkr gemv() { return kernels().dgemv_ukr; }
@@ -158,8 +189,13 @@ void pack_b_panel(bool tb, const T* B, index_t ldb, index_t p0, index_t kc, inde
             for (index_t p = 0; p < kc; ++p)
                 for (index_t j = 0; j < NR; ++j) bp[p * NR + j] = src[p * ldb + j];
         } else {
-            for (index_t p = 0; p < kc; ++p)
-                for (index_t j = 0; j < NR; ++j) bp[p * NR + j] = j < nr ? src[p * ldb + j] : T(0);
+            // Edge panel: copy the nr valid values and zero the rest row by row (two plain
+            // loops the compiler vectorizes; a per-element select is several times slower, and
+            // with the narrow path's 10 of 32 columns the packing would outweigh the product).
+            for (index_t p = 0; p < kc; ++p) {
+                std::copy_n(src + p * ldb, nr, bp + p * NR);
+                std::fill_n(bp + p * NR + nr, NR - nr, T(0));
+            }
         }
     } else {
         // B stored (n, k): read rows of storage contiguously, write panel columns.
@@ -228,13 +264,13 @@ struct Problem {
 // steps kernel for a panel packed with fewer than kc steps; after the last depth block the
 // epilogue runs on the finished tile while it is in cache. The tile is C[i0 :, j0 :] (mr x nr),
 // a the packed A panel (count steps, their offsets into the packed B panel b).
-template <typename T, typename Ukr, typename StepsUkr>
+template <typename T, typename Blk, typename Ukr, typename StepsUkr>
 inline void compute_tile(const Problem<T>& P, Ukr ukr, StepsUkr steps_ukr, index_t kc, index_t count,
                          const std::int32_t* offsets, const T* a, const T* b, T beta, bool last_depth_block,
                          index_t i0, index_t j0, index_t mr, index_t nr) {
     T* c = P.C + i0 * P.rs_c + j0 * P.cs_c;
     if (count == kc)
-        ukr(kc, a, b, Traits<T>::Blk::NR, P.alpha, beta, c, P.rs_c, P.cs_c, mr, nr);  // b: a packed panel
+        ukr(kc, a, b, Blk::NR, P.alpha, beta, c, P.rs_c, P.cs_c, mr, nr);  // b: a packed panel
     else
         steps_ukr(count, a, b, offsets, P.alpha, beta, c, P.rs_c, P.cs_c, mr, nr);
     if (P.epilogue != nullptr && last_depth_block)
@@ -287,9 +323,8 @@ struct BlockPlan {
 // Small m: C (m, n), m <= kSmallM. op(A) packed once by the caller (m * k values); each thread
 // takes a range of column blocks. With an untransposed B full blocks are read straight from B;
 // other blocks are packed (a thread's own NR-wide sliver). B is streamed once.
-template <typename T>
+template <typename T, typename Blk>
 void gemm_small_m(const Problem<T>& P, int nthreads) {
-    using Blk = typename Traits<T>::Blk;
     constexpr index_t MR = Blk::MR, NR = Blk::NR;
     const auto ukr = Traits<T>::ukr();
     const index_t m = P.m, n = P.n, k = P.k;
@@ -337,9 +372,8 @@ void gemm_small_m(const Problem<T>& P, int nthreads) {
 // Few columns, many rows, nothing transposed (a 10-unit layer's forward, X W2 (m, 10)): op(B)
 // packed once into NR-wide panels (k * NR values each), A read in place by the rows micro-kernel,
 // since packing A would cost more than the product; threads split the rows of C.
-template <typename T>
+template <typename T, typename Blk>
 void gemm_narrow(const Problem<T>& P, int nthreads) {
-    using Blk = typename Traits<T>::Blk;
     constexpr index_t MR = Blk::MR, NR = Blk::NR;
     const auto ukr = Traits<T>::rows_ukr();
     const index_t m = P.m, n = P.n, k = P.k;
@@ -390,9 +424,8 @@ void gemm_small_m_dot(const Problem<T>& P, int nthreads) {
 
 // The five loops, threads splitting the rows of C (the IC loop): all threads pack the B panel
 // together and share it; each packs its own A blocks. Best when m is large (dW = X^T dZ).
-template <typename T>
+template <typename T, typename Blk>
 void gemm_blocked_ic(const Problem<T>& P, int nthreads) {
-    using Blk = typename Traits<T>::Blk;
     constexpr index_t MR = Blk::MR, NR = Blk::NR;
     const auto ukr = Traits<T>::ukr();
     const auto steps_ukr = Traits<T>::steps_ukr();
@@ -430,7 +463,7 @@ void gemm_blocked_ic(const Problem<T>& P, int nthreads) {
                     for (index_t jr = 0; jr < nc; jr += NR) {
                         const index_t nr = std::min(NR, nc - jr);
                         for (index_t ir = 0; ir < mc; ir += MR) {
-                            compute_tile(P, ukr, steps_ukr, kc, counts[ir / MR], offsets + ir / MR * kc,
+                            compute_tile<T, Blk>(P, ukr, steps_ukr, kc, counts[ir / MR], offsets + ir / MR * kc,
                                          ap + ir * kc, bp + jr * kc, beta, pc + kc == k, ic + ir, jc + jr,
                                          std::min(MR, mc - ir), nr);
                         }
@@ -447,9 +480,8 @@ void gemm_blocked_ic(const Problem<T>& P, int nthreads) {
 // and reads only its own B panels (they stay in its private L2); all threads pack each A block
 // together and share it. Best for batch-sized m (128), where it beats the IC split
 // (bench/RESULTS.md, "Figures behind code comments").
-template <typename T>
+template <typename T, typename Blk>
 void gemm_blocked_jr(const Problem<T>& P, int nthreads) {
-    using Blk = typename Traits<T>::Blk;
     constexpr index_t MR = Blk::MR, NR = Blk::NR;
     const auto ukr = Traits<T>::ukr();
     const auto steps_ukr = Traits<T>::steps_ukr();
@@ -486,7 +518,7 @@ void gemm_blocked_jr(const Problem<T>& P, int nthreads) {
                     for (index_t jp = jp_begin; jp < jp_end; ++jp) {
                         const index_t jr = jp * NR, nr = std::min(NR, nc - jr);
                         for (index_t ir = 0; ir < mc; ir += MR) {
-                            compute_tile(P, ukr, steps_ukr, kc, counts[ir / MR], offsets + ir / MR * kc,
+                            compute_tile<T, Blk>(P, ukr, steps_ukr, kc, counts[ir / MR], offsets + ir / MR * kc,
                                          ap + ir * kc, bp + jr * kc, beta, pc + kc == k, ic + ir, jc + jr,
                                          std::min(MR, mc - ir), nr);
                         }
@@ -501,9 +533,8 @@ void gemm_blocked_jr(const Problem<T>& P, int nthreads) {
 
 // Sparse-row path (gemm_kernels.h, SgemmSparseRowsUkr): for an untransposed, mostly-zero op(A)
 // in a plain product (alpha 1, beta 0: Dense forward). Taken when a sample of rows is at most
-// kSparseMaxDensity nonzero. Layer-1 forward on Fashion-MNIST (half zeros), effective GFLOP/s,
-// blocked -> sparse rows: 10 rows 99 -> 131, 32 rows 150 -> 185, 1024 rows 195 -> 228. With
-// zeros scattered at random (none shared by a panel) both paths run alike at density 0.6.
+// kSparseMaxDensity nonzero: faster than the blocked path on images with many zero pixels, on
+// par with zeros scattered at random (bench/RESULTS.md, "Figures behind code comments").
 constexpr index_t kSparseMinRows = 8;       // fewer rows: the small-m paths are as fast (on par at 6)
 constexpr double kSparseMaxDensity = 0.6;
 constexpr index_t kSparseSampleRows = 16;   // rows looked at to estimate the density
@@ -625,9 +656,8 @@ Problem<T> normalize(bool ta, bool tb, index_t m, index_t n, index_t k, T alpha,
 // The plan: a pure function of the normalized problem (its shape, flags and scalars, the thread
 // setting, and for the sparse-row test a sample of A's zeros). Each element's arithmetic is the
 // same whichever path and split it picks (gemm.h), so the plan only decides speed.
-template <typename T>
+template <typename T, typename Blk>
 GemmPlan plan_for(const Problem<T>& P) {
-    using Blk = typename Traits<T>::Blk;
     const double flops = 2.0 * P.m * P.n * P.k;
     const bool transposed = P.transposed;
     auto make = [&](GemmPath path, GemmSplit split, index_t tasks) {
@@ -636,7 +666,7 @@ GemmPlan plan_for(const Problem<T>& P) {
     };
     if (sparse_rows_suit(P)) return make(GemmPath::sparse_rows, GemmSplit::columns, ceil_div(P.n, Traits<T>::kSparseW) * P.m);
     if (P.n <= kSmallM && P.m > kSmallM && !P.ta && !P.tb)
-        return make(GemmPath::narrow, GemmSplit::rows, ceil_div(P.m, Blk::MR));
+        return make(GemmPath::narrow, GemmSplit::rows, ceil_div(P.m, Traits<T>::Blk::MR));  // 6-row tiles, see execute
     if (P.m <= kSmallM && P.tb && !P.ta) return make(GemmPath::small_m_dot, GemmSplit::columns, ceil_div(P.n, kDotNR));
     if (P.m <= kSmallM) {
         constexpr index_t W = Traits<T>::kGemvW;
@@ -646,6 +676,30 @@ GemmPlan plan_for(const Problem<T>& P) {
     // Threads split the column panels (JR) for batch-sized m, the rows of C (IC) for larger m.
     if (P.m <= 2 * Blk::MC) return make(GemmPath::blocked, GemmSplit::columns, ceil_div(P.n, Blk::NR));
     return make(GemmPath::blocked, GemmSplit::rows, ceil_div(P.m, Blk::MR));
+}
+
+// Run the plan for P with the tiles of Blk (those of the kernel table in use). C (m, n) with
+// ldc is the caller's, for the epilogue of the paths that do not hand out tiles.
+template <typename T, typename Blk>
+void execute(Problem<T> P, const TileEpilogue<T>* epilogue, T* C, index_t ldc, index_t m, index_t n) {
+    const GemmPlan plan = plan_for<T, Blk>(P);
+    const bool tiled = plan.path == GemmPath::blocked || plan.path == GemmPath::sparse_rows;
+    if (tiled) P.epilogue = epilogue;  // only these paths hand out tiles
+    switch (plan.path) {
+        case GemmPath::sparse_rows: gemm_sparse_rows(P, plan.threads); break;
+        case GemmPath::small_m_dot: gemm_small_m_dot(P, plan.threads); break;
+        case GemmPath::small_m: gemm_small_m<T, Blk>(P, plan.threads); break;
+        // The narrow path always takes the 6-row tiles and the table's rows kernel for them (the
+        // AVX-512 table borrows AVX2's: its 12-row version ran 3x slower with 2 threads at
+        // 128x10x512, bench/RESULTS.md). Same arithmetic either way.
+        case GemmPath::narrow: gemm_narrow<T, typename Traits<T>::Blk>(P, plan.threads); break;
+        case GemmPath::blocked:
+            if (plan.split == GemmSplit::rows) gemm_blocked_ic<T, Blk>(P, plan.threads);
+            else gemm_blocked_jr<T, Blk>(P, plan.threads);
+            break;
+        case GemmPath::scale: break;  // handled by gemm()
+    }
+    if (!tiled && epilogue != nullptr) epilogue->fn(epilogue->ctx, C, ldc, 0, 0, m, n);
 }
 
 }  // namespace
@@ -660,29 +714,19 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, 
         if (epilogue != nullptr) epilogue->fn(epilogue->ctx, C, ldc, 0, 0, m, n);
         return;
     }
-    Problem<T> P = normalize(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
-    const GemmPlan plan = plan_for(P);
-    const bool tiled = plan.path == GemmPath::blocked || plan.path == GemmPath::sparse_rows;
-    if (tiled) P.epilogue = epilogue;  // only these paths hand out tiles
-    switch (plan.path) {
-        case GemmPath::sparse_rows: gemm_sparse_rows(P, plan.threads); break;
-        case GemmPath::small_m_dot: gemm_small_m_dot(P, plan.threads); break;
-        case GemmPath::small_m: gemm_small_m(P, plan.threads); break;
-        case GemmPath::narrow: gemm_narrow(P, plan.threads); break;
-        case GemmPath::blocked:
-            if (plan.split == GemmSplit::rows) gemm_blocked_ic(P, plan.threads);
-            else gemm_blocked_jr(P, plan.threads);
-            break;
-        case GemmPath::scale: break;  // handled above
-    }
-    if (!tiled && epilogue != nullptr) epilogue->fn(epilogue->ctx, C, ldc, 0, 0, m, n);
+    const Problem<T> P = normalize(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (kernels().avx512_tiles)
+        execute<T, typename Traits<T>::Avx512Blk>(P, epilogue, C, ldc, m, n);
+    else
+        execute<T, typename Traits<T>::Blk>(P, epilogue, C, ldc, m, n);
 }
 
 template <typename T>
 GemmPlan gemm_plan(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* A,
                    index_t lda, const T* B, index_t ldb, T beta) {
     if (m <= 0 || n <= 0 || k <= 0 || alpha == T(0)) return GemmPlan{GemmPath::scale, GemmSplit::none, 1, false};
-    return plan_for(normalize<T>(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, nullptr, n));
+    const Problem<T> P = normalize<T>(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, nullptr, n);
+    return kernels().avx512_tiles ? plan_for<T, typename Traits<T>::Avx512Blk>(P) : plan_for<T, typename Traits<T>::Blk>(P);
 }
 
 const char* gemm_path_name(GemmPath path) {
@@ -721,6 +765,12 @@ void gemm_naive(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T a
 }
 
 std::string gemm_kernel_name() { return kernels().name; }
+
+std::vector<std::string> gemm_kernels_available() {
+    std::vector<std::string> out;
+    for (const GemmKernelTable* t : available_tables()) out.emplace_back(t->name);
+    return out;
+}
 
 bool avx2_kernels() { return &kernels() != gemm_generic_kernels(); }
 

@@ -6,7 +6,7 @@
 // lda >= m); likewise op(B) with B stored (k, n) / (n, k). When beta == 0, C is never read, so it
 // may hold NaN. Every element of C is summed the same way whatever the path, the shape, the other
 // rows and columns, or the number of threads: over equal depth blocks of at most KC steps, one
-// multiply-add chain (FMA in the AVX2 kernels) from zero per block with p ascending, then C = alpha s_0 [+ beta C] and
+// multiply-add chain (FMA in the AVX2 and AVX-512 kernels, so those two agree bit for bit) from zero per block with p ascending, then C = alpha s_0 [+ beta C] and
 // C = C + alpha s_b for the later blocks in order (gemm.cpp, depth_block). So a row of the
 // forward product X W is bit-identical whatever batch it is in. Terms whose op(A) factor is
 // zero are skipped where that is cheap to know (zero entries of a single-row A; depth steps that
@@ -20,6 +20,7 @@
 // forward product never takes it.
 #pragma once
 #include <string>
+#include <vector>
 
 #include "lamina/matrix.h"
 
@@ -65,11 +66,17 @@ template <typename T>
 void gemm_naive(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* A,
                 index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc);
 
-// Which micro-kernel gemm() dispatches to ("avx2_fma" or "generic").
+// Which kernel table gemm() dispatches to: "avx512", "avx2" or "generic". The best this build
+// and CPU have, unless LAMINA_GEMM_KERNEL names one; decided on first use. Throws
+// std::invalid_argument when LAMINA_GEMM_KERNEL is not one of the three names or names a table
+// this CPU (or build) lacks; the Python module calls this on import, so the error surfaces there.
 std::string gemm_kernel_name();
 
-// Whether the AVX2/FMA kernels are in use: the CPU has AVX2 and FMA, and LAMINA_GEMM_KERNEL does
-// not force the portable ones. Every hand-vectorized kernel (GEMM, the rank-n update, the
+// The kernel tables this build has and this CPU can run, best first (always ends with "generic").
+std::vector<std::string> gemm_kernels_available();
+
+// Whether the AVX2/FMA kernels or better are in use (avx512 or avx2): the CPU has AVX2 and FMA,
+// and LAMINA_GEMM_KERNEL does not force the portable ones. Every hand-vectorized kernel (GEMM, the rank-n update, the
 // RMSprop rule) follows this one choice, so one switch exercises every portable twin.
 bool avx2_kernels();
 

@@ -560,7 +560,7 @@ static_assert(kDotMR == 3 && kDotNR == 4, "dot kernels are 3 x 4");
 static_assert(BlockingF32::MR == 6 && BlockingF32::NR == 16, "sgemm_avx2_6x16 tile");
 static_assert(BlockingF64::MR == 6 && BlockingF64::NR == 8, "dgemm_avx2_6x8 tile");
 
-const GemmKernelTable kAvx2Kernels = {"avx2_fma", &sgemm_avx2_6x16, &dgemm_avx2_6x8,
+const GemmKernelTable kAvx2Kernels = {"avx2", false, &sgemm_avx2_6x16, &dgemm_avx2_6x8,
                                        &sdot_avx2_3x4, &ddot_avx2_3x4,
                                        &sgemv_avx2_1x64, &dgemv_avx2_1x32,
                                        &sgemm_avx2_6x16_steps, &dgemm_avx2_6x8_steps,

@@ -196,7 +196,7 @@ index_t dcompress_generic(const double* a, index_t len, std::int32_t first_off, 
 static_assert(BlockingF32::MR == 6 && BlockingF32::NR == 16, "sgemm_generic_6x16 tile");
 static_assert(BlockingF64::MR == 6 && BlockingF64::NR == 8, "dgemm_generic_6x8 tile");
 
-const GemmKernelTable kGenericKernels = {"generic", &sgemm_generic_6x16, &dgemm_generic_6x8,
+const GemmKernelTable kGenericKernels = {"generic", false, &sgemm_generic_6x16, &dgemm_generic_6x8,
                                          &sdot_generic_3x4, &ddot_generic_3x4,
                                          &sgemv_generic_1x64, &dgemv_generic_1x32,
                                          &sgemm_generic_6x16_steps, &dgemm_generic_6x8_steps,

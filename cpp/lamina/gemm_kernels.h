@@ -18,6 +18,17 @@ struct BlockingF32 {
 struct BlockingF64 {
     static constexpr index_t MR = 6, NR = 8, MC = 72, KC = 256, NC = 4080;
 };
+// The AVX-512 kernels' tiles: 12 rows x 2 zmm vectors (24 of the 32 registers accumulate). KC
+// is the same for every kernel table, so the depth blocks, and with them every element's
+// summation order, do not depend on the kernel (gemm.cpp, depth_block).
+struct BlockingF32Avx512 {
+    static constexpr index_t MR = 12, NR = 32, MC = 144, KC = 256, NC = 4080;
+};
+struct BlockingF64Avx512 {
+    static constexpr index_t MR = 12, NR = 16, MC = 144, KC = 256, NC = 4080;
+};
+static_assert(BlockingF32::KC == BlockingF32Avx512::KC && BlockingF64::KC == BlockingF64Avx512::KC,
+              "one depth blocking for every kernel table");
 
 // Packed buffers are aligned to this many bytes.
 constexpr index_t kPackAlign = 64;
@@ -30,9 +41,10 @@ constexpr index_t kPackAlign = 64;
 // b is row-major with row stride rs_b: element (p, j) at b[p * rs_b + j], all NR columns
 // readable (a packed panel has rs_b == NR; gemm.cpp may also pass unpacked rows of B).
 // C element (i, j) sits at c[i * rs_c + j * cs_c]. beta == 0: C is not read.
-// Full tiles with cs_c == 1 are written directly; any other tile is computed into a stack tile
-// by the very same instructions and the valid part copied out, so a C element's value never
-// depends on which tile (full or edge) it fell into.
+// Full tiles with cs_c == 1 are written directly; edge tiles are computed into a stack tile by
+// the very same instructions and the valid part copied out (the AVX-512 kernels compute a tile
+// with fewer rows directly, on its valid rows only), so a C element's value never depends on
+// which tile (full or edge) it fell into.
 using SgemmUkr = void (*)(index_t k, const float* a, const float* b, index_t rs_b, float alpha,
                           float beta, float* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr);
 using DgemmUkr = void (*)(index_t k, const double* a, const double* b, index_t rs_b, double alpha,
@@ -123,6 +135,8 @@ using DCompressUkr = index_t (*)(const double* a, index_t len, std::int32_t firs
 //
 // row i of a at a + i * lda, k contiguous values; only the mr valid rows are read. The very
 // micro-kernel's arithmetic (same FMA chain per element), so no C element can tell the two apart.
+// Every table's rows kernel takes BlockingF32 / BlockingF64's tiles (MR = 6), the AVX-512 table
+// included (it uses the AVX2 one).
 using SgemmRowsUkr = void (*)(index_t k, const float* a, index_t lda, const float* b, float alpha, float beta,
                               float* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr);
 using DgemmRowsUkr = void (*)(index_t k, const double* a, index_t lda, const double* b, double alpha,
@@ -130,6 +144,7 @@ using DgemmRowsUkr = void (*)(index_t k, const double* a, index_t lda, const dou
 
 struct GemmKernelTable {
     const char* name;
+    bool avx512_tiles;  // the tile kernels take BlockingF*Avx512's tiles, else BlockingF*'s
     SgemmUkr sgemm_ukr;
     DgemmUkr dgemm_ukr;
     SdotUkr sdot_ukr;
@@ -148,6 +163,9 @@ struct GemmKernelTable {
 
 // Defined in gemm_avx2.cpp (only when LAMINA_HAVE_AVX2_TU; call only if the CPU has AVX2+FMA).
 const GemmKernelTable* gemm_avx2_kernels();
+// Defined in gemm_avx512.cpp (only when LAMINA_HAVE_AVX512_TU; call only if the CPU has
+// AVX-512F and AVX-512VL).
+const GemmKernelTable* gemm_avx512_kernels();
 // Defined in gemm_generic.cpp: plain C++, runs everywhere.
 const GemmKernelTable* gemm_generic_kernels();
 

@@ -5,7 +5,7 @@
 //                          untouched padding, and bit-identical results for 1, 2 and 3 threads
 //   ./gemm_test bench      GFLOP/s at the MLP training shapes (median of repeats)
 //
-// Run it under LAMINA_GEMM_KERNEL=generic too (run_tests.sh does both).
+// Run it under each LAMINA_GEMM_KERNEL the CPU has (run_tests.sh does; `gemm_test kernels` lists them).
 #include <omp.h>
 
 #include <algorithm>
@@ -189,6 +189,10 @@ void run_bench(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc > 1 && std::string(argv[1]) == "kernels") {  // the tables this CPU can run
+        for (const std::string& name : lamina::gemm_kernels_available()) std::printf("%s\n", name.c_str());
+        return 0;
+    }
     if (argc > 1 && std::string(argv[1]) == "bench") {
         run_bench(argc, argv);
         return 0;

@@ -1,14 +1,18 @@
 #!/bin/sh
-# Build the standalone GEMM harness and run it on both dispatch paths.
+# Build the standalone GEMM harness and run it on every kernel table this CPU has.
 #   cpp/tests_native/run_tests.sh           correctness
-#   cpp/tests_native/run_tests.sh bench     GFLOP/s
+#   cpp/tests_native/run_tests.sh bench     GFLOP/s (the default kernel; set LAMINA_GEMM_KERNEL for another)
 set -e
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/lamina_gemm_test}
 mkdir -p "$OUT"
-FLAGS="-O3 -fopenmp -std=c++17 -Wall -Wextra -DLAMINA_HAVE_AVX2_TU=1 -I cpp ${EXTRA_FLAGS:-}"
+FLAGS="-O3 -fopenmp -std=c++17 -Wall -Wextra -DLAMINA_HAVE_AVX2_TU=1 -DLAMINA_HAVE_AVX512_TU=1 -I cpp ${EXTRA_FLAGS:-}"
 g++ $FLAGS -mavx2 -mfma -c cpp/lamina/gemm_avx2.cpp -o "$OUT/gemm_avx2.o"
+g++ $FLAGS -mavx512f -mavx512vl -mfma -mpopcnt -c cpp/lamina/gemm_avx512.cpp -o "$OUT/gemm_avx512.o"
 g++ $FLAGS cpp/tests_native/gemm_test.cpp cpp/lamina/gemm.cpp cpp/lamina/gemm_generic.cpp \
-    cpp/lamina/threading.cpp "$OUT/gemm_avx2.o" -o "$OUT/gemm_test"
-"$OUT/gemm_test" "$@"
-if [ "$1" != "bench" ]; then LAMINA_GEMM_KERNEL=generic "$OUT/gemm_test" "$@"; fi
+    cpp/lamina/threading.cpp "$OUT/gemm_avx2.o" "$OUT/gemm_avx512.o" -o "$OUT/gemm_test"
+if [ "$1" = "bench" ]; then
+  "$OUT/gemm_test" "$@"
+  exit 0
+fi
+for kernel in $("$OUT/gemm_test" kernels); do LAMINA_GEMM_KERNEL=$kernel "$OUT/gemm_test" "$@"; done

@@ -642,6 +642,18 @@ def all_finite(a: numpy.ndarray) -> bool:
     """
     True when no element is NaN or infinite (float arrays; others are converted to float64).
     """
+def bf16_gemm(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], portable: bool = False) -> numpy.typing.NDArray[numpy.float32]:
+    """
+    a @ b with bfloat16 operands and float32 accumulation through packed pair panels (the VDPBF16PS kernel when bf16_kernels_enabled(), else or with portable its portable twin).
+    """
+def bf16_kernels_enabled() -> bool:
+    """
+    Whether the AVX512_BF16 kernels are in use.
+    """
+def bf16_round(x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], portable: bool = False) -> numpy.typing.NDArray[numpy.uint16]:
+    """
+    x rounded to bfloat16 (round-to-nearest-even, subnormals to signed zero), as uint16 bit patterns; portable forces the portable twin of the AVX512_BF16 conversion.
+    """
 def dense_backward(dz: numpy.ndarray, x: numpy.ndarray, W: numpy.ndarray) -> typing.Any:
     ...
 def dense_forward(x: numpy.ndarray, W: numpy.ndarray, b: typing.Any = None, activation: Activation | None = None) -> typing.Any:
@@ -659,12 +671,18 @@ def gemm(trans_a: bool, trans_b: bool, alpha: typing.SupportsFloat | typing.Supp
     c = alpha * op(a) @ op(b) + beta * c, in place (c's dtype chooses float32 or float64).
     """
 def gemm_kernel_name() -> str:
-    ...
+    """
+    The GEMM kernel table in use: avx512, avx2 or generic (LAMINA_GEMM_KERNEL forces one).
+    """
+def gemm_kernels_available() -> list[str]:
+    """
+    The GEMM kernel tables this build and CPU can run, best first.
+    """
 def gemm_naive(trans_a: bool, trans_b: bool, alpha: typing.SupportsFloat | typing.SupportsIndex, a: numpy.ndarray, b: numpy.ndarray, beta: typing.SupportsFloat | typing.SupportsIndex, c: numpy.ndarray) -> None:
     ...
 def gemm_plan(trans_a: bool, trans_b: bool, alpha: typing.SupportsFloat | typing.SupportsIndex, a: numpy.ndarray, b: numpy.ndarray, beta: typing.SupportsFloat | typing.SupportsIndex, c: numpy.ndarray) -> typing.Any:
     """
-    The plan gemm would follow for these arguments: {path, split, threads, transposed}; c is not written.
+    The plan gemm would follow for these arguments: {path, split, threads, transposed, kernel}; c is not written.
     """
 def get_num_threads() -> int:
     ...

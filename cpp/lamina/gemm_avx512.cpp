@@ -1,0 +1,344 @@
+// AVX-512F (+VL) micro-kernels. This translation unit alone is compiled with the AVX-512 flags,
+// so everything here has internal linkage except gemm_avx512_kernels(), the one entry the
+// dispatcher in gemm.cpp calls after checking the CPU (numpy#25274; see gemm_avx2.cpp).
+//
+// The tiles use the 32 zmm registers: 12 rows x 2 vectors (12 x 32 floats, 12 x 16 doubles) is
+// 24 accumulators, 2 vectors of B and a broadcast. Every element of C gets the AVX2 kernels'
+// arithmetic exactly (one FMA chain per depth block, p ascending; c = alpha * acc, then
+// fma(beta, c, .)), so the two kernels agree bit for bit wherever the depth blocks agree, which
+// they do (both use KC = 256); the dot and row-vector kernels are the AVX2 ones. A tile whose
+// rows run short computes only its valid rows; a tile whose columns end inside a vector computes
+// on a stack tile with the same instructions and copies the valid part out (storing such a
+// partial vector to C with a mask measured several times slower with 2 threads: bench/RESULTS.md),
+// as does a strided C (cs_c != 1).
+#include "lamina/gemm_kernels.h"
+
+#if defined(LAMINA_HAVE_AVX512_TU) && defined(LAMINA_HAVE_AVX2_TU) && defined(__AVX512F__) && defined(__AVX512VL__)
+#include <immintrin.h>
+
+#include <utility>
+
+namespace lamina {
+namespace gemm_detail {
+namespace {
+
+// One zmm register of T, and the operations the kernels need (all inline, internal linkage).
+template <typename T>
+struct Zmm;
+template <>
+struct Zmm<float> {
+    using V = __m512;
+    using Mask = __mmask16;
+    static constexpr int L = 16;
+    static V zero() { return _mm512_setzero_ps(); }
+    static V set1(float x) { return _mm512_set1_ps(x); }
+    static V load(const float* p) { return _mm512_loadu_ps(p); }
+    static V load(Mask m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
+    static void store(float* p, Mask m, V v) { _mm512_mask_storeu_ps(p, m, v); }
+    static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+    static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+    static V add(V a, V b) { return _mm512_add_ps(a, b); }
+    // Lanes [0, n) set, n clamped to [0, L].
+    static Mask first(index_t n) { return static_cast<Mask>(n >= L ? 0xFFFFu : n <= 0 ? 0u : (1u << n) - 1u); }
+};
+template <>
+struct Zmm<double> {
+    using V = __m512d;
+    using Mask = __mmask8;
+    static constexpr int L = 8;
+    static V zero() { return _mm512_setzero_pd(); }
+    static V set1(double x) { return _mm512_set1_pd(x); }
+    static V load(const double* p) { return _mm512_loadu_pd(p); }
+    static V load(Mask m, const double* p) { return _mm512_maskz_loadu_pd(m, p); }
+    static void store(double* p, Mask m, V v) { _mm512_mask_storeu_pd(p, m, v); }
+    static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+    static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
+    static V add(V a, V b) { return _mm512_add_pd(a, b); }
+    static Mask first(index_t n) { return static_cast<Mask>(n >= L ? 0xFFu : n <= 0 ? 0u : (1u << n) - 1u); }
+};
+
+// Packed A panels are this tall (BlockingF32Avx512::MR == BlockingF64Avx512::MR).
+constexpr index_t kMR = 12;
+static_assert(BlockingF32Avx512::MR == kMR && BlockingF64Avx512::MR == kMR, "12-row tiles");
+static_assert(BlockingF32Avx512::NR == 2 * Zmm<float>::L && BlockingF64Avx512::NR == 2 * Zmm<double>::L,
+              "two vectors per tile row");
+
+// C (M, nr) = alpha * a (M, k) * b (k, NV vectors, row stride rs_b) + beta * C, nr in
+// ((NV - 1) L, NV L]. a is a packed panel (element (i, p) at a[p * 12 + i]). With Steps only the
+// listed depth steps: step p's row of b at b + steps[p].
+// M * NV accumulators; rows and vectors past the tile's valid part are not computed at all.
+template <typename T, int M, int NV, bool Steps>
+void tile_avx512(index_t k, const T* a, const T* b, index_t rs_b, const std::int32_t* steps,
+                 T alpha, T beta, T* c, index_t rs_c, index_t cs_c, index_t nr) {
+    using X = Zmm<T>;
+    using V = typename X::V;
+    constexpr int L = X::L;
+    if (cs_c == 1) {
+#pragma GCC unroll 12
+        for (int i = 0; i < M; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * rs_c), _MM_HINT_T0);
+    }
+    V acc[M][NV];
+#pragma GCC unroll 12
+    for (int i = 0; i < M; ++i)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) acc[i][v] = X::zero();
+#pragma GCC unroll 2
+    for (index_t p = 0; p < k; ++p) {
+        const T* bp = Steps ? b + steps[p] : b;
+        V bv[NV];
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) bv[v] = X::load(bp + v * L);
+#pragma GCC unroll 12
+        for (int i = 0; i < M; ++i) {
+            const V ai = X::set1(a[i]);
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; ++v) acc[i][v] = X::fma(ai, bv[v], acc[i][v]);
+        }
+        a += kMR;
+        if (!Steps) b += rs_b;
+    }
+    // c = alpha * acc [+ beta * c] on the first cols lanes; c is not read when beta == 0.
+    const V va = X::set1(alpha), vb = X::set1(beta);
+    const bool beta0 = beta == T(0);
+    auto store = [&](T* dst, index_t ld, index_t cols) {
+#pragma GCC unroll 12
+        for (int i = 0; i < M; ++i)
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; ++v) {
+                const typename X::Mask m = X::first(cols - v * L);
+                V r = X::mul(va, acc[i][v]);
+                if (!beta0) r = X::fma(vb, X::load(m, dst + i * ld + v * L), r);
+                X::store(dst + i * ld + v * L, m, r);
+            }
+    };
+    if (cs_c == 1 && nr == NV * L) {
+        store(c, rs_c, nr);
+        return;
+    }
+    // Partial last vector or strided C: the same arithmetic on a stack tile, copied out.
+    alignas(64) T t[M * NV * L] = {};
+    if (!beta0)
+        for (index_t i = 0; i < M; ++i)
+            for (index_t j = 0; j < nr; ++j) t[i * NV * L + j] = c[i * rs_c + j * cs_c];
+    store(t, NV * L, nr);
+    for (index_t i = 0; i < M; ++i)
+        for (index_t j = 0; j < nr; ++j) c[i * rs_c + j * cs_c] = t[i * NV * L + j];
+}
+
+// The tile for (mr, number of vectors) as a table of 24 instantiations: entry (mr - 1) * 2 + nv - 1.
+template <typename T>
+using TileFn = void (*)(index_t, const T*, const T*, index_t, const std::int32_t*, T, T, T*, index_t, index_t,
+                        index_t);
+template <typename T, bool Steps, typename Seq>
+struct TileTable;
+template <typename T, bool Steps, int... I>
+struct TileTable<T, Steps, std::integer_sequence<int, I...>> {
+    static constexpr TileFn<T> fns[sizeof...(I)] = {&tile_avx512<T, I / 2 + 1, I % 2 + 1, Steps>...};
+};
+template <typename T, bool Steps>
+using Tiles = TileTable<T, Steps, std::make_integer_sequence<int, 2 * kMR>>;
+
+// min / clamp of sizes, here rather than std::min / std::clamp: a library template compiled in
+// this TU could be ODR-merged with other TUs' copies when not inlined (numpy#25274).
+inline index_t min_of(index_t a, index_t b) { return a < b ? a : b; }
+inline index_t clamp_to(index_t v, index_t lo, index_t hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+// Entry into the table; mr and nr come from the driver (1 <= mr <= 12, 1 <= nr <= NR) and are
+// clamped so that no value can index past it.
+template <typename T, bool Steps>
+inline void run_tile(index_t k, const T* a, const T* b, index_t rs_b, const std::int32_t* steps,
+                     T alpha, T beta, T* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr) {
+    const index_t rows = clamp_to(mr, 1, kMR);
+    const index_t vectors = nr > Zmm<T>::L ? 2 : 1;
+    Tiles<T, Steps>::fns[(rows - 1) * 2 + vectors - 1](k, a, b, rs_b, steps, alpha, beta, c, rs_c, cs_c,
+                                                       min_of(nr, 2 * Zmm<T>::L));
+}
+
+// C (12, 32) float / (12, 16) double micro-kernels (gemm_kernels.h, SgemmUkr).
+void sgemm_avx512_12x32(index_t k, const float* a, const float* b, index_t rs_b, float alpha, float beta,
+                        float* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr) {
+    run_tile<float, false>(k, a, b, rs_b, nullptr, alpha, beta, c, rs_c, cs_c, mr, nr);
+}
+void dgemm_avx512_12x16(index_t k, const double* a, const double* b, index_t rs_b, double alpha, double beta,
+                        double* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr) {
+    run_tile<double, false>(k, a, b, rs_b, nullptr, alpha, beta, c, rs_c, cs_c, mr, nr);
+}
+
+// The same tiles over listed depth steps only (SgemmStepsUkr): b is a packed panel.
+void sgemm_avx512_12x32_steps(index_t count, const float* a, const float* b, const std::int32_t* steps,
+                              float alpha, float beta, float* c, index_t rs_c, index_t cs_c, index_t mr,
+                              index_t nr) {
+    run_tile<float, true>(count, a, b, 0, steps, alpha, beta, c, rs_c, cs_c, mr, nr);
+}
+void dgemm_avx512_12x16_steps(index_t count, const double* a, const double* b, const std::int32_t* steps,
+                              double alpha, double beta, double* c, index_t rs_c, index_t cs_c, index_t mr,
+                              index_t nr) {
+    run_tile<double, true>(count, a, b, 0, steps, alpha, beta, c, rs_c, cs_c, mr, nr);
+}
+
+// Rows of the sparse-row path (SgemmSparseRowsUkr), two at a time: each row keeps its own NV
+// accumulators and its own FMA chain in list order (so its bits are those of a row computed
+// alone), and interleaving two rows gives 2 * NV independent chains to hide the FMA latency.
+// nr in ((NV - 1) L, NV L]: the last vector is stored masked.
+template <typename T, int NV>
+struct SparseRow {
+    typename Zmm<T>::V acc[NV];
+};
+template <typename T, int NV>
+inline void sparse_step(SparseRow<T, NV>& r, const T* b, std::int32_t off, const T* val) {
+    using X = Zmm<T>;
+    const typename X::V a = X::set1(*val);
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) r.acc[v] = X::fma(a, X::load(b + off + v * X::L), r.acc[v]);
+}
+template <typename T, int NV>
+inline void sparse_store(const SparseRow<T, NV>& r, bool accumulate, T* c, index_t nr) {
+    using X = Zmm<T>;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+        const typename X::Mask m = X::first(nr - v * X::L);
+        // The block's sum is added to C once, as the micro-kernel does (c = 1 * c + acc).
+        X::store(c + v * X::L, m, accumulate ? X::add(X::load(m, c + v * X::L), r.acc[v]) : r.acc[v]);
+    }
+}
+template <typename T, int NV>
+void sparse_rows_avx512_nv(index_t rows, const index_t* counts, const std::int32_t* offs, const T* vals,
+                           index_t cap, const T* b, bool accumulate, T* c, index_t ldc, index_t nr) {
+    index_t r = 0;
+    for (; r + 2 <= rows; r += 2) {
+        SparseRow<T, NV> r0, r1;
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) r0.acc[v] = r1.acc[v] = Zmm<T>::zero();
+        const std::int32_t *o0 = offs + r * cap, *o1 = o0 + cap;
+        const T *v0 = vals + r * cap, *v1 = v0 + cap;
+        const index_t n0 = counts[r], n1 = counts[r + 1], both = min_of(n0, n1);
+        index_t q = 0;
+#pragma GCC unroll 2
+        for (; q < both; ++q) {
+            sparse_step(r0, b, o0[q], v0 + q);
+            sparse_step(r1, b, o1[q], v1 + q);
+        }
+        for (index_t q0 = q; q0 < n0; ++q0) sparse_step(r0, b, o0[q0], v0 + q0);
+        for (index_t q1 = q; q1 < n1; ++q1) sparse_step(r1, b, o1[q1], v1 + q1);
+        sparse_store(r0, accumulate, c + r * ldc, nr);
+        sparse_store(r1, accumulate, c + (r + 1) * ldc, nr);
+    }
+    if (r < rows) {
+        SparseRow<T, NV> r0;
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) r0.acc[v] = Zmm<T>::zero();
+        for (index_t q = 0; q < counts[r]; ++q) sparse_step(r0, b, offs[r * cap + q], vals + r * cap + q);
+        sparse_store(r0, accumulate, c + r * ldc, nr);
+    }
+}
+template <typename T>
+void sparse_rows_avx512(index_t rows, const index_t* counts, const std::int32_t* offs, const T* vals,
+                        index_t cap, const T* b, bool accumulate, T* c, index_t ldc, index_t nr) {
+    constexpr index_t L = Zmm<T>::L;
+    switch ((clamp_to(nr, 1, 4 * L) + L - 1) / L) {
+        case 1: return sparse_rows_avx512_nv<T, 1>(rows, counts, offs, vals, cap, b, accumulate, c, ldc, nr);
+        case 2: return sparse_rows_avx512_nv<T, 2>(rows, counts, offs, vals, cap, b, accumulate, c, ldc, nr);
+        case 3: return sparse_rows_avx512_nv<T, 3>(rows, counts, offs, vals, cap, b, accumulate, c, ldc, nr);
+        default: return sparse_rows_avx512_nv<T, 4>(rows, counts, offs, vals, cap, b, accumulate, c, ldc, nr);
+    }
+}
+
+// Nonzero entries of a (SCompressUkr) with vcompressps / vcompresspd: compare a vector with
+// zero (unordered not-equal: NaN counts as nonzero), compress the values and their offsets to
+// the front, store the whole vector at count, advance by the number of set bits. The last
+// partial vector is read and stored masked (nothing at or past len is touched).
+template <typename T>
+struct Compress;
+template <>
+struct Compress<float> {
+    static index_t run(const float* a, index_t len, std::int32_t first_off, std::int32_t off_step,
+                       std::int32_t* offs, float* vals) {
+        index_t count = 0, p = 0;
+        __m512i off = _mm512_add_epi32(_mm512_set1_epi32(first_off),
+                                       _mm512_mullo_epi32(_mm512_set1_epi32(off_step),
+                                                          _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+                                                                            12, 13, 14, 15)));
+        const __m512i off_16 = _mm512_set1_epi32(16 * off_step);
+        for (; p + 16 <= len; p += 16) {
+            const __m512 x = _mm512_loadu_ps(a + p);
+            const __mmask16 nz = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+            _mm512_storeu_ps(vals + count, _mm512_maskz_compress_ps(nz, x));
+            _mm512_storeu_si512(offs + count, _mm512_maskz_compress_epi32(nz, off));
+            count += _mm_popcnt_u32(nz);
+            off = _mm512_add_epi32(off, off_16);
+        }
+        if (p < len) {
+            const __mmask16 valid = Zmm<float>::first(len - p);
+            const __m512 x = _mm512_maskz_loadu_ps(valid, a + p);
+            const __mmask16 nz = _mm512_mask_cmp_ps_mask(valid, x, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+            const int kept = _mm_popcnt_u32(nz);
+            const __mmask16 out = Zmm<float>::first(kept);
+            _mm512_mask_storeu_ps(vals + count, out, _mm512_maskz_compress_ps(nz, x));
+            _mm512_mask_storeu_epi32(offs + count, out, _mm512_maskz_compress_epi32(nz, off));
+            count += kept;
+        }
+        return count;
+    }
+};
+template <>
+struct Compress<double> {
+    static index_t run(const double* a, index_t len, std::int32_t first_off, std::int32_t off_step,
+                       std::int32_t* offs, double* vals) {
+        index_t count = 0, p = 0;
+        __m256i off = _mm256_add_epi32(_mm256_set1_epi32(first_off),
+                                       _mm256_mullo_epi32(_mm256_set1_epi32(off_step),
+                                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+        const __m256i off_8 = _mm256_set1_epi32(8 * off_step);
+        for (; p + 8 <= len; p += 8) {
+            const __m512d x = _mm512_loadu_pd(a + p);
+            const __mmask8 nz = _mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_NEQ_UQ);
+            _mm512_storeu_pd(vals + count, _mm512_maskz_compress_pd(nz, x));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(offs + count), _mm256_maskz_compress_epi32(nz, off));
+            count += _mm_popcnt_u32(nz);
+            off = _mm256_add_epi32(off, off_8);
+        }
+        if (p < len) {
+            const __mmask8 valid = Zmm<double>::first(len - p);
+            const __m512d x = _mm512_maskz_loadu_pd(valid, a + p);
+            const __mmask8 nz = _mm512_mask_cmp_pd_mask(valid, x, _mm512_setzero_pd(), _CMP_NEQ_UQ);
+            const int kept = _mm_popcnt_u32(nz);
+            const __mmask8 out = Zmm<double>::first(kept);
+            _mm512_mask_storeu_pd(vals + count, out, _mm512_maskz_compress_pd(nz, x));
+            _mm256_mask_storeu_epi32(offs + count, out, _mm256_maskz_compress_epi32(nz, off));
+            count += kept;
+        }
+        return count;
+    }
+};
+
+static_assert(kSparseWF32 == 4 * 16 && kSparseWF64 == 4 * 8, "sparse-row kernels are 4 vectors wide");
+
+// The small-m dot products (dX at batch <= 16) and the m == 1 row-vector kernel are bound by
+// loads and latency, not by FMA width: zmm versions of them measured slower than the AVX2 ones
+// on Sapphire Rapids (bench/RESULTS.md), so this table takes those two from the AVX2 table, and
+// the narrow path's rows kernel too (a 12-row zmm one was slower, bench/RESULTS.md;
+// gemm.cpp runs that path on the 6-row tiles whatever the table). That keeps every path
+// bit-identical to the AVX2 kernels, the dot path included.
+GemmKernelTable make_avx512_table() {
+    const GemmKernelTable* avx2 = gemm_avx2_kernels();
+    return {"avx512", true,
+            &sgemm_avx512_12x32, &dgemm_avx512_12x16,
+            avx2->sdot_ukr, avx2->ddot_ukr,
+            avx2->sgemv_ukr, avx2->dgemv_ukr,
+            &sgemm_avx512_12x32_steps, &dgemm_avx512_12x16_steps,
+            &sparse_rows_avx512<float>, &sparse_rows_avx512<double>,
+            &Compress<float>::run, &Compress<double>::run,
+            avx2->sgemm_rows_ukr, avx2->dgemm_rows_ukr};
+}
+
+}  // namespace
+
+const GemmKernelTable* gemm_avx512_kernels() {
+    static const GemmKernelTable table = make_avx512_table();
+    return &table;
+}
+
+}  // namespace gemm_detail
+}  // namespace lamina
+
+#endif  // LAMINA_HAVE_AVX512_TU && LAMINA_HAVE_AVX2_TU && __AVX512F__ && __AVX512VL__
