@@ -23,7 +23,7 @@ def cell(row: Dict[str, Any], name: str) -> str:
 
 
 def pct(value: Optional[float]) -> str:
-    return fmt(None if value is None else 100 * value, ".0f", 7) + "%"
+    return "-" if value is None else f"{100 * value:.0f}%"
 
 
 def samples_table(title: str, rows: List[Dict[str, Any]], peak: Optional[float]) -> None:
