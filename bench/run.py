@@ -262,8 +262,11 @@ def main() -> None:
             stage("gemm" if "gemm" in only else "gemm peak (numpy float32 1024³)")
             gemm_rows = run_gemm(ctx, only_peak="gemm" not in only)
             peak = gemm_rows[0]
-            res["peak"] = {"source": f"numpy float32 {peak['m']}×{peak['n']}×{peak['k']}, its own process, median of rounds",
-                           "gflops": peak["numpy_gflops"], "all": peak["all"].get("numpy")}
+            # The limit is the best round, not the median: a slow phase of a shared machine halves a
+            # 2-thread OpenBLAS call and would otherwise lift every fraction of the limit.
+            rates = peak["all"].get("numpy") or []
+            res["peak"] = {"source": f"numpy float32 {peak['m']}×{peak['n']}×{peak['k']}, its own process, best of {len(rates)} rounds",
+                           "gflops": max(rates) if rates else None, "all": rates}
             if "gemm" in only:
                 res["gemm"] = gemm_rows
         peak_gflops = res.get("peak", {}).get("gflops")
