@@ -1,7 +1,7 @@
-"""Shared pieces of the benchmark harness: data, timing, thread control, machine description.
+"""Shared pieces of the benchmark harness: data, the FLOP model, timing, machine description.
 
-Nothing here imports torch or scikit-learn at module level; each measurement imports its
-peer lazily and reports a skip line when it is missing.
+Nothing here imports lamina, torch, keras or scikit-learn at module level: a worker process
+imports only its own contender (see worker.py), so no two OpenMP runtimes share a process.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -22,12 +23,29 @@ REEXEC_MARKER = "LAMINA_BENCH_REMOVED_ENV"  # JSON of the variables run.py remov
 
 N_FEATURES, N_CLASSES, N_HIDDEN = 784, 10, 512
 
-SETTLE_SECONDS = 0.25  # idle time before each measurement (see alternate)
+SETTLE_SECONDS = 0.25  # idle time before each measurement (see run.py's rounds)
+
+# CPU flags recorded with every table: Zen 3 / Zen 4 / Xeon figures are not comparable.
+CPU_FLAGS_OF_INTEREST = ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "amx_bf16")
+
+
+# ----------------------------------------------------------------------------- FLOP model
+def _gemm_flop(m: int, n: int, k: int) -> int:
+    return 2 * m * n * k
+
+
+# Per sample, counting the matrix products only (bias, activations, loss and the optimizer are
+# O(units) or O(parameters per step) and left out). Forward: X·W1 and H·W2. Backward: dW1 = Xᵀ·dZ1,
+# dW2 = Hᵀ·dZ2 and dH = dZ2·W2ᵀ; the first layer's input gradient dX is never formed.
+PREDICT_FLOP_PER_SAMPLE = _gemm_flop(1, N_HIDDEN, N_FEATURES) + _gemm_flop(1, N_CLASSES, N_HIDDEN)  # 813,056
+TRAIN_FLOP_PER_SAMPLE = 2 * PREDICT_FLOP_PER_SAMPLE + _gemm_flop(1, N_HIDDEN, N_CLASSES)  # 1,636,352
 
 
 # ----------------------------------------------------------------------------- data
 class Data:
     """Fashion-MNIST (or random data of the same shape), float32 in [0, 1], flattened."""
+
+    FILES = ("x_train", "y_train", "x_test", "y_test")
 
     def __init__(self, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
                  y_test: np.ndarray, source: str) -> None:
@@ -39,13 +57,29 @@ class Data:
     @property
     def y_train_onehot(self) -> np.ndarray:
         if self._onehot is None:
-            import lamina as lm
-            self._onehot = np.ascontiguousarray(lm.utils.to_categorical(self.y_train, N_CLASSES), dtype=np.float32)
+            self._onehot = np.eye(N_CLASSES, dtype=np.float32)[self.y_train]
         return self._onehot
+
+    def save(self, folder: str) -> None:
+        """Writes the arrays as .npy files, so every worker trains on the same rows without
+        importing lamina's loader (and its OpenMP runtime) into a peer's process."""
+        os.makedirs(folder, exist_ok=True)
+        for name in self.FILES:
+            np.save(os.path.join(folder, name + ".npy"), getattr(self, name))
+        with open(os.path.join(folder, "source.txt"), "w") as fh:
+            fh.write(self.source)
+
+    @classmethod
+    def read(cls, folder: str) -> "Data":
+        arrays = [np.load(os.path.join(folder, name + ".npy")) for name in cls.FILES]
+        with open(os.path.join(folder, "source.txt")) as fh:
+            source = fh.read()
+        return cls(*arrays, source=source)
 
 
 def load_data(force_random: bool = False) -> Data:
-    """Fashion-MNIST through lamina's loader (never downloads), else random data."""
+    """Fashion-MNIST through lamina's loader (never downloads), else random data.
+    Imports lamina: call it in the orchestrator, never in a peer's worker."""
     if not force_random:
         try:
             import lamina as lm
@@ -73,34 +107,6 @@ def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 
 
-def alternate(contenders: Dict[str, Callable[[], float]], repeats: int,
-              budget_seconds: Optional[float] = None, min_repeats: int = 3) -> Dict[str, List[float]]:
-    """Runs each contender's measurement in turn, ``repeats`` rounds, and returns every value.
-
-    Alternating (A B A B ...) instead of (A A A B B B) spreads any slow phase of a shared
-    machine over both sides, so the ratio of medians stays meaningful. With a budget, rounds
-    stop once it is spent (after at least ``min_repeats``), which bounds a run on a busy machine.
-
-    Before each measurement the machine is left idle for ``SETTLE_SECONDS``: a library's worker
-    threads keep spinning for a while after its last call (OpenBLAS's for about 0.1 s), and on
-    2 cores they would take a core from whichever contender runs next -- measured to halve
-    lamina's GEMM rate right after a numpy matmul (178 -> 84 GFLOP/s at 784x512x128).
-    """
-    results: Dict[str, List[float]] = {name: [] for name in contenders}
-    start = time.perf_counter()
-    for r in range(repeats):
-        if budget_seconds is not None and r >= min(min_repeats, repeats) \
-                and time.perf_counter() - start > budget_seconds:
-            break
-        names = list(contenders)
-        if r % 2:  # also alternate who goes first
-            names.reverse()
-        for name in names:
-            time.sleep(SETTLE_SECONDS)
-            results[name].append(contenders[name]())
-    return results
-
-
 def timed_per_call(fn: Callable[[], Any], min_seconds: float) -> float:
     """Seconds per call of ``fn``, over as many back-to-back calls as fill ``min_seconds``
     (at least one), so a short call is not timed once, cold, straight after the idle pause."""
@@ -117,26 +123,46 @@ def ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
     return a / b
 
 
-# ----------------------------------------------------------------------------- threads
-def set_threads(n: int) -> Dict[str, Any]:
-    """The same thread count for lamina, numpy's BLAS (threadpoolctl) and torch (if imported later).
-
-    Returns what was done, for the report. The threadpoolctl limiter is kept alive globally.
-    """
-    import lamina as lm
-    lm.set_num_threads(n)
-    done: Dict[str, Any] = {"lamina": lm.get_num_threads()}
+# ----------------------------------------------------------------------------- machine
+def _lscpu() -> Dict[str, str]:
     try:
-        from threadpoolctl import threadpool_limits
-        global _LIMITER
-        _LIMITER = threadpool_limits(limits=n, user_api="blas")
-        done["numpy_blas"] = n
-    except ImportError:
-        done["numpy_blas"] = "threadpoolctl not installed: numpy BLAS threads not limited"
-    return done
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    fields = {}
+    for line in out.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key.strip()] = value.strip()
+    return fields
 
 
-_LIMITER: Any = None
+def cpu_model() -> Tuple[str, int]:
+    model = _lscpu().get("Model name") or platform.processor() or "unknown"
+    return model, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def cpu_flags() -> Dict[str, bool]:
+    """Which of CPU_FLAGS_OF_INTEREST lscpu (else /proc/cpuinfo) lists."""
+    flags = set(_lscpu().get("Flags", "").split())
+    if not flags:
+        try:
+            with open("/proc/cpuinfo") as fh:
+                flags = set(next((ln for ln in fh if ln.startswith("flags")), ":").split(":", 1)[1].split())
+        except OSError:
+            pass
+    return {f: f in flags for f in CPU_FLAGS_OF_INTEREST}
+
+
+def versions() -> Dict[str, Optional[str]]:
+    from importlib.metadata import PackageNotFoundError, version
+    out: Dict[str, Optional[str]] = {"python": sys.version.split()[0], "numpy": np.__version__}
+    for name in ("lamina", "torch", "keras", "jax", "jaxlib", "scikit-learn", "threadpoolctl"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
 
 
 def numpy_blas_info() -> List[Dict[str, Any]]:
@@ -148,56 +174,25 @@ def numpy_blas_info() -> List[Dict[str, Any]]:
     return [{k: info.get(k) for k in keep} for info in threadpool_info()]
 
 
-# ----------------------------------------------------------------------------- machine
-def cpu_model() -> Tuple[str, int]:
-    model = platform.processor() or "unknown"
+def load_average() -> Optional[List[float]]:
     try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    return model, cores
-
-
-def versions() -> Dict[str, Optional[str]]:
-    import sys
-
-    import lamina as lm
-    out: Dict[str, Optional[str]] = {"python": sys.version.split()[0], "numpy": np.__version__,
-                                     "lamina": lm.__version__}
-    from importlib.metadata import PackageNotFoundError, version
-    for name in ("torch", "scikit-learn", "threadpoolctl"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def machine_info() -> Dict[str, Any]:
     import json
-
-    import lamina as lm
     model, cores = cpu_model()
     removed = os.environ.get(REEXEC_MARKER)
-    try:
-        load1 = os.getloadavg()[0]
-    except OSError:
-        load1 = None
     return {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "cpu": model,
+        "cpu_flags": cpu_flags(),
         "cores": cores,
         "platform": platform.platform(),
-        "load_avg_1min_at_start": load1,
+        "load_avg_at_start": load_average(),
         "versions": versions(),
-        "lamina_build": lm.build_info(),
         "numpy_blas": numpy_blas_info(),
         "openblas_env_now": {k: os.environ[k] for k in OPENBLAS_VARS if k in os.environ},
         "openblas_env_removed_by_reexec": json.loads(removed) if removed else {},

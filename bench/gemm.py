@@ -1,5 +1,6 @@
 """GEMM GFLOP/s: lamina._core.gemm vs numpy (OpenBLAS) at the training shapes of the
-784-512-10 MLP at batch 128, float32 and float64.
+784-512-10 MLP at batch 128, float32 and float64, and numpy's float32 peak at 1024³. Each
+contender runs in its own process (worker.py); run.py alternates them.
 
 Both sides compute the same product into a preallocated C with beta = 0:
 ``gemm(ta, tb, 1, a, b, 0, c)`` vs ``np.matmul(op(a), op(b), out=c)`` where ``op`` is a
@@ -13,7 +14,6 @@ import time
 from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
-from common import alternate, median, ratio
 
 BATCH = 128
 
@@ -47,33 +47,39 @@ def _rate(call: Callable[[], Any], flops: float, min_seconds: float) -> float:
         calls = max(calls * 2, int(calls * min_seconds / max(elapsed, 1e-9) * 1.2))
 
 
-def run(repeats: int, min_seconds: float) -> List[Dict[str, Any]]:
-    from lamina import _core
+# The machine's practical GEMM limit, the denominator of the "fraction of the arithmetic limit".
+PEAK = ("peak    1024³", False, False, 1024, 1024, 1024)
+DTYPES = {"float32": np.float32, "float64": np.float64}
 
-    rng = np.random.default_rng(0)
-    rows = []
-    for dtype in (np.float32, np.float64):
-        for label, ta, tb, m, n, k in SHAPES:
-            a, b, c_lm = _operands(ta, tb, m, n, k, dtype, rng)
-            c_np = np.zeros_like(c_lm)
-            op_a = a.T if ta else a
-            op_b = b.T if tb else b
 
-            lam = functools.partial(_core.gemm, ta, tb, 1.0, a, b, 0.0, c_lm)
-            npy = functools.partial(np.matmul, op_a, op_b, out=c_np)
+def cases(only_peak: bool = False, dtypes: Tuple[str, ...] = tuple(DTYPES)) -> List[Tuple[str, str]]:
+    """(dtype name, shape label) of every measurement, the float32 peak first."""
+    if only_peak:
+        return [("float32", PEAK[0])]
+    return [("float32", PEAK[0])] + [(d, s[0]) for d in dtypes for s in SHAPES]
 
-            lam(), npy()  # warm up (packing buffers, BLAS threads) and check they agree
-            tol = 1e-3 if dtype == np.float32 else 1e-10
-            scale = float(np.abs(c_np).max()) or 1.0
-            agree = float(np.abs(c_lm - c_np).max()) / scale <= tol
-            flops = 2.0 * m * n * k
-            rates = alternate({"lamina": functools.partial(_rate, lam, flops, min_seconds),
-                               "numpy": functools.partial(_rate, npy, flops, min_seconds)}, repeats)
-            lm_rate, np_rate = median(rates["lamina"]), median(rates["numpy"])
-            rows.append({
-                "shape": label, "dtype": np.dtype(dtype).name, "trans_a": ta, "trans_b": tb,
-                "m": m, "n": n, "k": k, "lamina_gflops": lm_rate, "numpy_gflops": np_rate,
-                "ratio": ratio(lm_rate, np_rate), "results_agree": agree,
-                "lamina_all": rates["lamina"], "numpy_all": rates["numpy"],
-            })
-    return rows
+
+def shape(label: str) -> Tuple[str, bool, bool, int, int, int]:
+    return next(s for s in SHAPES + [PEAK] if s[0] == label)
+
+
+def measurer(contender: str, dtype_name: str, label: str, min_seconds: float) -> Tuple[Callable[[], float], Dict[str, Any]]:
+    """One contender's GFLOP/s at one shape, for its own process (worker.py): lamina's
+    ``_core.gemm`` or numpy's ``matmul``. lamina's side checks its result against numpy's once,
+    before timing."""
+    _, ta, tb, m, n, k = shape(label)
+    dtype = DTYPES[dtype_name]
+    a, b, c = _operands(ta, tb, m, n, k, dtype, np.random.default_rng(0))
+    op_a, op_b = (a.T if ta else a), (b.T if tb else b)
+    if contender == "numpy":
+        call = functools.partial(np.matmul, op_a, op_b, out=c)
+        info: Dict[str, Any] = {}
+    else:
+        from lamina import _core
+        call = functools.partial(_core.gemm, ta, tb, 1.0, a, b, 0.0, c)
+        call()
+        ref = np.matmul(op_a, op_b)
+        tol = 1e-3 if dtype == np.float32 else 1e-10
+        info = {"results_agree": float(np.abs(c - ref).max()) / (float(np.abs(ref).max()) or 1.0) <= tol}
+    call()  # warm up: packing buffers, BLAS threads
+    return functools.partial(_rate, call, 2.0 * m * n * k, min_seconds), info

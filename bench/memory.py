@@ -1,7 +1,8 @@
 """Peak RSS of a Fashion-MNIST fit (784-512-10 MLP, RMSprop, batch 128), one framework per
 process, and the test accuracy it reached.
 
-Run by run.py as ``python bench/memory.py {lamina|torch} --epochs 5 --threads N [--random-data]``;
+Run by run.py as ``python bench/memory.py {lamina|torch|keras} --data DIR --epochs 5 --threads N``
+(DIR as written by ``python bench/run.py --save-data DIR``);
 prints one JSON line. Peak RSS is the process's high-water mark at the end (``VmHWM``; ``ru_maxrss`` where /proc is
 missing - see ``_peak_mb`` for why not ru_maxrss alone), so it includes the interpreter, the
 imports and the data; ``rss_before_fit_mb`` is the resident size
@@ -25,6 +26,7 @@ from typing import Any, Dict, List, Optional
 HERE = os.path.dirname(os.path.abspath(__file__))
 BATCH = 128
 LAMINA_MIN_ACCURACY = 0.87  # after 5 epochs on Fashion-MNIST
+FRAMEWORKS = ("lamina", "torch", "keras")
 
 
 def _ru_maxrss_mb() -> float:
@@ -94,21 +96,30 @@ def _fit_torch(data: Any, epochs: int) -> float:
     return float((pred == data.y_test).mean())
 
 
-def child(framework: str, epochs: int, threads: int, random_data: bool) -> Dict[str, Any]:
+def _fit_keras(data: Any, epochs: int) -> float:
+    from train import keras_model
+    model = keras_model()
+    model.fit(data.x_train, data.y_train_onehot, batch_size=BATCH, epochs=epochs, verbose=0)
+    probs = model.predict(data.x_test, batch_size=1024, verbose=0)
+    return float((probs.argmax(axis=1) == data.y_test).mean())
+
+
+FITS = {"lamina": _fit_lamina, "torch": _fit_torch, "keras": _fit_keras}
+
+
+def child(framework: str, epochs: int, threads: int, data_dir: str) -> Dict[str, Any]:
     sys.path.insert(0, HERE)
-    from common import load_data, set_threads
-    if framework == "torch":
-        import torch
-        torch.set_num_threads(threads)
-    set_threads(threads)
-    data = load_data(force_random=random_data)
-    _ = data.y_train_onehot if framework == "lamina" else None  # build lamina's targets before the mark
+    from common import Data
+    from worker import setup_threads
+    setup_threads(framework, threads)
+    data = Data.read(data_dir)
+    _ = data.y_train_onehot if framework != "torch" else None  # build the one-hot targets before the mark
     gc.collect()
     load_peak = _peak_mb()
     reset = _reset_peak()
     before = _current_mb()
     start = time.perf_counter()
-    acc = (_fit_lamina if framework == "lamina" else _fit_torch)(data, epochs)
+    acc = FITS[framework](data, epochs)
     seconds = time.perf_counter() - start
     fit_peak = _peak_mb()
     return {"framework": framework, "epochs": epochs, "batch": BATCH,
@@ -117,18 +128,18 @@ def child(framework: str, epochs: int, threads: int, random_data: bool) -> Dict[
             "ru_maxrss_mb": _ru_maxrss_mb(), "test_accuracy": acc, "data": data.source}
 
 
-def run(epochs: int, threads: int, random_data: bool, have_torch: bool) -> List[Dict[str, Any]]:
+def run(epochs: int, threads: int, data_dir: str, frameworks: List[str]) -> List[Dict[str, Any]]:
     """Each framework in its own fresh interpreter (same environment as this one)."""
     rows = []
-    for framework in ["lamina"] + (["torch"] if have_torch else []):
+    for framework in frameworks:
         cmd = [sys.executable, os.path.join(HERE, "memory.py"), framework, "--epochs", str(epochs),
-               "--threads", str(threads)] + (["--random-data"] if random_data else [])
+               "--threads", str(threads), "--data", data_dir]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             rows.append({"framework": framework, "error": proc.stderr.strip().splitlines()[-1:]})
             continue
         row = json.loads(proc.stdout.strip().splitlines()[-1])
-        if framework == "lamina" and epochs >= 5 and not random_data and "Fashion" in row["data"]:
+        if framework == "lamina" and epochs >= 5 and "Fashion" in row["data"]:
             row["meets_accuracy_target"] = row["test_accuracy"] >= LAMINA_MIN_ACCURACY
         rows.append(row)
     return rows
@@ -136,12 +147,12 @@ def run(epochs: int, threads: int, random_data: bool, have_torch: bool) -> List[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("framework", choices=["lamina", "torch"])
+    parser.add_argument("framework", choices=FRAMEWORKS)
+    parser.add_argument("--data", required=True, help="folder written by python bench/run.py --save-data DIR")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
-    parser.add_argument("--random-data", action="store_true")
     args = parser.parse_args()
-    print(json.dumps(child(args.framework, args.epochs, args.threads, args.random_data)))
+    print(json.dumps(child(args.framework, args.epochs, args.threads, args.data)))
 
 
 if __name__ == "__main__":

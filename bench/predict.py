@@ -1,21 +1,35 @@
-"""Predict samples/s of the 784-512-10 MLP, lamina vs PyTorch (``model.eval()``, ``torch.no_grad()``).
+"""Predict contenders for the 784-512-10 MLP: lamina, PyTorch (``model.eval()``,
+``torch.no_grad()``; float32 and autocast bfloat16) and Keras 3 on JAX.
 
 Batch 1: one call per sample (online inference), so per-call overhead counts.
-Batch 1024: the test set in chunks of 1024 - ``model.predict(x, batch_size=1024)`` for lamina,
-a loop over 1024-row slices for torch. Both return softmax probabilities as a numpy array.
+Batch 1024: the test set in chunks of 1024. All return softmax probabilities as a numpy array.
+
+``PREDICTORS[name](x, batch)`` builds and warms up one contender and returns a callable that
+times one pass over the rows of ``x`` and returns the seconds per pass.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List
+from typing import Callable, Dict
 
 import numpy as np
-from common import Data, alternate, median, ratio, timed_per_call
-from train import lamina_model, torch_model
+from common import timed_per_call
+from train import keras_model, lamina_model, torch_model
 
 SAMPLES_FULL = {1: 3000, 1024: 10000}
 SAMPLES_QUICK = {1: 500, 1024: 10000}
+TORCH_BF16_BATCHES = (1024,)
 MIN_SECONDS = 0.3  # each measurement repeats the pass over the samples for at least this long
+
+
+def contenders_for(batch: int) -> tuple:
+    return ("lamina", "torch", "keras") + (("torch_bf16",) if batch in TORCH_BF16_BATCHES else ())
+
+
+def _timed(work: Callable[[], object]) -> Callable[[], float]:
+    work()  # warm-up (and, for Keras, the compilation of each batch shape met)
+    work()
+    return lambda: timed_per_call(work, MIN_SECONDS)
 
 
 def lamina_predictor(x: np.ndarray, batch: int) -> Callable[[], float]:
@@ -23,51 +37,53 @@ def lamina_predictor(x: np.ndarray, batch: int) -> Callable[[], float]:
     model.build((None, x.shape[1]))
     if batch == 1:
         rows = [x[i:i + 1] for i in range(len(x))]
-
-        def work() -> None:
-            for r in rows:
-                model.predict(r, batch_size=1)
-    else:
-        def work() -> None:
-            model.predict(x, batch_size=batch)
-    work()  # warm-up
-    return lambda: timed_per_call(work, MIN_SECONDS)
+        return _timed(lambda: [model.predict(r, batch_size=1) for r in rows])
+    return _timed(lambda: model.predict(x, batch_size=batch))
 
 
-def torch_predictor(x: np.ndarray, batch: int) -> Callable[[], float]:
+def keras_predictor(x: np.ndarray, batch: int) -> Callable[[], float]:
+    """``model.predict`` at 1024; at batch 1 ``predict_on_batch``, Keras's call for one small
+    input (``predict`` builds a data adapter per call and is slower per sample)."""
+    model = keras_model()
+    if batch == 1:
+        rows = [x[i:i + 1] for i in range(len(x))]
+        return _timed(lambda: [np.asarray(model.predict_on_batch(r)) for r in rows])
+    return _timed(lambda: model.predict(x, batch_size=batch, verbose=0))
+
+
+def _torch_predictor(x: np.ndarray, batch: int, bf16: bool) -> Callable[[], float]:
+    import contextlib
+
     import torch
     model = torch_model()
     model.eval()
     xt = torch.from_numpy(x)
 
-    if batch == 1:
-        rows = [xt[i:i + 1] for i in range(len(xt))]
+    def probs(chunk: "torch.Tensor") -> "torch.Tensor":
+        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+            logits = model(chunk)
+        return torch.softmax(logits.float(), dim=1)
 
-        def work() -> None:
-            with torch.no_grad():
-                for r in rows:
-                    torch.softmax(model(r), dim=1).numpy()
-    else:
-        def work() -> None:
-            with torch.no_grad():
-                outs = [torch.softmax(model(xt[i:i + batch]), dim=1) for i in range(0, len(xt), batch)]
-                torch.cat(outs).numpy()
+    def work() -> None:
+        with torch.no_grad():
+            if batch == 1:
+                for i in range(len(xt)):
+                    probs(xt[i:i + 1]).numpy()
+            else:
+                torch.cat([probs(xt[i:i + batch]) for i in range(0, len(xt), batch)]).numpy()
 
-    work()
-    return lambda: timed_per_call(work, MIN_SECONDS)
+    return _timed(work)
 
 
-def run(data: Data, repeats: int, quick: bool, have_torch: bool) -> List[Dict[str, Any]]:
-    samples = SAMPLES_QUICK if quick else SAMPLES_FULL
-    rows = []
-    for batch, n in samples.items():
-        x = np.ascontiguousarray(data.x_test[:n])
-        contenders = {"lamina": lamina_predictor(x, batch)}
-        if have_torch:
-            contenders["torch"] = torch_predictor(x, batch)
-        times = alternate(contenders, repeats)
-        rate: Dict[str, Any] = {name: n / median(t) for name, t in times.items()}
-        rows.append({"batch": batch, "samples": n, "lamina_sps": rate["lamina"],
-                     "torch_sps": rate.get("torch"), "ratio_vs_torch": ratio(rate["lamina"], rate.get("torch")),
-                     "seconds_all": times})
-    return rows
+def torch_predictor(x: np.ndarray, batch: int) -> Callable[[], float]:
+    return _torch_predictor(x, batch, bf16=False)
+
+
+def torch_bf16_predictor(x: np.ndarray, batch: int) -> Callable[[], float]:
+    return _torch_predictor(x, batch, bf16=True)
+
+
+PREDICTORS: Dict[str, Callable[[np.ndarray, int], Callable[[], float]]] = {
+    "lamina": lamina_predictor, "torch": torch_predictor, "torch_bf16": torch_bf16_predictor,
+    "keras": keras_predictor,
+}
