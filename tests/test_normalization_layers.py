@@ -355,3 +355,61 @@ def test_adapt_on_the_wrong_shape_is_a_value_error_naming_it():
 def test_bad_normalization_statistics_are_value_errors(kwargs, fragment):
     with pytest.raises(ValueError, match=fragment):
         lm.layers.Normalization(**kwargs)
+
+
+def _folded_pair_and_twin(dtype, center=True, scale=True, use_bias=True):
+    """The same weights in Dense → BatchNormalization (folded at inference) and with an inference
+    identity (Dropout(0.0)) between them, which keeps them apart."""
+    rng = np.random.default_rng(4)
+    folded = lm.Sequential([Dense(48, input_shape=(20,), use_bias=use_bias),
+                            BatchNormalization(center=center, scale=scale), Activation("relu"), Dense(3)],
+                           seed=0, dtype=dtype)
+    apart = lm.Sequential([Dense(48, input_shape=(20,), use_bias=use_bias), lm.layers.Dropout(0.0),
+                           BatchNormalization(center=center, scale=scale), Activation("relu"), Dense(3)],
+                          seed=0, dtype=dtype)
+    weights = [w + rng.standard_normal(w.shape).astype(w.dtype) * 0.1 for w in folded.get_weights()]
+    n_bn = len(folded.layers[1].get_weights())
+    first = 2 if use_bias else 1
+    weights[first + n_bn - 1] = np.abs(weights[first + n_bn - 1]) + 0.5  # a positive moving variance
+    folded.set_weights(weights)
+    apart.set_weights(weights)
+    return folded, apart
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("center,scale,use_bias", [(True, True, True), (False, False, False), (True, False, True)])
+def test_inference_folds_batch_normalization_into_the_dense_before_it_with_the_same_bits(dtype, center, scale,
+                                                                                         use_bias):
+    folded, apart = _folded_pair_and_twin(dtype, center, scale, use_bias)
+    assert list(folded._net.folded_batch_norms()) == [1]
+    assert list(apart._net.folded_batch_norms()) == []
+    x = np.random.default_rng(5).standard_normal((300, 20)).astype(dtype)
+    expected = apart.predict(x, verbose=0)
+    np.testing.assert_array_equal(folded.predict(x, verbose=0), expected)
+    np.testing.assert_array_equal(folded(x), expected)
+    for rows in (1, 7, 128):  # every GEMM path (row-vector, small-m, blocked) runs the same epilogue
+        np.testing.assert_array_equal(folded.predict(x[:rows], verbose=0), expected[:rows])
+
+
+def test_folded_batch_normalization_matches_a_float64_reference():
+    folded, _ = _folded_pair_and_twin("float64")
+    kernel, bias, gamma, beta, mean, var = folded.get_weights()[:6]
+    x = np.random.default_rng(6).standard_normal((50, 20))
+    h = (x @ kernel + bias - mean) / np.sqrt(var + 1e-3) * gamma + beta
+    out_kernel, out_bias = folded.get_weights()[6:]
+    np.testing.assert_allclose(folded.predict(x, verbose=0), np.maximum(h, 0) @ out_kernel + out_bias, rtol=1e-10,
+                               atol=1e-12)
+
+
+def test_training_and_evaluate_after_folded_inference_still_use_batch_statistics():
+    folded, apart = _folded_pair_and_twin("float64")
+    for m in (folded, apart):
+        m.compile("sgd", "mse")
+    x = np.random.default_rng(7).standard_normal((64, 20))
+    y = np.random.default_rng(8).standard_normal((64, 3))
+    folded.predict(x, verbose=0)
+    for m in (folded, apart):
+        m.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
+    for a, b in zip(folded.get_weights(), apart.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert folded.evaluate(x, y, verbose=0) == apart.evaluate(x, y, verbose=0)

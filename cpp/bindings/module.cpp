@@ -654,6 +654,9 @@ void bind_network(py::module_& m, const char* name) {
                                     py::arg("mean_offset") = p.mean_offset, py::arg("var_offset") = p.var_offset));
             return out;
         }, "Each normalization layer's offsets in the parameter block (-1: absent).")
+        .def("folded_batch_norms", &Net::folded_batch_norms,
+             "The layers (indices) that are a BatchNormalization run, outside training, in the epilogue of\n"
+             "the linear Dense before it (same bits as running it on its own).")
         .def("set_gradient_hook", &set_gradient_hook<T>, py::arg("hook"),
              "hook(gradient, step) is called once per training step with the whole gradient block\n"
              "(a writable view, valid during the call) before clipping and the update; None removes it.")

@@ -25,7 +25,34 @@ void bias_activation_tile(const void* ctx, T* c, index_t ldc, index_t i0, index_
                          e.out ? e.out + i0 * e.ld_out + j0 : nullptr, e.ld_out, rows, cols);
 }
 
+template <typename T>
+struct BiasBatchNorm {
+    const T* bias;  // (units) or null
+    const double* mean;
+    const double* inv_std;
+    NormAffine<T> affine;
+    T* out;  // (batch, units)
+    index_t ld_out;
+};
+
+template <typename T>
+void bias_batch_norm_tile(const void* ctx, T* c, index_t ldc, index_t i0, index_t j0, index_t rows, index_t cols) {
+    const auto& e = *static_cast<const BiasBatchNorm<T>*>(ctx);
+    bias_activation_rows(Activation::Linear, c, ldc, e.bias ? e.bias + j0 : nullptr, static_cast<T*>(nullptr), 0,
+                         rows, cols);
+    const NormAffine<T> affine{e.affine.gamma ? e.affine.gamma + j0 : nullptr, e.affine.beta ? e.affine.beta + j0 : nullptr};
+    batch_norm_rows(e.out + i0 * e.ld_out + j0, e.ld_out, c, ldc, e.mean + j0, e.inv_std + j0, affine, rows, cols);
+}
+
 }  // namespace
+
+template <typename T>
+void dense_batch_norm_forward(T* z, T* out, const T* x, const T* W, const T* b, index_t batch, index_t in,
+                              index_t units, const double* mean, const double* inv_std, NormAffine<T> affine) {
+    const BiasBatchNorm<T> work{b, mean, inv_std, affine, out, units};
+    const TileEpilogue<T> epilogue{&bias_batch_norm_tile<T>, &work};
+    gemm<T>(false, false, batch, units, in, T(1), x, in, W, units, T(0), z, units, &epilogue);
+}
 
 template <typename T>
 void dense_forward(T* z, const T* x, const T* W, const T* b, index_t batch, index_t in,
@@ -57,6 +84,10 @@ template void dense_forward<float>(float*, const float*, const float*, const flo
                                    index_t, index_t, Activation, float*);
 template void dense_forward<double>(double*, const double*, const double*, const double*, index_t,
                                     index_t, index_t, Activation, double*);
+template void dense_batch_norm_forward<float>(float*, float*, const float*, const float*, const float*, index_t,
+                                              index_t, index_t, const double*, const double*, NormAffine<float>);
+template void dense_batch_norm_forward<double>(double*, double*, const double*, const double*, const double*, index_t,
+                                               index_t, index_t, const double*, const double*, NormAffine<double>);
 template void dense_backward<float>(float*, float*, float*, const float*, const float*,
                                     const float*, index_t, index_t, index_t);
 template void dense_backward<double>(double*, double*, double*, const double*, const double*,

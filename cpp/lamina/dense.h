@@ -3,6 +3,7 @@
 #pragma once
 #include "lamina/activations.h"
 #include "lamina/matrix.h"
+#include "lamina/normalization.h"
 
 namespace lamina {
 
@@ -12,6 +13,15 @@ namespace lamina {
 template <typename T>
 void dense_forward(T* z, const T* x, const T* W, const T* b, index_t batch, index_t in,
                    index_t units, Activation act = Activation::Linear, T* a = nullptr);
+
+// Inference through a Dense layer (linear) and the BatchNormalization after it, in one pass:
+// x (batch, in), W (in, units), b (units) or null -> z (batch, units) = x W + b, and
+// out (batch, units) = batch_norm_rows(z) with the inference statistics mean, inv_std (units).
+// The normalization runs in the GEMM's tile epilogue, while the tile is in cache; z and out are
+// the same bits as dense_forward followed by batch_norm_forward.
+template <typename T>
+void dense_batch_norm_forward(T* z, T* out, const T* x, const T* W, const T* b, index_t batch, index_t in,
+                              index_t units, const double* mean, const double* inv_std, NormAffine<T> affine);
 
 // dz (batch, units), x (batch, in), W (in, units)  ->
 //   dW (in, units) = x^T dz      (overwritten; skipped when null)

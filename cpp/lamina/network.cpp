@@ -299,6 +299,11 @@ const T* Network<T>::forward(const T* x, index_t n, bool training, bool outputs_
     for (std::size_t l = 0; l < layers_.size(); ++l) {
         const LayerSpec& s = layers_[l];
         in_[l] = in;
+        if (!training && folds_batch_norm(l)) {
+            dense_batch_norm_inference(l, in, n);
+            in = out_[++l];
+            continue;
+        }
         if (s.kind == LayerKind::Dense) {
             const DenseParams& d = dense_[dense_index_[l]];
             T* z = z_[l].data();
@@ -468,6 +473,39 @@ void Network<T>::record_weighted_metrics(const T* p, const T* y, const T* w, ind
         }
         case MetricMode::None: break;
     }
+}
+
+template <typename T>
+bool Network<T>::folds_batch_norm(std::size_t l) const {
+    return layers_[l].kind == LayerKind::Dense && layers_[l].activation == Activation::Linear &&
+           l + 1 < layers_.size() && layers_[l + 1].kind == LayerKind::BatchNormalization;
+}
+
+template <typename T>
+std::vector<index_t> Network<T>::folded_batch_norms() const {
+    std::vector<index_t> out;
+    for (std::size_t l = 0; l < layers_.size(); ++l)
+        if (folds_batch_norm(l)) out.push_back(static_cast<index_t>(l + 1));
+    return out;
+}
+
+template <typename T>
+void Network<T>::dense_batch_norm_inference(std::size_t l, const T* in, index_t n) {
+    const DenseParams& d = dense_[dense_index_[l]];
+    const NormParams& p = norm_[static_cast<std::size_t>(norm_index_[l + 1])];
+    const T* P = params_.data();
+    const T* b = d.bias_offset >= 0 ? P + d.bias_offset : nullptr;
+    const NormAffine<T> affine{p.gamma_offset >= 0 ? P + p.gamma_offset : nullptr,
+                               p.beta_offset >= 0 ? P + p.beta_offset : nullptr};
+    double* stats = norm_stats_[l + 1].data();
+    double *mean = stats, *inv_std = stats + 2 * d.units;
+    moving_moments(mean, inv_std, P + p.mean_offset, P + p.var_offset, d.units, layers_[l + 1].epsilon);
+    norm_batch_stats_[l + 1] = false;
+    dense_batch_norm_forward(z_[l].data(), a_[l + 1].data(), in, P + d.kernel_offset, b, n, d.in, d.units, mean,
+                             inv_std, affine);
+    out_[l] = z_[l].data();
+    in_[l + 1] = out_[l];
+    out_[l + 1] = a_[l + 1].data();
 }
 
 template <typename T>

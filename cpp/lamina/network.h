@@ -193,6 +193,8 @@ public:
 
     // Serializes use of one network from several Python threads.
     std::mutex& mutex() { return mutex_; }
+    // The BatchNormalization layers that inference folds into the Dense before them.
+    std::vector<index_t> folded_batch_norms() const;
 
 private:
     enum class OutputGradient { Generic, SoftmaxOnPreactivation, SigmoidOnPreactivation,
@@ -206,6 +208,11 @@ private:
     // Layer l (a normalization layer): forward into a_[l], backward from g into spare and grads_.
     void normalization_forward(std::size_t l, const T* in, index_t n, bool training);
     void normalization_backward(std::size_t l, T* dx, const T* g, index_t n);
+    // Outside training, layer l is a linear Dense followed by a BatchNormalization, which then
+    // runs in the Dense's GEMM epilogue (dense_batch_norm_forward) instead of as its own pass.
+    bool folds_batch_norm(std::size_t l) const;
+    // Forward through the Dense l and that BatchNormalization l + 1 (inference statistics).
+    void dense_batch_norm_inference(std::size_t l, const T* in, index_t n);
     // After a training step's update: each BatchNormalization that normalized with its batch's
     // statistics moves its moving ones toward them (a step the hook refused moves nothing, and a
     // forward outside train_step, such as model(x, training=True), changes no weight).

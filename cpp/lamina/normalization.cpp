@@ -80,16 +80,22 @@ void moving_moments(double* mean, double* inv_std, const T* moving_mean, const T
 
 // x, out (n, f); mean, inv_std (f).
 template <typename T>
+void batch_norm_rows(T* out, index_t ldo, const T* x, index_t ldx, const double* mean, const double* inv_std,
+                     NormAffine<T> affine, index_t rows, index_t cols) {
+    for (index_t i = 0; i < rows; ++i)
+        for (index_t j = 0; j < cols; ++j) {
+            double y = (double(x[i * ldx + j]) - mean[j]) * inv_std[j];
+            if (affine.gamma) y *= double(affine.gamma[j]);
+            if (affine.beta) y += double(affine.beta[j]);
+            out[i * ldo + j] = static_cast<T>(y);
+        }
+}
+
+template <typename T>
 void batch_norm_forward(T* out, const T* x, const double* mean, const double* inv_std, NormAffine<T> affine,
                         index_t n, index_t f) {
 #pragma omp parallel for schedule(static) if (parallel_for(n, f))
-    for (index_t i = 0; i < n; ++i)
-        for (index_t j = 0; j < f; ++j) {
-            double y = (double(x[i * f + j]) - mean[j]) * inv_std[j];
-            if (affine.gamma) y *= double(affine.gamma[j]);
-            if (affine.beta) y += double(affine.beta[j]);
-            out[i * f + j] = static_cast<T>(y);
-        }
+    for (index_t i = 0; i < n; ++i) batch_norm_rows(out + i * f, f, x + i * f, f, mean, inv_std, affine, 1, f);
 }
 
 // dout, x, dx (n, f); mean, inv_std, gamma, dgamma, dbeta (f).
@@ -191,6 +197,8 @@ void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dout, const T* x, 
     template void batch_moments<T>(double*, double*, double*, const T*, index_t, index_t, double);                 \
     template void update_moving_moments<T>(T*, T*, const double*, const double*, index_t, double);                 \
     template void moving_moments<T>(double*, double*, const T*, const T*, index_t, double);                        \
+    template void batch_norm_rows<T>(T*, index_t, const T*, index_t, const double*, const double*, NormAffine<T>,  \
+                                     index_t, index_t);                                                            \
     template void batch_norm_forward<T>(T*, const T*, const double*, const double*, NormAffine<T>, index_t,        \
                                         index_t);                                                                  \
     template void batch_norm_backward<T>(T*, T*, T*, const T*, const T*, const double*, const double*, const T*,   \

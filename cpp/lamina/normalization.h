@@ -30,6 +30,14 @@ void update_moving_moments(T* moving_mean, T* moving_var, const double* mean, co
 template <typename T>
 void moving_moments(double* mean, double* inv_std, const T* moving_mean, const T* moving_var, index_t f, double eps);
 
+// One block of batch_norm_forward on the calling thread: out (rows, cols; row stride ldo) from
+// x (rows, cols; row stride ldx), with mean, inv_std and the affine vectors (cols) already offset
+// to the block's first column. The same per-element arithmetic as batch_norm_forward, so the
+// Dense epilogue that folds an inference BatchNormalization (dense.h) gives the same bits.
+template <typename T>
+void batch_norm_rows(T* out, index_t ldo, const T* x, index_t ldx, const double* mean, const double* inv_std,
+                     NormAffine<T> affine, index_t rows, index_t cols);
+
 // out (n, f) = gamma * (x - mean[j]) * inv_std[j] + beta, per column j. out may alias x.
 template <typename T>
 void batch_norm_forward(T* out, const T* x, const double* mean, const double* inv_std, NormAffine<T> affine,

@@ -368,6 +368,11 @@ class Network32:
         ...
     def evaluate(self, stats: BatchStats, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], batch_size: typing.SupportsInt | typing.SupportsIndex, sample_weight: typing.Any = None) -> None:
         ...
+    def folded_batch_norms(self) -> list[int]:
+        """
+        The layers (indices) that are a BatchNormalization run, outside training, in the epilogue of
+        the linear Dense before it (same bits as running it on its own).
+        """
     def forward(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], training: bool) -> numpy.typing.NDArray[numpy.float32]:
         """
         One forward pass over x as one batch; training=True draws dropout and augmentation at the
@@ -489,6 +494,11 @@ class Network64:
         ...
     def evaluate(self, stats: BatchStats, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], y: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], batch_size: typing.SupportsInt | typing.SupportsIndex, sample_weight: typing.Any = None) -> None:
         ...
+    def folded_batch_norms(self) -> list[int]:
+        """
+        The layers (indices) that are a BatchNormalization run, outside training, in the epilogue of
+        the linear Dense before it (same bits as running it on its own).
+        """
     def forward(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], training: bool) -> numpy.typing.NDArray[numpy.float64]:
         """
         One forward pass over x as one batch; training=True draws dropout and augmentation at the
