@@ -26,30 +26,50 @@ from lamina.sklearn import MLPClassifier, MLPRegressor
 no_convergence_warning = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
-# Weighted and repeated samples reach the same objective, but in float32 the sums round
-# differently (about 1e-7 apart after training, the check's own tolerance): float64 passes the
-# check exactly (below) and float32 within its rounding.
-_FLOAT32_ROUNDING = {"check_sample_weight_equivalence_on_dense_data":
-                     "float32 rounding; float64 passes, see test_sample_weight_equals_repeated_samples"}
-
-
 # scikit-learn's own test parameters for its MLPs are max_iter=100 (default architecture).
 @no_convergence_warning
-@parametrize_with_checks([MLPClassifier(max_iter=100, random_state=0), MLPRegressor(max_iter=100, random_state=0)],
-                         expected_failed_checks=lambda est: _FLOAT32_ROUNDING)
+@parametrize_with_checks([MLPClassifier(max_iter=100, random_state=0), MLPRegressor(max_iter=100, random_state=0)])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
 
 @no_convergence_warning
 @pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
-def test_sample_weight_equals_repeated_samples(Estimator):
+def test_sample_weight_equals_repeated_samples_exactly_in_float64_and_to_rounding_in_float32(Estimator):
     from sklearn.utils.estimator_checks import check_sample_weight_equivalence_on_dense_data
 
-    check_sample_weight_equivalence_on_dense_data(Estimator.__name__,
-                                                  Estimator(max_iter=100, random_state=0, dtype="float64"))
+    check_sample_weight_equivalence_on_dense_data(Estimator.__name__, Estimator(max_iter=100, random_state=0))
+    # float32 sums round differently for weighted and repeated rows: equal to about 1e-7.
     with pytest.raises(AssertionError, match=r"Max relative difference among violations: [0-9.]+e-0[67]"):
-        check_sample_weight_equivalence_on_dense_data(Estimator.__name__, Estimator(max_iter=100, random_state=0))
+        check_sample_weight_equivalence_on_dense_data(Estimator.__name__,
+                                                      Estimator(max_iter=100, random_state=0, dtype="float32"))
+
+
+@no_convergence_warning
+@pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
+def test_default_dtype_follows_the_input_as_scikit_learns_mlps_do(Estimator):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    for given, trained in ((X.astype(np.float32), "float32"), (X, "float64"), (np.round(X * 10).astype(int), "float64")):
+        est = Estimator(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(given, y)
+        assert est.model_.dtype == trained
+        assert est.predict(X).shape[0] == 40  # float64 input to a float32 model is converted, not refused
+    forced = Estimator(hidden_layer_sizes=(4,), max_iter=3, random_state=0, dtype="float32").fit(X, y)
+    assert forced.model_.dtype == "float32"
+
+
+@no_convergence_warning
+def test_warm_start_and_partial_fit_keep_the_fitted_models_dtype():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0, warm_start=True).fit(X, y)
+    model = est.model_
+    est.fit(X.astype(np.float32), y)
+    assert est.model_ is model and model.dtype == "float64"
+    est.partial_fit(X.astype(np.float32), y)
+    assert est.model_.dtype == "float64"
 
 
 @no_convergence_warning

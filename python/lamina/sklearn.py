@@ -50,7 +50,8 @@ How the parameters map onto lamina
   restored. Reaching ``max_iter`` epochs first raises a ``ConvergenceWarning``.
 * ``random_state`` seeds lamina's counter-based generator (initial weights, shuffles, dropout
   masks, all independent of the thread count); the early-stopping split uses it too.
-* ``dtype``: ``"float32"`` (default, fastest) or ``"float64"``.
+* ``dtype``: None (default) trains float32 inputs in float32 and any other input in float64,
+  as scikit-learn's own MLPs do; ``"float32"`` (fastest) or ``"float64"`` forces one.
 * ``fit(X, y, sample_weight=)``: scikit-learn's MLPs divide each batch's weighted loss by the
   batch's weight sum (and the penalty by it too). lamina's core divides by the number of
   samples (Keras's rule), so the estimators rescale the weights to mean 1 and give the penalty
@@ -181,7 +182,7 @@ class _BaseMLP(BaseEstimator):
                  verbose: bool = False, warm_start: bool = False, momentum: float = 0.9,
                  nesterovs_momentum: bool = True, early_stopping: bool = False, validation_fraction: float = 0.1,
                  beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: int = 10,
-                 dropout: float = 0.0, dtype: str = "float32") -> None:
+                 dropout: float = 0.0, dtype: Optional[str] = None) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -261,8 +262,8 @@ class _BaseMLP(BaseEstimator):
         for name in ("shuffle", "early_stopping", "nesterovs_momentum", "warm_start"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name} must be True or False, received {name}={getattr(self, name)!r}")
-        if self.dtype not in _DTYPES:
-            raise ValueError(f"dtype must be 'float32' or 'float64', received dtype={self.dtype!r}")
+        if self.dtype is not None and self.dtype not in _DTYPES:
+            raise ValueError(f"dtype must be None, 'float32' or 'float64', received dtype={self.dtype!r}")
 
     def _optimizer(self) -> _optimizers.Optimizer:
         lr = float(self.learning_rate_init)
@@ -293,7 +294,7 @@ class _BaseMLP(BaseEstimator):
         raise TypeError(f"{type(self).__name__} must define _score_encoded() (MLPClassifier and MLPRegressor do)")
 
     # ----------------------------------------------------------------- building and training
-    def _build(self, n_features: int, batch_size: float) -> Sequential:
+    def _build(self, n_features: int, batch_size: float, dtype: Any) -> Sequential:
         units, out_activation, loss, scale = self._output()
         l2 = float(self.alpha) / (2.0 * batch_size * scale)
         activation = _ACTIVATION_ALIASES.get(self.activation, self.activation)
@@ -306,7 +307,7 @@ class _BaseMLP(BaseEstimator):
                 layers.append(_layers.Dropout(float(self.dropout), name=f"dropout_{i}"))
         layers.append(_layers.Dense(units, activation=out_activation, name="output",
                                     kernel_regularizer=_regularizers.L2(l2) if l2 > 0 else None))
-        model = Sequential(layers, seed=seed, dtype=self.dtype, name=type(self).__name__)
+        model = Sequential(layers, seed=seed, dtype=np.dtype(dtype).name, name=type(self).__name__)
         model.compile(optimizer=self._optimizer(), loss=loss)
         self.n_layers_ = len(self._hidden_sizes()) + 2
         self.out_activation_ = {"sigmoid": "logistic", "linear": "identity"}.get(out_activation, out_activation)
@@ -373,7 +374,7 @@ class _BaseMLP(BaseEstimator):
         weights = None if sw is None else sw * (X.shape[0] / sw.sum())  # mean 1
         if fresh:
             weight_sum = batch_size * (1.0 if sw is None else float(sw.mean()))  # a batch's expected weight sum
-            self.model_ = self._build(X.shape[1], weight_sum)
+            self.model_ = self._build(X.shape[1], weight_sum, X.dtype)
         stopper = _StopLikeSklearn(self, validation, scale)
         self.model_.num_threads = _threads_for(6.0 * batch_size * self.model_.count_params())
         self.model_.fit(X, y, batch_size=batch_size, epochs=1 if incremental else int(self.max_iter),
@@ -386,7 +387,15 @@ class _BaseMLP(BaseEstimator):
                           "hasn't converged yet." % self.max_iter, ConvergenceWarning, stacklevel=3)
 
     def _validate_X(self, X: Any, reset: bool) -> np.ndarray:
-        return validate_data(self, X, reset=reset, dtype=_DTYPES[self.dtype])
+        return validate_data(self, X, reset=reset, dtype=self._input_dtype(continuing=True))
+
+    def _input_dtype(self, continuing: bool) -> Any:
+        """What ``validate_data`` converts X to: the fitted model's dtype where it goes on being used
+        (prediction, partial_fit, warm_start), else ``dtype``'s; None keeps float32 and float64 inputs
+        and converts any other to float64."""
+        if continuing and hasattr(self, "model_"):
+            return _DTYPES[self.model_.dtype]
+        return [np.float64, np.float32] if self.dtype is None else _DTYPES[self.dtype]
 
     def _forward(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "model_")
@@ -462,14 +471,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         check_classification_targets(y)
         return y
 
-    def _encode(self, y: np.ndarray) -> np.ndarray:
+    def _encode(self, y: np.ndarray, dtype: Any) -> np.ndarray:
         codes = np.searchsorted(self.classes_, y)
         codes = np.clip(codes, 0, len(self.classes_) - 1)
         unseen = self.classes_[codes] != y
         if unseen.any():
             raise ValueError(f"y holds labels not in classes_={self.classes_.tolist()}: "
                              f"{np.unique(y[unseen]).tolist()}")
-        return codes.astype(_DTYPES[self.dtype])
+        return codes.astype(dtype)
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "MLPClassifier":
         """Trains on ``X`` (n_samples, n_features) and labels ``y`` (n_samples,) for up to
@@ -477,7 +486,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         docstring); returns ``self``."""
         self._check_params()
         before = self._fitted_features()
-        X, y = validate_data(self, X, y, dtype=_DTYPES[self.dtype])
+        X, y = validate_data(self, X, y, dtype=self._input_dtype(continuing=self.warm_start))
         self._check_warm_start_features(X, before)
         y = self._validate_y(y)
         sw = self._sample_weight(sample_weight, X)
@@ -493,7 +502,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                              f"but the data contains only 1 class: {classes[0]!r}")
         self.classes_ = classes
         self.n_outputs_ = self._output()[0]
-        self._train(X, self._encode(y), incremental=False, sw=sw)
+        self._train(X, self._encode(y, X.dtype), incremental=False, sw=sw)
         return self
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None) -> "MLPClassifier":
@@ -512,13 +521,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
             raise ValueError(f"`classes={np.unique(classes)!r}` is not the same as on the first call "
                              f"to partial_fit, was: {self.classes_!r}")
-        X, y = validate_data(self, X, y, dtype=_DTYPES[self.dtype], reset=first)
+        X, y = validate_data(self, X, y, dtype=self._input_dtype(continuing=True), reset=first)
         y = self._validate_y(y)
         sw = self._sample_weight(sample_weight, X)
         if first:
             self.classes_ = classes
             self.n_outputs_ = self._output()[0]
-        self._train(X, self._encode(y), incremental=True, sw=sw)
+        self._train(X, self._encode(y, X.dtype), incremental=True, sw=sw)
         return self
 
     def _proba(self, out: np.ndarray) -> np.ndarray:
@@ -579,9 +588,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _output(self) -> Tuple[int, str, str, float]:
         return self.n_outputs_, "linear", "mean_squared_error", self.n_outputs_ / 2.0
 
-    def _prepare_y(self, y: np.ndarray) -> np.ndarray:
+    def _prepare_y(self, y: np.ndarray, dtype: Any) -> np.ndarray:
         y = y.reshape(len(y), -1) if y.ndim == 1 else y
-        return y.astype(_DTYPES[self.dtype])
+        return y.astype(dtype)
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "MLPRegressor":
         """Trains on ``X`` (n_samples, n_features) and targets ``y`` (n_samples,) or
@@ -589,14 +598,15 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         ``sample_weight`` (see the module docstring); returns ``self``."""
         self._check_params()
         before = self._fitted_features()
-        X, y = validate_data(self, X, y, dtype=_DTYPES[self.dtype], multi_output=True, y_numeric=True)
+        X, y = validate_data(self, X, y, dtype=self._input_dtype(continuing=self.warm_start), multi_output=True,
+                             y_numeric=True)
         self._check_warm_start_features(X, before)
         sw = self._sample_weight(sample_weight, X)
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
         if self.warm_start and hasattr(self, "n_outputs_") and n_outputs != self.n_outputs_:
             raise ValueError(f"warm_start needs y with {self.n_outputs_} outputs as before, received {n_outputs}")
         self.n_outputs_ = n_outputs
-        self._train(X, self._prepare_y(y), incremental=False, sw=sw)
+        self._train(X, self._prepare_y(y, X.dtype), incremental=False, sw=sw)
         return self
 
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> "MLPRegressor":
@@ -606,14 +616,15 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             raise ValueError("partial_fit does not support early_stopping=True")
         if first:
             self._check_params()
-        X, y = validate_data(self, X, y, dtype=_DTYPES[self.dtype], multi_output=True, y_numeric=True, reset=first)
+        X, y = validate_data(self, X, y, dtype=self._input_dtype(continuing=True), multi_output=True, y_numeric=True,
+                             reset=first)
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
         if first:
             self.n_outputs_ = n_outputs
         elif n_outputs != self.n_outputs_:
             raise ValueError(f"y must have {self.n_outputs_} outputs as before, received {n_outputs}")
         sw = self._sample_weight(sample_weight, X)
-        self._train(X, self._prepare_y(y), incremental=True, sw=sw)
+        self._train(X, self._prepare_y(y, X.dtype), incremental=True, sw=sw)
         return self
 
     def predict(self, X: Any) -> np.ndarray:
