@@ -1,13 +1,10 @@
 """gradient_check: backprop agrees with two-sided differences (< 1e-7) for every activation and
 loss pairing, with regularizers and dropout; and the check does flag a gradient that is wrong."""
 
-import types
-
 import numpy as np
 import pytest
 
 import lamina as lm
-from lamina import _core, gradcheck
 
 HIDDEN = ["linear", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus", "gelu"]
 # (output activation, loss, target kind): losses with kinks (mae, huber) are used where the
@@ -115,12 +112,18 @@ def test_gradient_check_on_a_random_subset_checks_that_many_parameters(rng):
     assert report.passed
 
 
-class _BrokenNetwork64(_core.Network64):
-    """A network whose backprop reports one wrong partial derivative (kernel[0, 0] of layer 1)."""
+class _OneWrongPartial:
+    """A float64 network whose backprop reports one wrong partial derivative (kernel[0, 0] of layer 1)."""
+
+    def __init__(self, net):
+        self._net = net
+
+    def __getattr__(self, name):
+        return getattr(self._net, name)
 
     def loss_and_gradient(self, x, y, sample_weight=None, training=False):
-        value = super().loss_and_gradient(x, y, sample_weight=sample_weight, training=training)
-        self.gradients()[0] += 0.05
+        value = self._net.loss_and_gradient(x, y, sample_weight=sample_weight, training=training)
+        self._net.gradients()[0] += 0.05
         return value
 
 
@@ -129,7 +132,8 @@ def test_gradient_check_fails_and_names_the_parameter_when_a_gradient_is_wrong(m
     x = rng.standard_normal((6, 4))
     y = rng.standard_normal((6, 3))
     assert lm.gradient_check(model, x, y).passed
-    monkeypatch.setattr(gradcheck, "_core", types.SimpleNamespace(Network64=_BrokenNetwork64))
+    correct = model.float64_network
+    monkeypatch.setattr(model, "float64_network", lambda: _OneWrongPartial(correct()))
     report = lm.gradient_check(model, x, y)
     assert not report.passed
     assert report.difference > 1e-4
@@ -162,3 +166,19 @@ def test_gradient_check_flags_a_simulated_backprop_bug_in_one_layer(factor, rng)
     report = lm.gradient_check(model, x, y, simulate_bug=(broken, factor))
     assert not report.passed and report.difference > 1e-4, report
     assert all(g.name.startswith(broken + "/kernel") for g in report.worst if g.gap > 1e-6)
+
+
+def test_differentiable_tensors_name_the_kernels_biases_and_normalization_scales_at_their_offsets():
+    model = lm.Sequential([lm.layers.Dense(3, input_shape=(2,), name="hidden"), lm.layers.BatchNormalization(name="bn"),
+                           lm.layers.Dense(1, use_bias=False, name="out")], seed=0)
+    model.compile("sgd", "mse")
+    tensors = model.differentiable_tensors()
+    assert [(layer, label, shape) for layer, label, _, shape in tensors] == [
+        ("hidden", "kernel", (2, 3)), ("hidden", "bias", (3,)), ("bn", "gamma", (3,)), ("bn", "beta", (3,)),
+        ("out", "kernel", (3, 1))]
+    flat = model.get_state()["params"]
+    views = {"hidden/kernel": model.layers[0].kernel, "bn/gamma": model.layers[1].gamma, "out/kernel": model.layers[2].kernel}
+    for layer, label, offset, shape in tensors:
+        if f"{layer}/{label}" in views:
+            size = int(np.prod(shape))
+            np.testing.assert_array_equal(flat[offset:offset + size].reshape(shape), views[f"{layer}/{label}"])

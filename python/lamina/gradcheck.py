@@ -23,8 +23,8 @@ from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
-from lamina import _core, _weights, normalization
 from lamina import _validation as check
+from lamina import _weights
 from lamina import layers as layers_module
 
 
@@ -77,23 +77,6 @@ class GradientCheckReport:
         return "\n".join(lines)
 
 
-def _tensors(model: Any) -> List[Tuple[str, str, int, Tuple[int, ...]]]:
-    """(layer name, label, offset in the flat vector, shape) for every tensor the loss is
-    differentiated by: Dense kernels and biases, normalization gammas and betas (not moving
-    statistics, which no gradient moves)."""
-    out = []
-    for layer in model.layers:
-        offsets = layer._offsets or {}
-        if isinstance(layer, layers_module.Dense):
-            out.append((layer.name, "kernel", offsets["kernel"], layer.kernel.shape))
-            if layer.use_bias:
-                out.append((layer.name, "bias", offsets["bias"], (layer.units,)))
-        elif isinstance(layer, normalization.LAYERS):
-            out += [(layer.name, key, offsets[key], (offsets["features"],)) for key in ("gamma", "beta")
-                    if offsets[key] >= 0]
-    return out
-
-
 def _parameter_name(tensors: List[Tuple[str, str, int, Tuple[int, ...]]], index: int) -> str:
     """A readable name for one entry of the flat parameter vector, e.g. 'dense_1/kernel[3, 7]'."""
     for layer, label, offset, shape in tensors:
@@ -109,7 +92,7 @@ def _apply_simulated_bug(model: Any, grad: np.ndarray, bug: Tuple[str, float]) -
         raise ValueError(f"simulate_bug must be (layer_name, factor), received simulate_bug={check.describe(bug)}")
     name, factor = bug
     factor = check.finite_float(factor, "simulate_bug factor")
-    for layer, label, offset, shape in _tensors(model):
+    for layer, label, offset, shape in model.differentiable_tensors():
         if layer == name and label == "kernel":
             grad[offset:offset + int(np.prod(shape))] *= factor
             return
@@ -154,17 +137,8 @@ def gradient_check(model: Any, x: Any, y: Any, epsilon: float = 1e-7, threshold:
     weighted = {} if sample_weight is None else {
         "sample_weight": _weights.sample_weights(sample_weight, xs.shape[0], np.float64)}
 
-    state = model.get_state()
-    net = _core.Network64(model.input_size, model._core_specs(model.input_dims), model.seed)
-    net.parameters()[...] = state["params"]
-    # A frozen normalization layer (and Normalization, always) normalizes as at inference in fit too.
-    norms = [layer for layer in model.layers if isinstance(layer, normalization.LAYERS)]
-    for index, layer in enumerate(norms):
-        net.set_norm_trainable(index, layer.trainable)
-    net.steps = state["steps"]  # the draws fit's next step would make
-    net.set_loss(model.loss._core_config())
-
-    tensors = _tensors(model)
+    net = model.float64_network()
+    tensors = model.differentiable_tensors()
     candidates = np.concatenate([np.arange(offset, offset + int(np.prod(shape)), dtype=np.int64)
                                  for _, _, offset, shape in tensors] or [np.zeros(0, dtype=np.int64)])
     total = int(candidates.size)

@@ -865,6 +865,41 @@ class Sequential:
         net.steps = int(state["steps"])
         self.epochs_trained = int(state["epochs_trained"])
 
+    def differentiable_tensors(self) -> List[Tuple[str, str, int, Tuple[int, ...]]]:
+        """``(layer name, tensor name, offset in the flat parameter block, shape)`` for every tensor
+        the loss is differentiated by: Dense kernels and biases, normalization gammas and betas
+        (not the moving statistics, which no gradient moves)."""
+        self._require_built("differentiable_tensors")
+        out = []
+        for layer in self._layers:
+            offsets = layer._offsets or {}
+            if isinstance(layer, layers_module.Dense):
+                out.append((layer.name, "kernel", offsets["kernel"], tuple(layer.kernel.shape)))
+                if layer.use_bias:
+                    out.append((layer.name, "bias", offsets["bias"], (layer.units,)))
+            elif isinstance(layer, normalization.LAYERS):
+                out += [(layer.name, key, offsets[key], (offsets["features"],)) for key in ("gamma", "beta")
+                        if offsets[key] >= 0]
+        return out
+
+    def float64_network(self) -> Any:
+        """A new float64 core network (``_core.Network64``) with this model's layers, loss, frozen
+        normalization layers and state (parameters and the step counter, so its random layers make
+        the draws the next training step would): what gradient checking differentiates, without
+        touching the model."""
+        check.require_compiled(self, "float64_network")
+        state = self.get_state()
+        assert self.input_dims is not None and self.input_size is not None and self.loss is not None  # built, compiled
+        net = _core.Network64(self.input_size, self._core_specs(self.input_dims), self.seed)
+        net.parameters()[...] = state["params"]
+        # A frozen normalization layer (and Normalization, always) normalizes as at inference in fit too.
+        norms = [layer for layer in self._layers if isinstance(layer, normalization.LAYERS)]
+        for index, layer in enumerate(norms):
+            net.set_norm_trainable(index, layer.trainable)
+        net.steps = state["steps"]
+        net.set_loss(self.loss._core_config())
+        return net
+
     def save(self, path: Any) -> None:
         """Writes the architecture, weights, optimizer state and any attached standardizer to one
         file (no pickle), atomically; ``lm.load_model(path)`` reads it back."""
