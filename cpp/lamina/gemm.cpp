@@ -177,11 +177,25 @@ void pack_a(bool ta, const T* A, index_t lda, index_t i0, index_t mc, index_t p0
     }
 }
 
+// dst[0:n] = src[0:n] for n < 128, as at most seven copies of constant size (inlined, no call).
+template <typename T>
+inline void copy_short(const T* src, index_t n, T* dst) {
+    index_t i = 0;
+    if (n & 64) { std::memcpy(dst + i, src + i, 64 * sizeof(T)); i += 64; }
+    if (n & 32) { std::memcpy(dst + i, src + i, 32 * sizeof(T)); i += 32; }
+    if (n & 16) { std::memcpy(dst + i, src + i, 16 * sizeof(T)); i += 16; }
+    if (n & 8) { std::memcpy(dst + i, src + i, 8 * sizeof(T)); i += 8; }
+    if (n & 4) { std::memcpy(dst + i, src + i, 4 * sizeof(T)); i += 4; }
+    if (n & 2) { std::memcpy(dst + i, src + i, 2 * sizeof(T)); i += 2; }
+    if (n & 1) dst[i] = src[i];
+}
+
 // Pack op(B)[p0:p0+kc, j0:j0+nr] (nr <= NR) into one NR-wide panel bp[p*NR + j]; columns past
 // nr are zero.
 template <typename T, index_t NR>
 void pack_b_panel(bool tb, const T* B, index_t ldb, index_t p0, index_t kc, index_t j0,
                   index_t nr, T* bp) {
+    static_assert(NR < 128, "copy_short copies edge rows of fewer than 128 values");
     if (!tb) {
         // B stored (k, n): a row of the panel is a contiguous piece of a row of B.
         const T* src = B + p0 * ldb + j0;
@@ -189,12 +203,14 @@ void pack_b_panel(bool tb, const T* B, index_t ldb, index_t p0, index_t kc, inde
             for (index_t p = 0; p < kc; ++p)
                 for (index_t j = 0; j < NR; ++j) bp[p * NR + j] = src[p * ldb + j];
         } else {
-            // Edge panel: copy the nr valid values and zero the rest row by row (two plain
-            // loops the compiler vectorizes; a per-element select is several times slower, and
-            // with the narrow path's 10 of 32 columns the packing would outweigh the product).
+            // Edge panel: zero each row, then copy its nr valid values, both with copies of
+            // constant size the compiler inlines (a per-element select does not vectorize, and a
+            // library call per short row costs more than the row: a 10-unit layer at batch 1
+            // packs its 512-row panel every step).
             for (index_t p = 0; p < kc; ++p) {
-                std::copy_n(src + p * ldb, nr, bp + p * NR);
-                std::fill_n(bp + p * NR + nr, NR - nr, T(0));
+                T* row = bp + p * NR;
+                for (index_t j = 0; j < NR; ++j) row[j] = T(0);
+                copy_short(src + p * ldb, nr, row);
             }
         }
     } else {
