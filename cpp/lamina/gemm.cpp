@@ -11,9 +11,10 @@
 // A plain product (alpha 1, beta 0) with a mostly-zero, untransposed op(A) of 8 rows or more
 // (Dense forward on images) goes instead row by row over each row's nonzeros (gemm_sparse_rows).
 //
-// Threads split either the IC loop (rows of C; B panel packed together and shared) or the JR
-// loop (column panels; A block packed together and shared), whichever suits the shape; either
-// way each element of C has exactly one writer.
+// The five loops are written once (gemm_blocked), templated on a split policy that the plan picks
+// by shape: threads split either the IC loop (rows of C; B panel packed together and shared) or
+// the JR loop (column panels; A block packed together and shared); either way each element of C
+// has exactly one writer.
 //
 // Every element of C is summed over k in the same order (the same KC blocks ascending, p ascending
 // inside a block; depth_block) by the same instructions whatever path or thread computes it, so
@@ -422,109 +423,95 @@ void gemm_small_m_dot(const Problem<T>& P, int nthreads) {
     }
 }
 
-// The five loops, threads splitting the rows of C (the IC loop): all threads pack the B panel
-// together and share it; each packs its own A blocks. Best when m is large (dW = X^T dZ).
-template <typename T, typename Blk>
-void gemm_blocked_ic(const Problem<T>& P, int nthreads) {
-    constexpr index_t MR = Blk::MR, NR = Blk::NR;
-    const auto ukr = Traits<T>::ukr();
-    const auto steps_ukr = Traits<T>::steps_ukr();
-    const index_t m = P.m, n = P.n, k = P.k;
-    const BlockPlan<Blk> plan(n, k);
-    T* bp = tl_shared.get<T>(plan.kc_max * plan.nc_max);
-    const index_t row_panels = ceil_div(m, MR);
-    constexpr index_t kPanels = Blk::MC / MR;
-#pragma omp parallel num_threads(nthreads) if (nthreads > 1)
-    {
-        const index_t tid = thread_id(), nt = thread_count();
-        // This thread's rows: a contiguous run of MR-tall panels.
-        const index_t i_begin = std::min(m, row_panels * tid / nt * MR);
-        const index_t i_end = std::min(m, row_panels * (tid + 1) / nt * MR);
-        T* ap = tl_own.get<T>(Blk::MC * plan.kc_max);
-        std::int32_t* offsets = tl_own_steps.get<std::int32_t>(kPanels * plan.kc_max);
-        index_t counts[kPanels];
-        for (index_t jc = 0; jc < n; jc += plan.nc_max) {
-            const index_t nc = std::min(plan.nc_max, n - jc);
-            const index_t col_panels = ceil_div(nc, NR);
-            for (index_t pc = 0; pc < k; pc += plan.kc_max) {
-                const index_t kc = std::min(plan.kc_max, k - pc);
-                const T beta = pc == 0 ? P.beta : T(1);  // later depth blocks accumulate
+// for (i = begin; i < end; ++i) body(i), divided among the team when Team (the loop ends with
+// the team's implicit barrier: all of the result is there for everyone), else by this thread
+// alone (no barrier: only it reads what it packs). Called inside the parallel region.
+template <bool Team, typename Body>
+inline void pack_loop(index_t begin, index_t end, Body body) {
+    if constexpr (Team) {
 #pragma omp for schedule(static)
-                for (index_t jp = 0; jp < col_panels; ++jp)
-                    pack_b_panel<T, NR>(P.tb, P.B, P.ldb, pc, kc, jc + jp * NR,
-                                        std::min(NR, nc - jp * NR), bp + jp * NR * kc);
-                // (implicit barrier: the whole B panel is packed)
-                for (index_t ic = i_begin; ic < i_end; ic += Blk::MC) {
-                    const index_t mc = std::min(Blk::MC, i_end - ic);
-                    for (index_t r = 0; r < ceil_div(mc, MR); ++r)
-                        counts[r] = pack_a_panel_steps<T, MR, NR>(P.ta, P.A, P.lda, ic + r * MR,
-                                                                  std::min(MR, mc - r * MR), pc, kc,
-                                                                  ap + r * MR * kc, offsets + r * kc);
-                    for (index_t jr = 0; jr < nc; jr += NR) {
-                        const index_t nr = std::min(NR, nc - jr);
-                        for (index_t ir = 0; ir < mc; ir += MR) {
-                            compute_tile<T, Blk>(P, ukr, steps_ukr, kc, counts[ir / MR], offsets + ir / MR * kc,
-                                         ap + ir * kc, bp + jr * kc, beta, pc + kc == k, ic + ir, jc + jr,
-                                         std::min(MR, mc - ir), nr);
-                        }
-                    }
-                }
-#pragma omp barrier
-                // (everyone is done with this B panel before it is overwritten)
-            }
-        }
+        for (index_t i = begin; i < end; ++i) body(i);
+    } else {
+        for (index_t i = begin; i < end; ++i) body(i);
     }
 }
 
-// The five loops, threads splitting the NR-wide column panels (the JR loop): each thread packs
-// and reads only its own B panels (they stay in its private L2); all threads pack each A block
-// together and share it. Best for batch-sized m (128), where it beats the IC split
-// (bench/RESULTS.md, "Figures behind code comments").
-template <typename T, typename Blk>
-void gemm_blocked_jr(const Problem<T>& P, int nthreads) {
+// The five loops (the file's header), once for both splits. The split policy says which loop
+// the team divides, and so which packed operand the threads build together and share:
+//   rows (the IC loop): each thread owns a run of MR-tall row panels and packs its own A
+//     blocks; all pack each B panel together and share it. Best when m is large (dW = X^T dZ).
+//   columns (the JR loop, also the one-thread case): each thread owns a run of NR-wide column
+//     panels and packs and reads only its own B panels (they stay in its private L2); all pack
+//     each A block together and share it. Best for batch-sized m (128), where it beats the IC
+//     split (bench/RESULTS.md, "Figures behind code comments").
+// Either way each element of C has exactly one writer, and gets the same depth blocks in the
+// same order from the same kernels: the split changes who computes a tile, never how.
+template <typename T, typename Blk, GemmSplit Split>
+void gemm_blocked(const Problem<T>& P, int nthreads) {
+    static_assert(Split == GemmSplit::rows || Split == GemmSplit::columns, "a blocked split");
+    constexpr bool share_b = Split == GemmSplit::rows;  // else the A block is shared
     constexpr index_t MR = Blk::MR, NR = Blk::NR;
+    constexpr index_t kPanels = Blk::MC / MR;
     const auto ukr = Traits<T>::ukr();
     const auto steps_ukr = Traits<T>::steps_ukr();
     const index_t m = P.m, n = P.n, k = P.k;
     const BlockPlan<Blk> plan(n, k);
-    T* bp = tl_shared.get<T>(plan.kc_max * plan.nc_max + Blk::MC * plan.kc_max);
-    T* ap = bp + plan.kc_max * plan.nc_max;  // 64-byte aligned: nc_max * sizeof(T) is a multiple of NR * sizeof(T) = 64
-    constexpr index_t kPanels = Blk::MC / MR;
-    std::int32_t* offsets = tl_shared_steps.get<std::int32_t>(kPanels * plan.kc_max);
-    index_t counts[kPanels];  // shared by the team: each panel's count written by the thread that packs it
+    // The shared buffers are the calling thread's: the B panel (with the columns split, each
+    // thread writes and reads only its own panels of it), then the A block when it is shared.
+    const index_t b_size = plan.kc_max * plan.nc_max, a_size = Blk::MC * plan.kc_max;
+    T* bp = tl_shared.get<T>(b_size + (share_b ? 0 : a_size));
+    // 64-byte aligned: nc_max * sizeof(T) is a multiple of NR * sizeof(T) = 64.
+    T* const shared_ap = share_b ? nullptr : bp + b_size;
+    std::int32_t* const shared_offsets =
+        share_b ? nullptr : tl_shared_steps.get<std::int32_t>(kPanels * plan.kc_max);
+    index_t shared_counts[kPanels];  // each panel's count written by the thread that packs it
+    const index_t row_panels = ceil_div(m, MR);
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
     {
         const index_t tid = thread_id(), nt = thread_count();
+        T* ap = share_b ? tl_own.get<T>(a_size) : shared_ap;
+        std::int32_t* offsets = share_b ? tl_own_steps.get<std::int32_t>(kPanels * plan.kc_max) : shared_offsets;
+        index_t own_counts[kPanels];
+        index_t* counts = share_b ? own_counts : shared_counts;
+        // This thread's rows: a contiguous run of MR-tall panels, or all of them.
+        const index_t i_begin = share_b ? std::min(m, row_panels * tid / nt * MR) : 0;
+        const index_t i_end = share_b ? std::min(m, row_panels * (tid + 1) / nt * MR) : m;
         for (index_t jc = 0; jc < n; jc += plan.nc_max) {
             const index_t nc = std::min(plan.nc_max, n - jc);
             const index_t col_panels = ceil_div(nc, NR);
-            // This thread's column panels.
-            const index_t jp_begin = col_panels * tid / nt, jp_end = col_panels * (tid + 1) / nt;
+            // This thread's column panels: all of them, or a contiguous run.
+            const index_t jp_begin = share_b ? 0 : col_panels * tid / nt;
+            const index_t jp_end = share_b ? col_panels : col_panels * (tid + 1) / nt;
             for (index_t pc = 0; pc < k; pc += plan.kc_max) {
                 const index_t kc = std::min(plan.kc_max, k - pc);
                 const T beta = pc == 0 ? P.beta : T(1);  // later depth blocks accumulate
-                // No barrier needed: only this thread reads these panels.
-                for (index_t jp = jp_begin; jp < jp_end; ++jp)
-                    pack_b_panel<T, NR>(P.tb, P.B, P.ldb, pc, kc, jc + jp * NR,
-                                        std::min(NR, nc - jp * NR), bp + jp * NR * kc);
-                for (index_t ic = 0; ic < m; ic += Blk::MC) {
-                    const index_t mc = std::min(Blk::MC, m - ic);
-#pragma omp for schedule(static)
-                    for (index_t r = 0; r < ceil_div(mc, MR); ++r)
+                pack_loop<share_b>(jp_begin, jp_end, [&](index_t jp) {
+                    pack_b_panel<T, NR>(P.tb, P.B, P.ldb, pc, kc, jc + jp * NR, std::min(NR, nc - jp * NR),
+                                        bp + jp * NR * kc);
+                });
+                for (index_t ic = i_begin; ic < i_end; ic += Blk::MC) {
+                    const index_t mc = std::min(Blk::MC, i_end - ic);
+                    pack_loop<!share_b>(0, ceil_div(mc, MR), [&](index_t r) {
                         counts[r] = pack_a_panel_steps<T, MR, NR>(P.ta, P.A, P.lda, ic + r * MR,
                                                                   std::min(MR, mc - r * MR), pc, kc,
                                                                   ap + r * MR * kc, offsets + r * kc);
-                    // (implicit barrier: the whole A block is packed)
+                    });
                     for (index_t jp = jp_begin; jp < jp_end; ++jp) {
                         const index_t jr = jp * NR, nr = std::min(NR, nc - jr);
                         for (index_t ir = 0; ir < mc; ir += MR) {
                             compute_tile<T, Blk>(P, ukr, steps_ukr, kc, counts[ir / MR], offsets + ir / MR * kc,
-                                         ap + ir * kc, bp + jr * kc, beta, pc + kc == k, ic + ir, jc + jr,
-                                         std::min(MR, mc - ir), nr);
+                                                 ap + ir * kc, bp + jr * kc, beta, pc + kc == k, ic + ir, jc + jr,
+                                                 std::min(MR, mc - ir), nr);
                         }
                     }
+                    if constexpr (!share_b) {
 #pragma omp barrier
-                    // (everyone is done with this A block before it is overwritten)
+                        // (everyone is done with this A block before it is overwritten)
+                    }
+                }
+                if constexpr (share_b) {
+#pragma omp barrier
+                    // (everyone is done with this B panel before it is overwritten)
                 }
             }
         }
@@ -694,8 +681,9 @@ void execute(Problem<T> P, const TileEpilogue<T>* epilogue, T* C, index_t ldc, i
         // 128x10x512, bench/RESULTS.md). Same arithmetic either way.
         case GemmPath::narrow: gemm_narrow<T, typename Traits<T>::Blk>(P, plan.threads); break;
         case GemmPath::blocked:
-            if (plan.split == GemmSplit::rows) gemm_blocked_ic<T, Blk>(P, plan.threads);
-            else gemm_blocked_jr<T, Blk>(P, plan.threads);
+            // The plan's split picks the policy; one thread runs the columns one, as a team of one.
+            if (plan.split == GemmSplit::rows) gemm_blocked<T, Blk, GemmSplit::rows>(P, plan.threads);
+            else gemm_blocked<T, Blk, GemmSplit::columns>(P, plan.threads);
             break;
         case GemmPath::scale: break;  // handled by gemm()
     }
