@@ -90,29 +90,18 @@ const GemmKernelTable& kernels() {
     return *table;
 }
 
+// The blockings, widths and kernels of one element type.
 template <typename T> struct Traits;
 template <> struct Traits<float> {
     using Blk = BlockingF32;
     using Avx512Blk = BlockingF32Avx512;
-    static SgemmUkr ukr() { return kernels().sgemm_ukr; }
-    static SdotUkr dot() { return kernels().sdot_ukr; }
-    static SgemvUkr gemv() { return kernels().sgemv_ukr; }
-    static SgemmStepsUkr steps_ukr() { return kernels().sgemm_steps_ukr; }
-    static SgemmSparseRowsUkr sparse_rows() { return kernels().sgemm_sparse_rows_ukr; }
-    static SCompressUkr compress() { return kernels().scompress; }
-    static SgemmRowsUkr rows_ukr() { return kernels().sgemm_rows_ukr; }
+    static const KernelSet<float>& k() { return kernels().f32; }
     static constexpr index_t kGemvW = kGemvWF32, kSparseW = kSparseWF32;
 };
 template <> struct Traits<double> {
     using Blk = BlockingF64;
     using Avx512Blk = BlockingF64Avx512;
-    static DgemmUkr ukr() { return kernels().dgemm_ukr; }
-    static DdotUkr dot() { return kernels().ddot_ukr; }
-    static DgemvUkr gemv() { return kernels().dgemv_ukr; }
-    static DgemmStepsUkr steps_ukr() { return kernels().dgemm_steps_ukr; }
-    static DgemmSparseRowsUkr sparse_rows() { return kernels().dgemm_sparse_rows_ukr; }
-    static DCompressUkr compress() { return kernels().dcompress; }
-    static DgemmRowsUkr rows_ukr() { return kernels().dgemm_rows_ukr; }
+    static const KernelSet<double>& k() { return kernels().f64; }
     static constexpr index_t kGemvW = kGemvWF64, kSparseW = kSparseWF64;
 };
 
@@ -211,7 +200,7 @@ void pack_b_panel(bool tb, const T* B, index_t ldb, index_t p0, index_t kc, inde
 // Depth steps of packed A panels that are zero in every row add nothing to C (sparse inputs:
 // images are half zeros). The blocked paths pack each MR-tall panel with only its nonzero steps
 // and record the step list (offsets p * NR into the packed B panel), so the steps micro-kernel
-// skips the rest (gemm_kernels.h, SgemmStepsUkr). A panel with no zero step is packed exactly
+// skips the rest (gemm_kernels.h, StepsUkr). A panel with no zero step is packed exactly
 // as pack_a packs it (count == kc) and goes through the plain micro-kernel.
 // Pack one MR-tall panel of op(A)[i0:i0+mr, p0:p0+kc] (as pack_a: element (i, step) at
 // dst[step * MR + i], rows past mr zero) keeping only the depth steps not zero in all MR rows;
@@ -327,7 +316,7 @@ struct BlockPlan {
 template <typename T, typename Blk>
 void gemm_small_m(const Problem<T>& P, int nthreads) {
     constexpr index_t MR = Blk::MR, NR = Blk::NR;
-    const auto ukr = Traits<T>::ukr();
+    const auto ukr = Traits<T>::k().tile;
     const index_t m = P.m, n = P.n, k = P.k;
     const index_t kc_max = depth_block<Blk>(k);
     T* ap = tl_shared.get<T>(ceil_div(m, MR) * MR * k);
@@ -338,7 +327,7 @@ void gemm_small_m(const Problem<T>& P, int nthreads) {
     const bool use_gemv = m == 1 && !P.tb && P.cs_c == 1;
     const index_t wide = use_gemv ? n / W : 0, j_rest = wide * W;
     const index_t units = wide + ceil_div(n - j_rest, NR);
-    const auto gemv = Traits<T>::gemv();
+    const auto gemv = Traits<T>::k().gemv;
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
     {
         const index_t tid = thread_id(), nt = thread_count();
@@ -376,7 +365,7 @@ void gemm_small_m(const Problem<T>& P, int nthreads) {
 template <typename T, typename Blk>
 void gemm_narrow(const Problem<T>& P, int nthreads) {
     constexpr index_t MR = Blk::MR, NR = Blk::NR;
-    const auto ukr = Traits<T>::rows_ukr();
+    const auto ukr = Traits<T>::k().rows;
     const index_t m = P.m, n = P.n, k = P.k;
     const index_t kc_max = depth_block<Blk>(k);
     const index_t col_panels = ceil_div(n, NR);  // 1 or 2 (n <= kSmallM)
@@ -404,7 +393,7 @@ void gemm_narrow(const Problem<T>& P, int nthreads) {
 // nothing is packed: A and B are read in place. Threads split the columns of C.
 template <typename T>
 void gemm_small_m_dot(const Problem<T>& P, int nthreads) {
-    const auto dot = Traits<T>::dot();
+    const auto dot = Traits<T>::k().dot;
     const index_t m = P.m, n = P.n, k = P.k;
     const T* a = P.A;
     const index_t lda = P.lda;
@@ -452,8 +441,8 @@ void gemm_blocked(const Problem<T>& P, int nthreads) {
     constexpr bool share_b = Split == GemmSplit::rows;  // else the A block is shared
     constexpr index_t MR = Blk::MR, NR = Blk::NR;
     constexpr index_t kPanels = Blk::MC / MR;
-    const auto ukr = Traits<T>::ukr();
-    const auto steps_ukr = Traits<T>::steps_ukr();
+    const auto ukr = Traits<T>::k().tile;
+    const auto steps_ukr = Traits<T>::k().steps;
     const index_t m = P.m, n = P.n, k = P.k;
     const BlockPlan<Blk> plan(n, k);
     // The shared buffers are the calling thread's: the B panel (with the columns split, each
@@ -518,7 +507,7 @@ void gemm_blocked(const Problem<T>& P, int nthreads) {
     }
 }
 
-// Sparse-row path (gemm_kernels.h, SgemmSparseRowsUkr): for an untransposed, mostly-zero op(A)
+// Sparse-row path (gemm_kernels.h, SparseRowsUkr): for an untransposed, mostly-zero op(A)
 // in a plain product (alpha 1, beta 0: Dense forward). Taken when a sample of rows is at most
 // kSparseMaxDensity nonzero: faster than the blocked path on images with many zero pixels, on
 // par with zeros scattered at random (bench/RESULTS.md, "Figures behind code comments").
@@ -551,8 +540,8 @@ bool sparse_rows_suit(const Problem<T>& P) {
 template <typename T>
 void gemm_sparse_rows(const Problem<T>& P, int nthreads) {
     constexpr index_t W = Traits<T>::kSparseW;
-    const auto kernel = Traits<T>::sparse_rows();
-    const auto compress = Traits<T>::compress();
+    const auto kernel = Traits<T>::k().sparse_rows;
+    const auto compress = Traits<T>::k().compress;
     const index_t m = P.m, n = P.n, k = P.k;
     const index_t kc_max = depth_block<typename Traits<T>::Blk>(k), blocks = ceil_div(k, kc_max);
     const index_t cap = kc_max;  // list capacity per row and depth block
