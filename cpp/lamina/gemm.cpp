@@ -681,6 +681,8 @@ void execute(Problem<T> P, const TileEpilogue<T>* epilogue, T* C, index_t ldc, i
 
 }  // namespace
 
+const GemmKernelTable& gemm_detail::active_kernels() { return kernels(); }
+
 template <typename T>
 void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* A,
           index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc,

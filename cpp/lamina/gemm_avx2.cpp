@@ -254,10 +254,58 @@ index_t compress_ukr(const T* a, index_t len, std::int32_t first_off, std::int32
     return count;
 }
 
+// g[0 : R * L] of one row of the rank-n update from the n samples' dz[:, j0 : ...]; a(r) = x[r * in].
+// Masked: only the lanes of mask are read and written (one register).
+template <typename T, int R, bool Masked>
+inline void rank_n_block(T* g, const T* x, index_t in, const T* dz, index_t units, index_t n, __m256i mask) {
+    using X = Avx2<T>;
+    using V = typename X::V;
+    constexpr index_t L = X::L;
+    auto load = [&](const T* p) { return Masked ? X::load(p, mask) : X::load(p); };
+    V acc[R];
+    const V a0 = X::set1(x[0]);
+#pragma GCC unroll 8
+    for (int v = 0; v < R; ++v) acc[v] = X::mul(a0, load(dz + v * L));
+    for (index_t r = 1; r < n; ++r) {
+        const T a = x[r * in];
+        if (a == 0) continue;
+        const V ar = X::set1(a);
+        const T* dzr = dz + r * units;
+#pragma GCC unroll 8
+        for (int v = 0; v < R; ++v) acc[v] = X::fma(ar, load(dzr + v * L), acc[v]);
+    }
+#pragma GCC unroll 8
+    for (int v = 0; v < R; ++v) {
+        if (Masked) X::store(g + v * L, mask, acc[v]);
+        else X::store(g + v * L, acc[v]);
+    }
+}
+
+// The rank-n update (RankNUkr): each row of g is built 8 registers wide (64 floats / 32
+// doubles) with the n samples accumulated in registers, so g is stored once rather than loaded
+// and stored n times (the portable loop is bound by those stores). Then single registers, then a
+// masked tail, all with the same per-element arithmetic.
+template <typename T>
+void rank_n_ukr(T* g, const T* x, index_t in, const T* dz, index_t units, index_t n, index_t rows) {
+    constexpr index_t L = Avx2<T>::L, kWide = 8 * L;
+    const __m256i none = _mm256_setzero_si256();
+    // Column chunks outer, rows inner: the n samples' slice of dz for one chunk stays in L1
+    // while every row of the block uses it.
+    index_t j = 0;
+    for (; j + kWide <= units; j += kWide)
+        for (index_t i = 0; i < rows; ++i) rank_n_block<T, 8, false>(g + i * units + j, x + i, in, dz + j, units, n, none);
+    for (; j + L <= units; j += L)
+        for (index_t i = 0; i < rows; ++i) rank_n_block<T, 1, false>(g + i * units + j, x + i, in, dz + j, units, n, none);
+    if (j < units) {
+        const __m256i mask = Avx2<T>::first(units - j);
+        for (index_t i = 0; i < rows; ++i) rank_n_block<T, 1, true>(g + i * units + j, x + i, in, dz + j, units, n, mask);
+    }
+}
+
 template <typename T>
 constexpr KernelSet<T> avx2_set() {
     return {&tile_ukr<T>, &steps_ukr<T>, &rows_ukr<T>, &dot_ukr<T>, &gemv_ukr<T>,
-            &sparse_rows_ukr<T>, &compress_ukr<T>};
+            &sparse_rows_ukr<T>, &compress_ukr<T>, &rank_n_ukr<T>};
 }
 
 static_assert(kGemvWF32 == 8 * Avx2<float>::L && kGemvWF64 == 8 * Avx2<double>::L, "row-vector kernels are 8 vectors wide");

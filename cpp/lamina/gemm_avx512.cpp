@@ -240,11 +240,13 @@ static_assert(kSparseWF32 == 4 * 16 && kSparseWF64 == 4 * 8, "sparse-row kernels
 // loads and latency, not by FMA width: zmm versions of them measured slower than the AVX2 ones
 // on Sapphire Rapids (bench/RESULTS.md), so this table takes those two from the AVX2 table, and
 // the narrow path's rows kernel too (a 12-row zmm one was slower, bench/RESULTS.md;
-// gemm.cpp runs that path on the 6-row tiles whatever the table). That keeps every path
-// bit-identical to the AVX2 kernels, the dot path included.
+// gemm.cpp runs that path on the 6-row tiles whatever the table), and the rank-n update (no
+// zmm version has been written or measured). That keeps every path
+// bit-identical to the AVX2 kernels, the dot path and the rank-n update included.
 template <typename T>
 KernelSet<T> avx512_set(const KernelSet<T>& avx2) {
-    return {&tile_ukr<T>, &steps_ukr<T>, avx2.rows, avx2.dot, avx2.gemv, &sparse_rows_ukr<T>, &compress_ukr<T>};
+    return {&tile_ukr<T>, &steps_ukr<T>, avx2.rows, avx2.dot, avx2.gemv, &sparse_rows_ukr<T>, &compress_ukr<T>,
+            avx2.rank_n};
 }
 
 GemmKernelTable make_avx512_table() {

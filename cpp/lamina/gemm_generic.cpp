@@ -4,6 +4,7 @@
 #include <type_traits>
 
 #include "lamina/gemm_kernels.h"
+#include "lamina/vectorize.h"
 
 namespace lamina {
 namespace gemm_detail {
@@ -150,10 +151,27 @@ index_t compress_generic(const T* a, index_t len, std::int32_t first_off, std::i
     return count;
 }
 
+// The rank-n update (RankNUkr): n axpy sweeps per row, vectorized along units.
+template <typename T>
+LAMINA_VECTORIZE void rank_n_generic(T* g, const T* x, index_t in, const T* dz, index_t units, index_t n,
+                                     index_t rows) {
+    for (index_t i = 0; i < rows; ++i) {
+        T* gi = g + i * units;
+        const T a0 = x[i];
+        for (index_t j = 0; j < units; ++j) gi[j] = a0 * dz[j];
+        for (index_t r = 1; r < n; ++r) {
+            const T a = x[r * in + i];
+            if (a == T(0)) continue;
+            const T* dzr = dz + r * units;
+            for (index_t j = 0; j < units; ++j) gi[j] += a * dzr[j];
+        }
+    }
+}
+
 template <typename T>
 constexpr KernelSet<T> generic_set() {
     return {&tile_generic<T>, &steps_generic<T>, &rows_generic<T>, &dot_generic_ukr<T>, &gemv_generic<T>,
-            &sparse_rows_generic_ukr<T>, &compress_generic<T>};
+            &sparse_rows_generic_ukr<T>, &compress_generic<T>, &rank_n_generic<T>};
 }
 
 static_assert(BlockingF32::MR == 6 && BlockingF32::NR == 16, "6 x 16 float tile");

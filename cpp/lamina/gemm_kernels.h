@@ -1,5 +1,5 @@
-// Internal to the GEMM (gemm.cpp and the kernel TUs): block sizes and the table of kernels
-// gemm.cpp dispatches through. Declarations, constants and plain data only: no inline
+// Internal to the GEMM and the rank-n update: block sizes and the table of kernels gemm.cpp and
+// rank_update.cpp dispatch through. Declarations, constants and plain data only: no inline
 // functions or templates with code live here, so nothing can be ODR-merged across the
 // ISA-specific translation units (numpy#25274).
 //
@@ -8,7 +8,7 @@
 //      harness cpp/tests_native/run_tests.sh), holding its kernels with internal linkage: write
 //      each once as a template on the element type over a SIMD trait header simd_<isa>.h that
 //      only ISA TUs include, and fill a KernelSet<T> per element type (an entry may be another
-//      table's, as the AVX-512 table takes AVX2's dot, row-vector and rows kernels);
+//      table's, as the AVX-512 table takes AVX2's dot, row-vector, rows and rank-n kernels);
 //   2. one extern function returning its GemmKernelTable, declared at the end of this file;
 //   3. one line in available_tables() (gemm.cpp) with the CPU check, best tables first, and its
 //      name in LAMINA_GEMM_KERNEL's list there.
@@ -139,6 +139,15 @@ template <typename T>
 using CompressUkr = index_t (*)(const T* a, index_t len, std::int32_t first_off, std::int32_t off_step,
                                 std::int32_t* offs, T* vals);
 
+// The kernel gradient of a small batch (the fused small-batch update, rank_update.h):
+//
+//   g (rows, units) = x[:, 0:rows]^T dz,   x (n, >= rows) with row stride in, dz (n, units) and g contiguous
+//
+// Each element sums its samples in order (g = x0 dz0, then g += x_r dz_r), skipping samples
+// whose input is zero (they add nothing; images are about half zeros).
+template <typename T>
+using RankNUkr = void (*)(T* g, const T* x, index_t in, const T* dz, index_t units, index_t n, index_t rows);
+
 // One table's kernels for one element type.
 template <typename T>
 struct KernelSet {
@@ -149,6 +158,7 @@ struct KernelSet {
     GemvUkr<T> gemv;
     SparseRowsUkr<T> sparse_rows;
     CompressUkr<T> compress;
+    RankNUkr<T> rank_n;
 };
 
 struct GemmKernelTable {
@@ -157,6 +167,9 @@ struct GemmKernelTable {
     KernelSet<float> f32;
     KernelSet<double> f64;
 };
+
+// The table every GEMM and rank-n update of this process runs (gemm.cpp, decided on first use).
+const GemmKernelTable& active_kernels();
 
 // Defined in gemm_avx2.cpp (only when LAMINA_HAVE_AVX2_TU; call only if the CPU has AVX2+FMA).
 const GemmKernelTable* gemm_avx2_kernels();
