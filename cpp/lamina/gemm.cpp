@@ -47,13 +47,16 @@ namespace {
 // Kernel dispatch: decided once, on first use. The best table this build and CPU have
 // (avx512 -> avx2 -> generic), or the one LAMINA_GEMM_KERNEL names.
 
+// Every table name LAMINA_GEMM_KERNEL may give, whether or not this build or CPU has it.
+constexpr const char* kTableNames[] = {"avx512", "avx2", "generic"};
+
 // The tables this build has and this CPU can run, best first.
 std::vector<const GemmKernelTable*> available_tables() {
     std::vector<const GemmKernelTable*> out;
 #if defined(LAMINA_HAVE_AVX512_TU) && defined(LAMINA_HAVE_AVX2_TU)
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
         __builtin_cpu_supports("fma"))
-        out.push_back(gemm_avx512_kernels());  // it borrows two AVX2 kernels (gemm_avx512.cpp)
+        out.push_back(gemm_avx512_kernels());  // it borrows AVX2 kernels (gemm_avx512.cpp)
 #endif
 #ifdef LAMINA_HAVE_AVX2_TU
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) out.push_back(gemm_avx2_kernels());
@@ -74,9 +77,12 @@ const GemmKernelTable* select_kernels() {
     if (env == nullptr || *env == '\0') return tables.front();
     for (const GemmKernelTable* t : tables)
         if (std::strcmp(env, t->name) == 0) return t;
-    const std::string known = "avx512, avx2, generic";
-    const bool is_known = std::strcmp(env, "avx512") == 0 || std::strcmp(env, "avx2") == 0 ||
-                          std::strcmp(env, "generic") == 0;
+    std::string known;
+    bool is_known = false;
+    for (const char* name : kTableNames) {
+        known += (known.empty() ? "" : ", ") + std::string(name);
+        is_known |= std::strcmp(env, name) == 0;
+    }
     if (is_known)
         throw std::invalid_argument("LAMINA_GEMM_KERNEL=" + std::string(env) +
                                     ", but this CPU or build cannot run it; available here: " +

@@ -11,9 +11,10 @@
 //      table's, as the AVX-512 table takes AVX2's dot, row-vector, rows and rank-n kernels);
 //   2. one extern function returning its GemmKernelTable, declared at the end of this file;
 //   3. one line in available_tables() (gemm.cpp) with the CPU check, best tables first, and its
-//      name in LAMINA_GEMM_KERNEL's list there.
-// A new kind of kernel is a new KernelSet field: its contract here, an entry in every table
-// (the generic one is the portable twin tests compare against).
+//      name in kTableNames there (the names LAMINA_GEMM_KERNEL accepts).
+// A new kind of kernel is a new field, in KernelSet<T> (per float / double) or in GemmKernelTable
+// (one that is not, such as bf16 products): its contract here and an entry in every table, the
+// generic one being the portable twin tests compare against.
 #pragma once
 #include <cstdint>
 
