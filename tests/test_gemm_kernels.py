@@ -1,7 +1,7 @@
 """Every GEMM kernel table this CPU has (avx512, avx2, generic), forced with LAMINA_GEMM_KERNEL in
-its own process: each against the naive twin on every path and tile edge, each bit-identical
-across thread counts and batch sizes, avx512 and avx2 bit-identical to each other, and a bad
-LAMINA_GEMM_KERNEL refused with a clear message."""
+its own process: each against the naive twin on every path and tile edge (and its rank-n update
+against float64), each bit-identical across thread counts and batch sizes, avx512 and avx2
+bit-identical to each other, and a bad LAMINA_GEMM_KERNEL refused with a clear message."""
 
 import os
 import subprocess
@@ -60,6 +60,18 @@ _SCRIPT = textwrap.dedent("""
                         plan = _core.gemm_plan(ta, tb, alpha, a, b, beta, c0.copy())
                         assert plan["kernel"] == kernel, plan
                         results[f"{np.dtype(dtype).name}-{m}x{n}x{k}-{int(ta)}{int(tb)}-{alpha}"] = got
+    # The table's rank-n update (x^T dz of a small batch, half the inputs zero) against float64.
+    for dtype in (np.float32, np.float64):
+        for (n, inputs, units) in [(1, 5, 70), (2, 3, 7), (7, 6, 65), (16, 9, 130)]:
+            x = rng.standard_normal((n, inputs))
+            x[rng.random(x.shape) < 0.5] = 0
+            x = x.astype(dtype)
+            dz = rng.standard_normal((n, units)).astype(dtype)
+            g = _core.rank_update(x, dz)
+            bound = np.abs(x.astype(np.float64)).T @ np.abs(dz.astype(np.float64))
+            err = np.abs(g - x.astype(np.float64).T @ dz.astype(np.float64))
+            worst = max(worst, float((err / ((n + 1) * np.finfo(dtype).eps * bound + 1e-300)).max()))
+            results[f"rank-{np.dtype(dtype).name}-{n}x{inputs}x{units}"] = g
     # Thread counts: the same bits (blocked paths with both splits, sparse rows, narrow).
     for (m, n, k, zeros) in [(128, 200, 300, 0.0), (700, 96, 120, 0.0), (515, 130, 300, 0.6), (260, 10, 90, 0.0)]:
         a = rng.standard_normal((m, k)).astype(np.float32)

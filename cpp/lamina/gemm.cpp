@@ -11,9 +11,10 @@
 // A plain product (alpha 1, beta 0) with a mostly-zero, untransposed op(A) of 8 rows or more
 // (Dense forward on images) goes instead row by row over each row's nonzeros (gemm_sparse_rows).
 //
-// Threads split either the IC loop (rows of C; B panel packed together and shared) or the JR
-// loop (column panels; A block packed together and shared), whichever suits the shape; either
-// way each element of C has exactly one writer.
+// The five loops are written once (gemm_blocked), templated on a split policy that the plan picks
+// by shape: threads split either the IC loop (rows of C; B panel packed together and shared) or
+// the JR loop (column panels; A block packed together and shared); either way each element of C
+// has exactly one writer.
 //
 // Every element of C is summed over k in the same order (the same KC blocks ascending, p ascending
 // inside a block; depth_block) by the same instructions whatever path or thread computes it, so
@@ -46,13 +47,16 @@ namespace {
 // Kernel dispatch: decided once, on first use. The best table this build and CPU have
 // (avx512 -> avx2 -> generic), or the one LAMINA_GEMM_KERNEL names.
 
+// Every table name LAMINA_GEMM_KERNEL may give, whether or not this build or CPU has it.
+constexpr const char* kTableNames[] = {"avx512", "avx2", "generic"};
+
 // The tables this build has and this CPU can run, best first.
 std::vector<const GemmKernelTable*> available_tables() {
     std::vector<const GemmKernelTable*> out;
 #if defined(LAMINA_HAVE_AVX512_TU) && defined(LAMINA_HAVE_AVX2_TU)
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
         __builtin_cpu_supports("fma"))
-        out.push_back(gemm_avx512_kernels());  // it borrows two AVX2 kernels (gemm_avx512.cpp)
+        out.push_back(gemm_avx512_kernels());  // it borrows AVX2 kernels (gemm_avx512.cpp)
 #endif
 #ifdef LAMINA_HAVE_AVX2_TU
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) out.push_back(gemm_avx2_kernels());
@@ -73,9 +77,12 @@ const GemmKernelTable* select_kernels() {
     if (env == nullptr || *env == '\0') return tables.front();
     for (const GemmKernelTable* t : tables)
         if (std::strcmp(env, t->name) == 0) return t;
-    const std::string known = "avx512, avx2, generic";
-    const bool is_known = std::strcmp(env, "avx512") == 0 || std::strcmp(env, "avx2") == 0 ||
-                          std::strcmp(env, "generic") == 0;
+    std::string known;
+    bool is_known = false;
+    for (const char* name : kTableNames) {
+        known += (known.empty() ? "" : ", ") + std::string(name);
+        is_known |= std::strcmp(env, name) == 0;
+    }
     if (is_known)
         throw std::invalid_argument("LAMINA_GEMM_KERNEL=" + std::string(env) +
                                     ", but this CPU or build cannot run it; available here: " +
@@ -89,29 +96,18 @@ const GemmKernelTable& kernels() {
     return *table;
 }
 
+// The blockings, widths and kernels of one element type.
 template <typename T> struct Traits;
 template <> struct Traits<float> {
     using Blk = BlockingF32;
     using Avx512Blk = BlockingF32Avx512;
-    static SgemmUkr ukr() { return kernels().sgemm_ukr; }
-    static SdotUkr dot() { return kernels().sdot_ukr; }
-    static SgemvUkr gemv() { return kernels().sgemv_ukr; }
-    static SgemmStepsUkr steps_ukr() { return kernels().sgemm_steps_ukr; }
-    static SgemmSparseRowsUkr sparse_rows() { return kernels().sgemm_sparse_rows_ukr; }
-    static SCompressUkr compress() { return kernels().scompress; }
-    static SgemmRowsUkr rows_ukr() { return kernels().sgemm_rows_ukr; }
+    static const KernelSet<float>& k() { return kernels().f32; }
     static constexpr index_t kGemvW = kGemvWF32, kSparseW = kSparseWF32;
 };
 template <> struct Traits<double> {
     using Blk = BlockingF64;
     using Avx512Blk = BlockingF64Avx512;
-    static DgemmUkr ukr() { return kernels().dgemm_ukr; }
-    static DdotUkr dot() { return kernels().ddot_ukr; }
-    static DgemvUkr gemv() { return kernels().dgemv_ukr; }
-    static DgemmStepsUkr steps_ukr() { return kernels().dgemm_steps_ukr; }
-    static DgemmSparseRowsUkr sparse_rows() { return kernels().dgemm_sparse_rows_ukr; }
-    static DCompressUkr compress() { return kernels().dcompress; }
-    static DgemmRowsUkr rows_ukr() { return kernels().dgemm_rows_ukr; }
+    static const KernelSet<double>& k() { return kernels().f64; }
     static constexpr index_t kGemvW = kGemvWF64, kSparseW = kSparseWF64;
 };
 
@@ -226,7 +222,7 @@ void pack_b_panel(bool tb, const T* B, index_t ldb, index_t p0, index_t kc, inde
 // Depth steps of packed A panels that are zero in every row add nothing to C (sparse inputs:
 // images are half zeros). The blocked paths pack each MR-tall panel with only its nonzero steps
 // and record the step list (offsets p * NR into the packed B panel), so the steps micro-kernel
-// skips the rest (gemm_kernels.h, SgemmStepsUkr). A panel with no zero step is packed exactly
+// skips the rest (gemm_kernels.h, StepsUkr). A panel with no zero step is packed exactly
 // as pack_a packs it (count == kc) and goes through the plain micro-kernel.
 // Pack one MR-tall panel of op(A)[i0:i0+mr, p0:p0+kc] (as pack_a: element (i, step) at
 // dst[step * MR + i], rows past mr zero) keeping only the depth steps not zero in all MR rows;
@@ -342,7 +338,7 @@ struct BlockPlan {
 template <typename T, typename Blk>
 void gemm_small_m(const Problem<T>& P, int nthreads) {
     constexpr index_t MR = Blk::MR, NR = Blk::NR;
-    const auto ukr = Traits<T>::ukr();
+    const auto ukr = Traits<T>::k().tile;
     const index_t m = P.m, n = P.n, k = P.k;
     const index_t kc_max = depth_block<Blk>(k);
     T* ap = tl_shared.get<T>(ceil_div(m, MR) * MR * k);
@@ -353,7 +349,7 @@ void gemm_small_m(const Problem<T>& P, int nthreads) {
     const bool use_gemv = m == 1 && !P.tb && P.cs_c == 1;
     const index_t wide = use_gemv ? n / W : 0, j_rest = wide * W;
     const index_t units = wide + ceil_div(n - j_rest, NR);
-    const auto gemv = Traits<T>::gemv();
+    const auto gemv = Traits<T>::k().gemv;
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
     {
         const index_t tid = thread_id(), nt = thread_count();
@@ -391,7 +387,7 @@ void gemm_small_m(const Problem<T>& P, int nthreads) {
 template <typename T, typename Blk>
 void gemm_narrow(const Problem<T>& P, int nthreads) {
     constexpr index_t MR = Blk::MR, NR = Blk::NR;
-    const auto ukr = Traits<T>::rows_ukr();
+    const auto ukr = Traits<T>::k().rows;
     const index_t m = P.m, n = P.n, k = P.k;
     const index_t kc_max = depth_block<Blk>(k);
     const index_t col_panels = ceil_div(n, NR);  // 1 or 2 (n <= kSmallM)
@@ -419,7 +415,7 @@ void gemm_narrow(const Problem<T>& P, int nthreads) {
 // nothing is packed: A and B are read in place. Threads split the columns of C.
 template <typename T>
 void gemm_small_m_dot(const Problem<T>& P, int nthreads) {
-    const auto dot = Traits<T>::dot();
+    const auto dot = Traits<T>::k().dot;
     const index_t m = P.m, n = P.n, k = P.k;
     const T* a = P.A;
     const index_t lda = P.lda;
@@ -438,116 +434,102 @@ void gemm_small_m_dot(const Problem<T>& P, int nthreads) {
     }
 }
 
-// The five loops, threads splitting the rows of C (the IC loop): all threads pack the B panel
-// together and share it; each packs its own A blocks. Best when m is large (dW = X^T dZ).
-template <typename T, typename Blk>
-void gemm_blocked_ic(const Problem<T>& P, int nthreads) {
-    constexpr index_t MR = Blk::MR, NR = Blk::NR;
-    const auto ukr = Traits<T>::ukr();
-    const auto steps_ukr = Traits<T>::steps_ukr();
-    const index_t m = P.m, n = P.n, k = P.k;
-    const BlockPlan<Blk> plan(n, k);
-    T* bp = tl_shared.get<T>(plan.kc_max * plan.nc_max);
-    const index_t row_panels = ceil_div(m, MR);
-    constexpr index_t kPanels = Blk::MC / MR;
-#pragma omp parallel num_threads(nthreads) if (nthreads > 1)
-    {
-        const index_t tid = thread_id(), nt = thread_count();
-        // This thread's rows: a contiguous run of MR-tall panels.
-        const index_t i_begin = std::min(m, row_panels * tid / nt * MR);
-        const index_t i_end = std::min(m, row_panels * (tid + 1) / nt * MR);
-        T* ap = tl_own.get<T>(Blk::MC * plan.kc_max);
-        std::int32_t* offsets = tl_own_steps.get<std::int32_t>(kPanels * plan.kc_max);
-        index_t counts[kPanels];
-        for (index_t jc = 0; jc < n; jc += plan.nc_max) {
-            const index_t nc = std::min(plan.nc_max, n - jc);
-            const index_t col_panels = ceil_div(nc, NR);
-            for (index_t pc = 0; pc < k; pc += plan.kc_max) {
-                const index_t kc = std::min(plan.kc_max, k - pc);
-                const T beta = pc == 0 ? P.beta : T(1);  // later depth blocks accumulate
+// for (i = begin; i < end; ++i) body(i), divided among the team when Team (the loop ends with
+// the team's implicit barrier: all of the result is there for everyone), else by this thread
+// alone (no barrier: only it reads what it packs). Called inside the parallel region.
+template <bool Team, typename Body>
+inline void pack_loop(index_t begin, index_t end, Body body) {
+    if constexpr (Team) {
 #pragma omp for schedule(static)
-                for (index_t jp = 0; jp < col_panels; ++jp)
-                    pack_b_panel<T, NR>(P.tb, P.B, P.ldb, pc, kc, jc + jp * NR,
-                                        std::min(NR, nc - jp * NR), bp + jp * NR * kc);
-                // (implicit barrier: the whole B panel is packed)
-                for (index_t ic = i_begin; ic < i_end; ic += Blk::MC) {
-                    const index_t mc = std::min(Blk::MC, i_end - ic);
-                    for (index_t r = 0; r < ceil_div(mc, MR); ++r)
-                        counts[r] = pack_a_panel_steps<T, MR, NR>(P.ta, P.A, P.lda, ic + r * MR,
-                                                                  std::min(MR, mc - r * MR), pc, kc,
-                                                                  ap + r * MR * kc, offsets + r * kc);
-                    for (index_t jr = 0; jr < nc; jr += NR) {
-                        const index_t nr = std::min(NR, nc - jr);
-                        for (index_t ir = 0; ir < mc; ir += MR) {
-                            compute_tile<T, Blk>(P, ukr, steps_ukr, kc, counts[ir / MR], offsets + ir / MR * kc,
-                                         ap + ir * kc, bp + jr * kc, beta, pc + kc == k, ic + ir, jc + jr,
-                                         std::min(MR, mc - ir), nr);
-                        }
-                    }
-                }
-#pragma omp barrier
-                // (everyone is done with this B panel before it is overwritten)
-            }
-        }
+        for (index_t i = begin; i < end; ++i) body(i);
+    } else {
+        for (index_t i = begin; i < end; ++i) body(i);
     }
 }
 
-// The five loops, threads splitting the NR-wide column panels (the JR loop): each thread packs
-// and reads only its own B panels (they stay in its private L2); all threads pack each A block
-// together and share it. Best for batch-sized m (128), where it beats the IC split
-// (bench/RESULTS.md, "Figures behind code comments").
-template <typename T, typename Blk>
-void gemm_blocked_jr(const Problem<T>& P, int nthreads) {
+// The five loops (the file's header), once for both splits. The split policy says which loop
+// the team divides, and so which packed operand the threads build together and share:
+//   rows (the IC loop): each thread owns a run of MR-tall row panels and packs its own A
+//     blocks; all pack each B panel together and share it. Best when m is large (dW = X^T dZ).
+//   columns (the JR loop, also the one-thread case): each thread owns a run of NR-wide column
+//     panels and packs and reads only its own B panels (they stay in its private L2); all pack
+//     each A block together and share it. Best for batch-sized m (128), where it beats the IC
+//     split (bench/RESULTS.md, "Figures behind code comments").
+// Either way each element of C has exactly one writer, and gets the same depth blocks in the
+// same order from the same kernels: the split changes who computes a tile, never how.
+template <typename T, typename Blk, GemmSplit Split>
+void gemm_blocked(const Problem<T>& P, int nthreads) {
+    static_assert(Split == GemmSplit::rows || Split == GemmSplit::columns, "a blocked split");
+    constexpr bool share_b = Split == GemmSplit::rows;  // else the A block is shared
     constexpr index_t MR = Blk::MR, NR = Blk::NR;
-    const auto ukr = Traits<T>::ukr();
-    const auto steps_ukr = Traits<T>::steps_ukr();
+    constexpr index_t kPanels = Blk::MC / MR;
+    const auto ukr = Traits<T>::k().tile;
+    const auto steps_ukr = Traits<T>::k().steps;
     const index_t m = P.m, n = P.n, k = P.k;
     const BlockPlan<Blk> plan(n, k);
-    T* bp = tl_shared.get<T>(plan.kc_max * plan.nc_max + Blk::MC * plan.kc_max);
-    T* ap = bp + plan.kc_max * plan.nc_max;  // 64-byte aligned: nc_max * sizeof(T) is a multiple of NR * sizeof(T) = 64
-    constexpr index_t kPanels = Blk::MC / MR;
-    std::int32_t* offsets = tl_shared_steps.get<std::int32_t>(kPanels * plan.kc_max);
-    index_t counts[kPanels];  // shared by the team: each panel's count written by the thread that packs it
+    // The shared buffers are the calling thread's: the B panel (with the columns split, each
+    // thread writes and reads only its own panels of it), then the A block when it is shared.
+    const index_t b_size = plan.kc_max * plan.nc_max, a_size = Blk::MC * plan.kc_max;
+    T* bp = tl_shared.get<T>(b_size + (share_b ? 0 : a_size));
+    // 64-byte aligned: nc_max * sizeof(T) is a multiple of NR * sizeof(T) = 64.
+    T* const shared_ap = share_b ? nullptr : bp + b_size;
+    std::int32_t* const shared_offsets =
+        share_b ? nullptr : tl_shared_steps.get<std::int32_t>(kPanels * plan.kc_max);
+    index_t shared_counts[kPanels];  // each panel's count written by the thread that packs it
+    const index_t row_panels = ceil_div(m, MR);
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
     {
         const index_t tid = thread_id(), nt = thread_count();
+        T* ap = share_b ? tl_own.get<T>(a_size) : shared_ap;
+        std::int32_t* offsets = share_b ? tl_own_steps.get<std::int32_t>(kPanels * plan.kc_max) : shared_offsets;
+        index_t own_counts[kPanels];
+        index_t* counts = share_b ? own_counts : shared_counts;
+        // This thread's rows: a contiguous run of MR-tall panels, or all of them.
+        const index_t i_begin = share_b ? std::min(m, row_panels * tid / nt * MR) : 0;
+        const index_t i_end = share_b ? std::min(m, row_panels * (tid + 1) / nt * MR) : m;
         for (index_t jc = 0; jc < n; jc += plan.nc_max) {
             const index_t nc = std::min(plan.nc_max, n - jc);
             const index_t col_panels = ceil_div(nc, NR);
-            // This thread's column panels.
-            const index_t jp_begin = col_panels * tid / nt, jp_end = col_panels * (tid + 1) / nt;
+            // This thread's column panels: all of them, or a contiguous run.
+            const index_t jp_begin = share_b ? 0 : col_panels * tid / nt;
+            const index_t jp_end = share_b ? col_panels : col_panels * (tid + 1) / nt;
             for (index_t pc = 0; pc < k; pc += plan.kc_max) {
                 const index_t kc = std::min(plan.kc_max, k - pc);
                 const T beta = pc == 0 ? P.beta : T(1);  // later depth blocks accumulate
-                // No barrier needed: only this thread reads these panels.
-                for (index_t jp = jp_begin; jp < jp_end; ++jp)
-                    pack_b_panel<T, NR>(P.tb, P.B, P.ldb, pc, kc, jc + jp * NR,
-                                        std::min(NR, nc - jp * NR), bp + jp * NR * kc);
-                for (index_t ic = 0; ic < m; ic += Blk::MC) {
-                    const index_t mc = std::min(Blk::MC, m - ic);
-#pragma omp for schedule(static)
-                    for (index_t r = 0; r < ceil_div(mc, MR); ++r)
+                pack_loop<share_b>(jp_begin, jp_end, [&](index_t jp) {
+                    pack_b_panel<T, NR>(P.tb, P.B, P.ldb, pc, kc, jc + jp * NR, std::min(NR, nc - jp * NR),
+                                        bp + jp * NR * kc);
+                });
+                for (index_t ic = i_begin; ic < i_end; ic += Blk::MC) {
+                    const index_t mc = std::min(Blk::MC, i_end - ic);
+                    pack_loop<!share_b>(0, ceil_div(mc, MR), [&](index_t r) {
                         counts[r] = pack_a_panel_steps<T, MR, NR>(P.ta, P.A, P.lda, ic + r * MR,
                                                                   std::min(MR, mc - r * MR), pc, kc,
                                                                   ap + r * MR * kc, offsets + r * kc);
-                    // (implicit barrier: the whole A block is packed)
+                    });
                     for (index_t jp = jp_begin; jp < jp_end; ++jp) {
                         const index_t jr = jp * NR, nr = std::min(NR, nc - jr);
                         for (index_t ir = 0; ir < mc; ir += MR) {
                             compute_tile<T, Blk>(P, ukr, steps_ukr, kc, counts[ir / MR], offsets + ir / MR * kc,
-                                         ap + ir * kc, bp + jr * kc, beta, pc + kc == k, ic + ir, jc + jr,
-                                         std::min(MR, mc - ir), nr);
+                                                 ap + ir * kc, bp + jr * kc, beta, pc + kc == k, ic + ir, jc + jr,
+                                                 std::min(MR, mc - ir), nr);
                         }
                     }
+                    if constexpr (!share_b) {
 #pragma omp barrier
-                    // (everyone is done with this A block before it is overwritten)
+                        // (everyone is done with this A block before it is overwritten)
+                    }
+                }
+                if constexpr (share_b) {
+#pragma omp barrier
+                    // (everyone is done with this B panel before it is overwritten)
                 }
             }
         }
     }
 }
 
-// Sparse-row path (gemm_kernels.h, SgemmSparseRowsUkr): for an untransposed, mostly-zero op(A)
+// Sparse-row path (gemm_kernels.h, SparseRowsUkr): for an untransposed, mostly-zero op(A)
 // in a plain product (alpha 1, beta 0: Dense forward). Taken when a sample of rows is at most
 // kSparseMaxDensity nonzero: faster than the blocked path on images with many zero pixels, on
 // par with zeros scattered at random (bench/RESULTS.md, "Figures behind code comments").
@@ -580,8 +562,8 @@ bool sparse_rows_suit(const Problem<T>& P) {
 template <typename T>
 void gemm_sparse_rows(const Problem<T>& P, int nthreads) {
     constexpr index_t W = Traits<T>::kSparseW;
-    const auto kernel = Traits<T>::sparse_rows();
-    const auto compress = Traits<T>::compress();
+    const auto kernel = Traits<T>::k().sparse_rows;
+    const auto compress = Traits<T>::k().compress;
     const index_t m = P.m, n = P.n, k = P.k;
     const index_t kc_max = depth_block<typename Traits<T>::Blk>(k), blocks = ceil_div(k, kc_max);
     const index_t cap = kc_max;  // list capacity per row and depth block
@@ -710,8 +692,9 @@ void execute(Problem<T> P, const TileEpilogue<T>* epilogue, T* C, index_t ldc, i
         // 128x10x512, bench/RESULTS.md). Same arithmetic either way.
         case GemmPath::narrow: gemm_narrow<T, typename Traits<T>::Blk>(P, plan.threads); break;
         case GemmPath::blocked:
-            if (plan.split == GemmSplit::rows) gemm_blocked_ic<T, Blk>(P, plan.threads);
-            else gemm_blocked_jr<T, Blk>(P, plan.threads);
+            // The plan's split picks the policy; one thread runs the columns one, as a team of one.
+            if (plan.split == GemmSplit::rows) gemm_blocked<T, Blk, GemmSplit::rows>(P, plan.threads);
+            else gemm_blocked<T, Blk, GemmSplit::columns>(P, plan.threads);
             break;
         case GemmPath::scale: break;  // handled by gemm()
     }
@@ -719,6 +702,8 @@ void execute(Problem<T> P, const TileEpilogue<T>* epilogue, T* C, index_t ldc, i
 }
 
 }  // namespace
+
+const GemmKernelTable& gemm_detail::active_kernels() { return kernels(); }
 
 template <typename T>
 void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* A,

@@ -1,6 +1,8 @@
-// AVX-512F (+VL) micro-kernels. This translation unit alone is compiled with the AVX-512 flags,
-// so everything here has internal linkage except gemm_avx512_kernels(), the one entry the
-// dispatcher in gemm.cpp calls after checking the CPU (numpy#25274; see gemm_avx2.cpp).
+// AVX-512F (+VL) kernels of the GEMM kernel table, each written once as a template on the
+// element type over the Zmm<T> trait (simd_avx512.h). This translation unit alone is compiled
+// with the AVX-512 flags, so everything here has internal linkage except gemm_avx512_kernels(),
+// the one entry the dispatcher in gemm.cpp calls after checking the CPU (numpy#25274; see
+// gemm_avx2.cpp).
 //
 // The tiles use the 32 zmm registers: 12 rows x 2 vectors (12 x 32 floats, 12 x 16 doubles) is
 // 24 accumulators, 2 vectors of B and a broadcast. Every element of C gets the AVX2 kernels'
@@ -14,48 +16,13 @@
 #include "lamina/gemm_kernels.h"
 
 #if defined(LAMINA_HAVE_AVX512_TU) && defined(LAMINA_HAVE_AVX2_TU) && defined(__AVX512F__) && defined(__AVX512VL__)
-#include <immintrin.h>
-
 #include <utility>
+
+#include "lamina/simd_avx512.h"
 
 namespace lamina {
 namespace gemm_detail {
 namespace {
-
-// One zmm register of T, and the operations the kernels need (all inline, internal linkage).
-template <typename T>
-struct Zmm;
-template <>
-struct Zmm<float> {
-    using V = __m512;
-    using Mask = __mmask16;
-    static constexpr int L = 16;
-    static V zero() { return _mm512_setzero_ps(); }
-    static V set1(float x) { return _mm512_set1_ps(x); }
-    static V load(const float* p) { return _mm512_loadu_ps(p); }
-    static V load(Mask m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
-    static void store(float* p, Mask m, V v) { _mm512_mask_storeu_ps(p, m, v); }
-    static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-    static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
-    static V add(V a, V b) { return _mm512_add_ps(a, b); }
-    // Lanes [0, n) set, n clamped to [0, L].
-    static Mask first(index_t n) { return static_cast<Mask>(n >= L ? 0xFFFFu : n <= 0 ? 0u : (1u << n) - 1u); }
-};
-template <>
-struct Zmm<double> {
-    using V = __m512d;
-    using Mask = __mmask8;
-    static constexpr int L = 8;
-    static V zero() { return _mm512_setzero_pd(); }
-    static V set1(double x) { return _mm512_set1_pd(x); }
-    static V load(const double* p) { return _mm512_loadu_pd(p); }
-    static V load(Mask m, const double* p) { return _mm512_maskz_loadu_pd(m, p); }
-    static void store(double* p, Mask m, V v) { _mm512_mask_storeu_pd(p, m, v); }
-    static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
-    static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
-    static V add(V a, V b) { return _mm512_add_pd(a, b); }
-    static Mask first(index_t n) { return static_cast<Mask>(n >= L ? 0xFFu : n <= 0 ? 0u : (1u << n) - 1u); }
-};
 
 // Packed A panels are this tall (BlockingF32Avx512::MR == BlockingF64Avx512::MR).
 constexpr index_t kMR = 12;
@@ -154,29 +121,21 @@ inline void run_tile(index_t k, const T* a, const T* b, index_t rs_b, const std:
                                                        min_of(nr, 2 * Zmm<T>::L));
 }
 
-// C (12, 32) float / (12, 16) double micro-kernels (gemm_kernels.h, SgemmUkr).
-void sgemm_avx512_12x32(index_t k, const float* a, const float* b, index_t rs_b, float alpha, float beta,
-                        float* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr) {
-    run_tile<float, false>(k, a, b, rs_b, nullptr, alpha, beta, c, rs_c, cs_c, mr, nr);
-}
-void dgemm_avx512_12x16(index_t k, const double* a, const double* b, index_t rs_b, double alpha, double beta,
-                        double* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr) {
-    run_tile<double, false>(k, a, b, rs_b, nullptr, alpha, beta, c, rs_c, cs_c, mr, nr);
+// C (12, 32) float / (12, 16) double micro-kernel (gemm_kernels.h, TileUkr).
+template <typename T>
+void tile_ukr(index_t k, const T* a, const T* b, index_t rs_b, T alpha, T beta, T* c, index_t rs_c, index_t cs_c,
+              index_t mr, index_t nr) {
+    run_tile<T, false>(k, a, b, rs_b, nullptr, alpha, beta, c, rs_c, cs_c, mr, nr);
 }
 
-// The same tiles over listed depth steps only (SgemmStepsUkr): b is a packed panel.
-void sgemm_avx512_12x32_steps(index_t count, const float* a, const float* b, const std::int32_t* steps,
-                              float alpha, float beta, float* c, index_t rs_c, index_t cs_c, index_t mr,
-                              index_t nr) {
-    run_tile<float, true>(count, a, b, 0, steps, alpha, beta, c, rs_c, cs_c, mr, nr);
-}
-void dgemm_avx512_12x16_steps(index_t count, const double* a, const double* b, const std::int32_t* steps,
-                              double alpha, double beta, double* c, index_t rs_c, index_t cs_c, index_t mr,
-                              index_t nr) {
-    run_tile<double, true>(count, a, b, 0, steps, alpha, beta, c, rs_c, cs_c, mr, nr);
+// The same tile over listed depth steps only (StepsUkr): b is a packed panel.
+template <typename T>
+void steps_ukr(index_t count, const T* a, const T* b, const std::int32_t* steps, T alpha, T beta, T* c,
+               index_t rs_c, index_t cs_c, index_t mr, index_t nr) {
+    run_tile<T, true>(count, a, b, 0, steps, alpha, beta, c, rs_c, cs_c, mr, nr);
 }
 
-// Rows of the sparse-row path (SgemmSparseRowsUkr), two at a time: each row keeps its own NV
+// Rows of the sparse-row path (SparseRowsUkr), two at a time: each row keeps its own NV
 // accumulators and its own FMA chain in list order (so its bits are those of a row computed
 // alone), and interleaving two rows gives 2 * NV independent chains to hide the FMA latency.
 // nr in ((NV - 1) L, NV L]: the last vector is stored masked.
@@ -232,7 +191,7 @@ void sparse_rows_avx512_nv(index_t rows, const index_t* counts, const std::int32
     }
 }
 template <typename T>
-void sparse_rows_avx512(index_t rows, const index_t* counts, const std::int32_t* offs, const T* vals,
+void sparse_rows_ukr(index_t rows, const index_t* counts, const std::int32_t* offs, const T* vals,
                         index_t cap, const T* b, bool accumulate, T* c, index_t ldc, index_t nr) {
     constexpr index_t L = Zmm<T>::L;
     switch ((clamp_to(nr, 1, 4 * L) + L - 1) / L) {
@@ -243,73 +202,37 @@ void sparse_rows_avx512(index_t rows, const index_t* counts, const std::int32_t*
     }
 }
 
-// Nonzero entries of a (SCompressUkr) with vcompressps / vcompresspd: compare a vector with
-// zero (unordered not-equal: NaN counts as nonzero), compress the values and their offsets to
-// the front, store the whole vector at count, advance by the number of set bits. The last
-// partial vector is read and stored masked (nothing at or past len is touched).
+// Nonzero entries of a (CompressUkr) with vcompressps / vcompresspd: compare a vector with
+// zero (NaN counts as nonzero), compress the values and their offsets to the front, store the
+// whole vector at count, advance by the number of set bits. The last partial vector is read and
+// stored masked (nothing at or past len is touched).
 template <typename T>
-struct Compress;
-template <>
-struct Compress<float> {
-    static index_t run(const float* a, index_t len, std::int32_t first_off, std::int32_t off_step,
-                       std::int32_t* offs, float* vals) {
-        index_t count = 0, p = 0;
-        __m512i off = _mm512_add_epi32(_mm512_set1_epi32(first_off),
-                                       _mm512_mullo_epi32(_mm512_set1_epi32(off_step),
-                                                          _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
-                                                                            12, 13, 14, 15)));
-        const __m512i off_16 = _mm512_set1_epi32(16 * off_step);
-        for (; p + 16 <= len; p += 16) {
-            const __m512 x = _mm512_loadu_ps(a + p);
-            const __mmask16 nz = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NEQ_UQ);
-            _mm512_storeu_ps(vals + count, _mm512_maskz_compress_ps(nz, x));
-            _mm512_storeu_si512(offs + count, _mm512_maskz_compress_epi32(nz, off));
-            count += _mm_popcnt_u32(nz);
-            off = _mm512_add_epi32(off, off_16);
-        }
-        if (p < len) {
-            const __mmask16 valid = Zmm<float>::first(len - p);
-            const __m512 x = _mm512_maskz_loadu_ps(valid, a + p);
-            const __mmask16 nz = _mm512_mask_cmp_ps_mask(valid, x, _mm512_setzero_ps(), _CMP_NEQ_UQ);
-            const int kept = _mm_popcnt_u32(nz);
-            const __mmask16 out = Zmm<float>::first(kept);
-            _mm512_mask_storeu_ps(vals + count, out, _mm512_maskz_compress_ps(nz, x));
-            _mm512_mask_storeu_epi32(offs + count, out, _mm512_maskz_compress_epi32(nz, off));
-            count += kept;
-        }
-        return count;
+index_t compress_ukr(const T* a, index_t len, std::int32_t first_off, std::int32_t off_step, std::int32_t* offs,
+                     T* vals) {
+    using X = Zmm<T>;
+    constexpr int L = X::L;
+    index_t count = 0, p = 0;
+    typename X::Offs off = X::offs_iota(first_off, off_step);
+    for (; p + L <= len; p += L) {
+        const typename X::V x = X::load(a + p);
+        const typename X::Mask nz = X::nonzero(x);
+        X::store(vals + count, X::compress(nz, x));
+        X::offs_store(offs + count, X::offs_compress(nz, off));
+        count += _mm_popcnt_u32(nz);
+        off = X::offs_add(off, L * off_step);
     }
-};
-template <>
-struct Compress<double> {
-    static index_t run(const double* a, index_t len, std::int32_t first_off, std::int32_t off_step,
-                       std::int32_t* offs, double* vals) {
-        index_t count = 0, p = 0;
-        __m256i off = _mm256_add_epi32(_mm256_set1_epi32(first_off),
-                                       _mm256_mullo_epi32(_mm256_set1_epi32(off_step),
-                                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
-        const __m256i off_8 = _mm256_set1_epi32(8 * off_step);
-        for (; p + 8 <= len; p += 8) {
-            const __m512d x = _mm512_loadu_pd(a + p);
-            const __mmask8 nz = _mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_NEQ_UQ);
-            _mm512_storeu_pd(vals + count, _mm512_maskz_compress_pd(nz, x));
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(offs + count), _mm256_maskz_compress_epi32(nz, off));
-            count += _mm_popcnt_u32(nz);
-            off = _mm256_add_epi32(off, off_8);
-        }
-        if (p < len) {
-            const __mmask8 valid = Zmm<double>::first(len - p);
-            const __m512d x = _mm512_maskz_loadu_pd(valid, a + p);
-            const __mmask8 nz = _mm512_mask_cmp_pd_mask(valid, x, _mm512_setzero_pd(), _CMP_NEQ_UQ);
-            const int kept = _mm_popcnt_u32(nz);
-            const __mmask8 out = Zmm<double>::first(kept);
-            _mm512_mask_storeu_pd(vals + count, out, _mm512_maskz_compress_pd(nz, x));
-            _mm256_mask_storeu_epi32(offs + count, out, _mm256_maskz_compress_epi32(nz, off));
-            count += kept;
-        }
-        return count;
+    if (p < len) {
+        const typename X::Mask valid = X::first(len - p);
+        const typename X::V x = X::load(valid, a + p);
+        const typename X::Mask nz = X::nonzero(valid, x);
+        const int kept = _mm_popcnt_u32(nz);
+        const typename X::Mask out = X::first(kept);
+        X::store(vals + count, out, X::compress(nz, x));
+        X::offs_store(offs + count, out, X::offs_compress(nz, off));
+        count += kept;
     }
-};
+    return count;
+}
 
 static_assert(kSparseWF32 == 4 * 16 && kSparseWF64 == 4 * 8, "sparse-row kernels are 4 vectors wide");
 
@@ -317,18 +240,18 @@ static_assert(kSparseWF32 == 4 * 16 && kSparseWF64 == 4 * 8, "sparse-row kernels
 // loads and latency, not by FMA width: zmm versions of them measured slower than the AVX2 ones
 // on Sapphire Rapids (bench/RESULTS.md), so this table takes those two from the AVX2 table, and
 // the narrow path's rows kernel too (a 12-row zmm one was slower, bench/RESULTS.md;
-// gemm.cpp runs that path on the 6-row tiles whatever the table). That keeps every path
-// bit-identical to the AVX2 kernels, the dot path included.
+// gemm.cpp runs that path on the 6-row tiles whatever the table), and the rank-n update (no
+// zmm version has been written or measured). That keeps every path
+// bit-identical to the AVX2 kernels, the dot path and the rank-n update included.
+template <typename T>
+KernelSet<T> avx512_set(const KernelSet<T>& avx2) {
+    return {&tile_ukr<T>, &steps_ukr<T>, avx2.rows, avx2.dot, avx2.gemv, &sparse_rows_ukr<T>, &compress_ukr<T>,
+            avx2.rank_n};
+}
+
 GemmKernelTable make_avx512_table() {
     const GemmKernelTable* avx2 = gemm_avx2_kernels();
-    return {"avx512", true,
-            &sgemm_avx512_12x32, &dgemm_avx512_12x16,
-            avx2->sdot_ukr, avx2->ddot_ukr,
-            avx2->sgemv_ukr, avx2->dgemv_ukr,
-            &sgemm_avx512_12x32_steps, &dgemm_avx512_12x16_steps,
-            &sparse_rows_avx512<float>, &sparse_rows_avx512<double>,
-            &Compress<float>::run, &Compress<double>::run,
-            avx2->sgemm_rows_ukr, avx2->dgemm_rows_ukr};
+    return {"avx512", true, avx512_set<float>(avx2->f32), avx512_set<double>(avx2->f64)};
 }
 
 }  // namespace

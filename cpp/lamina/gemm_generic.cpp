@@ -1,6 +1,10 @@
-// Portable micro-kernels: plain C++ the compiler vectorizes for whatever the baseline ISA is
-// (SSE2 on x86-64, NEON on aarch64). Same contract as the AVX2 kernels (see gemm_kernels.h).
+// Portable kernels: plain C++ the compiler vectorizes for whatever the baseline ISA is
+// (SSE2 on x86-64, NEON on aarch64), each written once as a template on the element type. Same
+// contracts as the AVX2 kernels (see gemm_kernels.h); they are the twins tests compare against.
+#include <type_traits>
+
 #include "lamina/gemm_kernels.h"
+#include "lamina/vectorize.h"
 
 namespace lamina {
 namespace gemm_detail {
@@ -74,72 +78,40 @@ void gemv_generic_row(index_t k, const T* a, index_t inc_a, const T* b, index_t 
     for (int j = 0; j < W; ++j) c[j] = beta == T(0) ? alpha * row[j] : alpha * row[j] + beta * c[j];
 }
 
-// C (1, 64) float row.
-void sgemv_generic_1x64(index_t k, const float* a, index_t inc_a, const float* b, index_t ldb,
-                        float alpha, float beta, float* c) {
-    gemv_generic_row<float, 64>(k, a, inc_a, b, ldb, alpha, beta, c);
+// The 6-row tiles of one element type (BlockingF32 / BlockingF64).
+template <typename T>
+using Tiles = std::conditional_t<std::is_same_v<T, float>, BlockingF32, BlockingF64>;
+
+// C (6, 16) float / (6, 8) double micro-kernel (TileUkr).
+template <typename T>
+void tile_generic(index_t k, const T* a, const T* b, index_t rs_b, T alpha, T beta, T* c, index_t rs_c,
+                  index_t cs_c, index_t mr, index_t nr) {
+    gemm_generic_ukr<T, Tiles<T>::MR, Tiles<T>::NR>(k, a, b, rs_b, alpha, beta, c, rs_c, cs_c, mr, nr);
 }
 
-// C (1, 32) double row.
-void dgemv_generic_1x32(index_t k, const double* a, index_t inc_a, const double* b, index_t ldb,
-                        double alpha, double beta, double* c) {
-    gemv_generic_row<double, 32>(k, a, inc_a, b, ldb, alpha, beta, c);
+// The same tile over listed depth steps (StepsUkr).
+template <typename T>
+void steps_generic(index_t count, const T* a, const T* b, const std::int32_t* steps, T alpha, T beta, T* c,
+                   index_t rs_c, index_t cs_c, index_t mr, index_t nr) {
+    gemm_generic_ukr<T, Tiles<T>::MR, Tiles<T>::NR>(count, a, b, Tiles<T>::NR, alpha, beta, c, rs_c, cs_c, mr, nr,
+                                                    steps);
 }
 
-// C (3, 4) float dot tile.
-void sdot_generic_3x4(index_t k, const float* a, index_t lda, const float* b, index_t ldb,
-                      float alpha, float beta, float* c, index_t rs_c, index_t cs_c, index_t mr,
-                      index_t nr) {
-    dot_generic_ukr<float>(k, a, lda, b, ldb, alpha, beta, c, rs_c, cs_c, mr, nr);
+// The same tile, A read in place (RowsUkr).
+template <typename T>
+void rows_generic(index_t k, const T* a, index_t lda, const T* b, T alpha, T beta, T* c, index_t rs_c,
+                  index_t cs_c, index_t mr, index_t nr) {
+    gemm_generic_ukr<T, Tiles<T>::MR, Tiles<T>::NR>(k, a, b, Tiles<T>::NR, alpha, beta, c, rs_c, cs_c, mr, nr,
+                                                    nullptr, lda);
 }
 
-// C (3, 4) double dot tile.
-void ddot_generic_3x4(index_t k, const double* a, index_t lda, const double* b, index_t ldb,
-                      double alpha, double beta, double* c, index_t rs_c, index_t cs_c,
-                      index_t mr, index_t nr) {
-    dot_generic_ukr<double>(k, a, lda, b, ldb, alpha, beta, c, rs_c, cs_c, mr, nr);
+// C (1, 64) float / (1, 32) double row (GemvUkr).
+template <typename T>
+void gemv_generic(index_t k, const T* a, index_t inc_a, const T* b, index_t ldb, T alpha, T beta, T* c) {
+    gemv_generic_row<T, std::is_same_v<T, float> ? kGemvWF32 : kGemvWF64>(k, a, inc_a, b, ldb, alpha, beta, c);
 }
 
-// C (6, 16) float tile.
-void sgemm_generic_6x16(index_t k, const float* a, const float* b, index_t rs_b, float alpha,
-                        float beta, float* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr) {
-    gemm_generic_ukr<float, 6, 16>(k, a, b, rs_b, alpha, beta, c, rs_c, cs_c, mr, nr);
-}
-
-// C (6, 8) double tile.
-void dgemm_generic_6x8(index_t k, const double* a, const double* b, index_t rs_b, double alpha,
-                       double beta, double* c, index_t rs_c, index_t cs_c, index_t mr,
-                       index_t nr) {
-    gemm_generic_ukr<double, 6, 8>(k, a, b, rs_b, alpha, beta, c, rs_c, cs_c, mr, nr);
-}
-
-// C (6, 16) float tile over listed depth steps.
-void sgemm_generic_6x16_steps(index_t count, const float* a, const float* b, const std::int32_t* steps,
-                              float alpha, float beta, float* c, index_t rs_c, index_t cs_c, index_t mr,
-                              index_t nr) {
-    gemm_generic_ukr<float, 6, 16>(count, a, b, 16, alpha, beta, c, rs_c, cs_c, mr, nr, steps);
-}
-
-// C (6, 8) double tile over listed depth steps.
-void dgemm_generic_6x8_steps(index_t count, const double* a, const double* b, const std::int32_t* steps,
-                             double alpha, double beta, double* c, index_t rs_c, index_t cs_c, index_t mr,
-                             index_t nr) {
-    gemm_generic_ukr<double, 6, 8>(count, a, b, 8, alpha, beta, c, rs_c, cs_c, mr, nr, steps);
-}
-
-// C (6, 16) float tile, A read in place.
-void sgemm_generic_6x16_rows(index_t k, const float* a, index_t lda, const float* b, float alpha, float beta,
-                             float* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr) {
-    gemm_generic_ukr<float, 6, 16>(k, a, b, 16, alpha, beta, c, rs_c, cs_c, mr, nr, nullptr, lda);
-}
-
-// C (6, 8) double tile, A read in place.
-void dgemm_generic_6x8_rows(index_t k, const double* a, index_t lda, const double* b, double alpha, double beta,
-                            double* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr) {
-    gemm_generic_ukr<double, 6, 8>(k, a, b, 8, alpha, beta, c, rs_c, cs_c, mr, nr, nullptr, lda);
-}
-
-// Rows of the sparse-row path (gemm_kernels.h, SgemmSparseRowsUkr): c_r = [c_r +] sum_q
+// Rows of the sparse-row path (gemm_kernels.h, SparseRowsUkr): c_r = [c_r +] sum_q
 // vals_r[q] * b[offs_r[q] :]. W accumulators per row, like one row of gemm_generic_ukr.
 template <typename T, int W>
 void sparse_rows_generic(index_t rows, const index_t* counts, const std::int32_t* offs, const T* vals,
@@ -156,19 +128,15 @@ void sparse_rows_generic(index_t rows, const index_t* counts, const std::int32_t
     }
 }
 
-void sgemm_generic_sparse_rows(index_t rows, const index_t* counts, const std::int32_t* offs,
-                               const float* vals, index_t cap, const float* b, bool accumulate, float* c,
-                               index_t ldc, index_t nr) {
-    sparse_rows_generic<float, kSparseWF32>(rows, counts, offs, vals, cap, b, accumulate, c, ldc, nr);
+// Rows of the sparse-row path, kSparseW columns wide (SparseRowsUkr).
+template <typename T>
+void sparse_rows_generic_ukr(index_t rows, const index_t* counts, const std::int32_t* offs, const T* vals,
+                             index_t cap, const T* b, bool accumulate, T* c, index_t ldc, index_t nr) {
+    sparse_rows_generic<T, std::is_same_v<T, float> ? kSparseWF32 : kSparseWF64>(rows, counts, offs, vals, cap, b,
+                                                                                accumulate, c, ldc, nr);
 }
 
-void dgemm_generic_sparse_rows(index_t rows, const index_t* counts, const std::int32_t* offs,
-                               const double* vals, index_t cap, const double* b, bool accumulate, double* c,
-                               index_t ldc, index_t nr) {
-    sparse_rows_generic<double, kSparseWF64>(rows, counts, offs, vals, cap, b, accumulate, c, ldc, nr);
-}
-
-// Nonzero entries of a (gemm_kernels.h, SCompressUkr). Branch-free: every entry is written at the
+// Nonzero entries of a (gemm_kernels.h, CompressUkr). Branch-free: every entry is written at the
 // next free slot, which advances only past a nonzero.
 template <typename T>
 index_t compress_generic(const T* a, index_t len, std::int32_t first_off, std::int32_t off_step,
@@ -183,26 +151,33 @@ index_t compress_generic(const T* a, index_t len, std::int32_t first_off, std::i
     return count;
 }
 
-index_t scompress_generic(const float* a, index_t len, std::int32_t first_off, std::int32_t off_step,
-                          std::int32_t* offs, float* vals) {
-    return compress_generic<float>(a, len, first_off, off_step, offs, vals);
+// The rank-n update (RankNUkr): n axpy sweeps per row, vectorized along units.
+template <typename T>
+LAMINA_VECTORIZE void rank_n_generic(T* g, const T* x, index_t in, const T* dz, index_t units, index_t n,
+                                     index_t rows) {
+    for (index_t i = 0; i < rows; ++i) {
+        T* gi = g + i * units;
+        const T a0 = x[i];
+        for (index_t j = 0; j < units; ++j) gi[j] = a0 * dz[j];
+        for (index_t r = 1; r < n; ++r) {
+            const T a = x[r * in + i];
+            if (a == T(0)) continue;
+            const T* dzr = dz + r * units;
+            for (index_t j = 0; j < units; ++j) gi[j] += a * dzr[j];
+        }
+    }
 }
 
-index_t dcompress_generic(const double* a, index_t len, std::int32_t first_off, std::int32_t off_step,
-                          std::int32_t* offs, double* vals) {
-    return compress_generic<double>(a, len, first_off, off_step, offs, vals);
+template <typename T>
+constexpr KernelSet<T> generic_set() {
+    return {&tile_generic<T>, &steps_generic<T>, &rows_generic<T>, &dot_generic_ukr<T>, &gemv_generic<T>,
+            &sparse_rows_generic_ukr<T>, &compress_generic<T>, &rank_n_generic<T>};
 }
 
-static_assert(BlockingF32::MR == 6 && BlockingF32::NR == 16, "sgemm_generic_6x16 tile");
-static_assert(BlockingF64::MR == 6 && BlockingF64::NR == 8, "dgemm_generic_6x8 tile");
+static_assert(BlockingF32::MR == 6 && BlockingF32::NR == 16, "6 x 16 float tile");
+static_assert(BlockingF64::MR == 6 && BlockingF64::NR == 8, "6 x 8 double tile");
 
-const GemmKernelTable kGenericKernels = {"generic", false, &sgemm_generic_6x16, &dgemm_generic_6x8,
-                                         &sdot_generic_3x4, &ddot_generic_3x4,
-                                         &sgemv_generic_1x64, &dgemv_generic_1x32,
-                                         &sgemm_generic_6x16_steps, &dgemm_generic_6x8_steps,
-                                         &sgemm_generic_sparse_rows, &dgemm_generic_sparse_rows,
-                                         &scompress_generic, &dcompress_generic,
-                                         &sgemm_generic_6x16_rows, &dgemm_generic_6x8_rows};
+const GemmKernelTable kGenericKernels = {"generic", false, generic_set<float>(), generic_set<double>()};
 
 }  // namespace
 

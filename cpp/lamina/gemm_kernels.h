@@ -1,7 +1,20 @@
-// Internal to the GEMM (gemm.cpp, gemm_avx2.cpp, gemm_generic.cpp): block sizes and the table of
-// micro-kernels gemm.cpp dispatches through. Declarations and constants only: no inline functions
-// or templates with code live here, so nothing can be ODR-merged across the ISA-specific
-// translation units (numpy#25274).
+// Internal to the GEMM and the rank-n update: block sizes and the table of kernels gemm.cpp and
+// rank_update.cpp dispatch through. Declarations, constants and plain data only: no inline
+// functions or templates with code live here, so nothing can be ODR-merged across the
+// ISA-specific translation units (numpy#25274).
+//
+// Adding an ISA variant is a local change:
+//   1. a new TU gemm_<isa>.cpp, compiled with its -m flags only (CMakeLists.txt, and the native
+//      harness cpp/tests_native/run_tests.sh), holding its kernels with internal linkage: write
+//      each once as a template on the element type over a SIMD trait header simd_<isa>.h that
+//      only ISA TUs include, and fill a KernelSet<T> per element type (an entry may be another
+//      table's, as the AVX-512 table takes AVX2's dot, row-vector, rows and rank-n kernels);
+//   2. one extern function returning its GemmKernelTable, declared at the end of this file;
+//   3. one line in available_tables() (gemm.cpp) with the CPU check, best tables first, and its
+//      name in kTableNames there (the names LAMINA_GEMM_KERNEL accepts).
+// A new kind of kernel is a new field, in KernelSet<T> (per float / double) or in GemmKernelTable
+// (one that is not, such as bf16 products): its contract here and an entry in every table, the
+// generic one being the portable twin tests compare against.
 #pragma once
 #include <cstdint>
 
@@ -45,11 +58,9 @@ constexpr index_t kPackAlign = 64;
 // the very same instructions and the valid part copied out (the AVX-512 kernels compute a tile
 // with fewer rows directly, on its valid rows only), so a C element's value never depends on
 // which tile (full or edge) it fell into.
-using SgemmUkr = void (*)(index_t k, const float* a, const float* b, index_t rs_b, float alpha,
-                          float beta, float* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr);
-using DgemmUkr = void (*)(index_t k, const double* a, const double* b, index_t rs_b, double alpha,
-                          double beta, double* c, index_t rs_c, index_t cs_c, index_t mr,
-                          index_t nr);
+template <typename T>
+using TileUkr = void (*)(index_t k, const T* a, const T* b, index_t rs_b, T alpha, T beta, T* c, index_t rs_c,
+                         index_t cs_c, index_t mr, index_t nr);
 
 // Micro-kernel over listed depth steps only, for packed A panels with all-zero steps (sparse
 // inputs such as images, where some depth steps are zero in every row of a panel):
@@ -60,12 +71,22 @@ using DgemmUkr = void (*)(index_t k, const double* a, const double* b, index_t r
 // row of b is b + steps[q] (an element offset; b packed with rs_b == NR). A zero step adds
 // 0 * b, so leaving it out gives the micro-kernel's sums exactly, in the same order (for finite
 // b). Same C handling as the micro-kernel.
-using SgemmStepsUkr = void (*)(index_t count, const float* a, const float* b, const std::int32_t* steps,
-                               float alpha, float beta, float* c, index_t rs_c, index_t cs_c,
-                               index_t mr, index_t nr);
-using DgemmStepsUkr = void (*)(index_t count, const double* a, const double* b, const std::int32_t* steps,
-                               double alpha, double beta, double* c, index_t rs_c, index_t cs_c,
-                               index_t mr, index_t nr);
+template <typename T>
+using StepsUkr = void (*)(index_t count, const T* a, const T* b, const std::int32_t* steps, T alpha, T beta, T* c,
+                          index_t rs_c, index_t cs_c, index_t mr, index_t nr);
+
+// Micro-kernel with A read in place, for narrow products (n <= NR, many rows: a 10-unit layer)
+// where packing A would cost more than the product itself:
+//
+//   C (mr, nr) = alpha * a (mr, k) * b (k, NR packed, rs_b == NR) + beta * C
+//
+// row i of a at a + i * lda, k contiguous values; only the mr valid rows are read. The very
+// micro-kernel's arithmetic (same FMA chain per element), so no C element can tell the two apart.
+// Every table's rows kernel takes BlockingF32 / BlockingF64's tiles (MR = 6), the AVX-512 table
+// included (it uses the AVX2 one).
+template <typename T>
+using RowsUkr = void (*)(index_t k, const T* a, index_t lda, const T* b, T alpha, T beta, T* c, index_t rs_c,
+                         index_t cs_c, index_t mr, index_t nr);
 
 // Dot-product kernel for small m with a transposed B (rows of op(A) and columns of op(B) both
 // contiguous in memory):
@@ -75,12 +96,9 @@ using DgemmStepsUkr = void (*)(index_t count, const double* a, const double* b, 
 // Row i of a at a + i * lda, row j of b at b + j * ldb, each k contiguous values; only the mr
 // and nr valid rows are read. Sums over k in vector lanes, then across lanes in a fixed order.
 constexpr index_t kDotMR = 3, kDotNR = 4;
-using SdotUkr = void (*)(index_t k, const float* a, index_t lda, const float* b, index_t ldb,
-                         float alpha, float beta, float* c, index_t rs_c, index_t cs_c,
-                         index_t mr, index_t nr);
-using DdotUkr = void (*)(index_t k, const double* a, index_t lda, const double* b, index_t ldb,
-                         double alpha, double beta, double* c, index_t rs_c, index_t cs_c,
-                         index_t mr, index_t nr);
+template <typename T>
+using DotUkr = void (*)(index_t k, const T* a, index_t lda, const T* b, index_t ldb, T alpha, T beta, T* c,
+                        index_t rs_c, index_t cs_c, index_t mr, index_t nr);
 
 // Row-vector kernel for m == 1 with B read in place:
 //
@@ -93,10 +111,8 @@ using DdotUkr = void (*)(index_t k, const double* a, index_t lda, const double* 
 // skip their row of b (adding 0 * b changes no finite sum): sparse inputs such as images, about
 // half zeros, read half the weights. Only a non-finite b could tell (0 * inf is not added).
 constexpr index_t kGemvWF32 = 64, kGemvWF64 = 32;
-using SgemvUkr = void (*)(index_t k, const float* a, index_t inc_a, const float* b, index_t ldb,
-                          float alpha, float beta, float* c);
-using DgemvUkr = void (*)(index_t k, const double* a, index_t inc_a, const double* b,
-                          index_t ldb, double alpha, double beta, double* c);
+template <typename T>
+using GemvUkr = void (*)(index_t k, const T* a, index_t inc_a, const T* b, index_t ldb, T alpha, T beta, T* c);
 
 // Sparse-row path (mostly-zero op(A), e.g. a batch of images: many pixels are zero, but far fewer
 // depth steps are zero in all six rows of a packed panel). Each row of
@@ -112,54 +128,49 @@ using DgemvUkr = void (*)(index_t k, const double* a, index_t inc_a, const doubl
 // added to C (accumulate) in one rounding, as the micro-kernel adds a later block
 // (c = 1 * c + acc), so every path gives a row of C the same bits.
 constexpr index_t kSparseWF32 = 64, kSparseWF64 = 32;
-using SgemmSparseRowsUkr = void (*)(index_t rows, const index_t* counts, const std::int32_t* offs,
-                                    const float* vals, index_t cap, const float* b, bool accumulate,
-                                    float* c, index_t ldc, index_t nr);
-using DgemmSparseRowsUkr = void (*)(index_t rows, const index_t* counts, const std::int32_t* offs,
-                                    const double* vals, index_t cap, const double* b, bool accumulate,
-                                    double* c, index_t ldc, index_t nr);
+template <typename T>
+using SparseRowsUkr = void (*)(index_t rows, const index_t* counts, const std::int32_t* offs, const T* vals,
+                               index_t cap, const T* b, bool accumulate, T* c, index_t ldc, index_t nr);
 
 // List the nonzero entries of a (len contiguous values): for each a[p] != 0, in order of p,
 // vals[q] = a[p] and offs[q] = first_off + p * off_step. Returns the count. Writes past the count
 // (whole vectors are stored) but never past entry len - 1: buffers of len entries suffice.
 // NaN counts as nonzero (it must reach C).
-using SCompressUkr = index_t (*)(const float* a, index_t len, std::int32_t first_off,
-                                 std::int32_t off_step, std::int32_t* offs, float* vals);
-using DCompressUkr = index_t (*)(const double* a, index_t len, std::int32_t first_off,
-                                 std::int32_t off_step, std::int32_t* offs, double* vals);
+template <typename T>
+using CompressUkr = index_t (*)(const T* a, index_t len, std::int32_t first_off, std::int32_t off_step,
+                                std::int32_t* offs, T* vals);
 
-// Micro-kernel with A read in place, for narrow products (n <= NR, many rows: a 10-unit layer)
-// where packing A would cost more than the product itself:
+// The kernel gradient of a small batch (the fused small-batch update, rank_update.h):
 //
-//   C (mr, nr) = alpha * a (mr, k) * b (k, NR packed, rs_b == NR) + beta * C
+//   g (rows, units) = x[:, 0:rows]^T dz,   x (n, >= rows) with row stride in, dz (n, units) and g contiguous
 //
-// row i of a at a + i * lda, k contiguous values; only the mr valid rows are read. The very
-// micro-kernel's arithmetic (same FMA chain per element), so no C element can tell the two apart.
-// Every table's rows kernel takes BlockingF32 / BlockingF64's tiles (MR = 6), the AVX-512 table
-// included (it uses the AVX2 one).
-using SgemmRowsUkr = void (*)(index_t k, const float* a, index_t lda, const float* b, float alpha, float beta,
-                              float* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr);
-using DgemmRowsUkr = void (*)(index_t k, const double* a, index_t lda, const double* b, double alpha,
-                              double beta, double* c, index_t rs_c, index_t cs_c, index_t mr, index_t nr);
+// Each element sums its samples in order (g = x0 dz0, then g += x_r dz_r), skipping samples
+// whose input is zero (they add nothing; images are about half zeros).
+template <typename T>
+using RankNUkr = void (*)(T* g, const T* x, index_t in, const T* dz, index_t units, index_t n, index_t rows);
+
+// One table's kernels for one element type.
+template <typename T>
+struct KernelSet {
+    TileUkr<T> tile;
+    StepsUkr<T> steps;
+    RowsUkr<T> rows;
+    DotUkr<T> dot;
+    GemvUkr<T> gemv;
+    SparseRowsUkr<T> sparse_rows;
+    CompressUkr<T> compress;
+    RankNUkr<T> rank_n;
+};
 
 struct GemmKernelTable {
     const char* name;
-    bool avx512_tiles;  // the tile kernels take BlockingF*Avx512's tiles, else BlockingF*'s
-    SgemmUkr sgemm_ukr;
-    DgemmUkr dgemm_ukr;
-    SdotUkr sdot_ukr;
-    DdotUkr ddot_ukr;
-    SgemvUkr sgemv_ukr;
-    DgemvUkr dgemv_ukr;
-    SgemmStepsUkr sgemm_steps_ukr;
-    DgemmStepsUkr dgemm_steps_ukr;
-    SgemmSparseRowsUkr sgemm_sparse_rows_ukr;
-    DgemmSparseRowsUkr dgemm_sparse_rows_ukr;
-    SCompressUkr scompress;
-    DCompressUkr dcompress;
-    SgemmRowsUkr sgemm_rows_ukr;
-    DgemmRowsUkr dgemm_rows_ukr;
+    bool avx512_tiles;  // the tile and steps kernels take BlockingF*Avx512's tiles, else BlockingF*'s
+    KernelSet<float> f32;
+    KernelSet<double> f64;
 };
+
+// The table every GEMM and rank-n update of this process runs (gemm.cpp, decided on first use).
+const GemmKernelTable& active_kernels();
 
 // Defined in gemm_avx2.cpp (only when LAMINA_HAVE_AVX2_TU; call only if the CPU has AVX2+FMA).
 const GemmKernelTable* gemm_avx2_kernels();

@@ -2,7 +2,8 @@
 //
 //   ./gemm_test            correctness: gemm vs gemm_naive over many shapes, all transposes,
 //                          both dtypes, odd leading dimensions, beta = 0 with NaN-filled C,
-//                          untouched padding, and bit-identical results for 1, 2 and 3 threads
+//                          untouched padding, and bit-identical results for 1, 2 and 3 threads;
+//                          the table's rank-n update vs rank_n_rows_naive
 //   ./gemm_test bench      GFLOP/s at the MLP training shapes (median of repeats)
 //
 // Run it under each LAMINA_GEMM_KERNEL the CPU has (run_tests.sh does; `gemm_test kernels` lists them).
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "lamina/gemm.h"
+#include "lamina/rank_update.h"
 
 using lamina::index_t;
 
@@ -130,6 +132,45 @@ void run_tests() {
     for (int r = 0; r < 60; ++r) check_all_transposes<T>(d(rng), d(rng), d(rng));
 }
 
+// The rank-n update of the table in use against its naive twin: g (rows, units) = x[:, :rows]^T dz
+// for n samples, half the inputs zero (skipped), x with a row stride wider than rows. One sample
+// is an exact outer product; more agree within the bound of an n-term sum.
+template <typename T>
+void check_rank_n(index_t n, index_t rows, index_t units) {
+    ++cases;
+    const index_t in = rows + 3;
+    auto x = random_vec<T>(n * in);
+    std::bernoulli_distribution zero(0.5);
+    for (auto& v : x)
+        if (zero(rng)) v = T(0);
+    auto dz = random_vec<T>(n * units);
+    std::vector<T> got(rows * units, T(7)), ref(rows * units, T(-7));
+    lamina::rank_n_rows<T>(got.data(), x.data(), in, dz.data(), units, n, rows);
+    lamina::rank_n_rows_naive<T>(ref.data(), x.data(), in, dz.data(), units, n, rows);
+    const double eps = std::numeric_limits<T>::epsilon();
+    bool ok = true;
+    for (index_t i = 0; i < rows; ++i)
+        for (index_t j = 0; j < units; ++j) {
+            double bound = 0;  // sum_r |x_ri dz_rj|
+            for (index_t r = 0; r < n; ++r) bound += std::abs(double(x[r * in + i]) * double(dz[r * units + j]));
+            const double err = std::abs(double(got[i * units + j]) - double(ref[i * units + j]));
+            if (!(err <= (n == 1 ? 0.0 : 2.0 * n * eps * bound))) ok = false;
+        }
+    if (!ok) {
+        ++failures;
+        std::printf("FAIL rank_n %s n=%lld rows=%lld units=%lld\n", sizeof(T) == 4 ? "f32" : "f64", (long long)n,
+                    (long long)rows, (long long)units);
+    }
+}
+
+template <typename T>
+void run_rank_n_tests() {
+    // units around the 4 / 8 lanes and 32 / 64 wide blocks of the AVX2 kernel.
+    for (index_t n : {1, 2, 7, 16})
+        for (index_t units : {1, 3, 4, 7, 8, 9, 31, 32, 33, 63, 64, 65, 130, 512})
+            for (index_t rows : {1, 5}) check_rank_n<T>(n, rows, units);
+}
+
 // ---------------------------------------------------------------------------------------------
 
 template <typename T>
@@ -200,6 +241,8 @@ int main(int argc, char** argv) {
     std::printf("kernel %s\n", lamina::gemm_kernel_name().c_str());
     run_tests<float>();
     run_tests<double>();
+    run_rank_n_tests<float>();
+    run_rank_n_tests<double>();
     std::printf("%d cases, %d failures\n", cases, failures);
     return failures == 0 ? 0 : 1;
 }
