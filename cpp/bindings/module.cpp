@@ -18,6 +18,7 @@
 #include "lamina/denormals.h"
 #include "lamina/finite.h"
 #include "lamina/gemm.h"
+#include "lamina/gemm_bf16.h"
 #include "lamina/initializers.h"
 #include "lamina/losses.h"
 #include "lamina/network.h"
@@ -676,6 +677,10 @@ void bind_network(py::module_& m, const char* name) {
                      "], received num_threads=" + std::to_string(n));
             net.num_threads = n;
         })
+        .def_property("bf16_products", [](const Net& net) { return net.bf16_products(); }, [](Net& net, bool on) {
+            serialized(net, [&] { net.set_bf16_products(on); });
+        }, "dtype='mixed_bfloat16': every Dense product with bfloat16 operands and float32 accumulation "
+           "(float32 networks only).")
         .def("set_optimizer", [](Net& net, const OptimizerConfig& config) {
             serialized(net, [&] { net.optimizer().configure(config, net.param_count()); });
         }, py::arg("config"))
@@ -973,6 +978,23 @@ PYBIND11_MODULE(_core, m) {
     }, py::arg("a"), py::arg("b"), py::arg("portable") = false,
        "a @ b with bfloat16 operands and float32 accumulation through packed pair panels (the VDPBF16PS "
        "kernel when bf16_kernels_enabled(), else or with portable its portable twin).");
+    m.def("gemm_bf16", [](bool ta, bool tb, const CArray<float>& a, const CArray<float>& b, bool portable) {
+        require_2d(a, "a");
+        require_2d(b, "b");
+        const index_t m = ta ? a.shape(1) : a.shape(0), k = ta ? a.shape(0) : a.shape(1);
+        const index_t kb = tb ? b.shape(1) : b.shape(0), n = tb ? b.shape(0) : b.shape(1);
+        if (k != kb) fail("inner dimensions differ: op(a) is (" + std::to_string(m) + ", " + std::to_string(k) +
+                          "), op(b) is (" + std::to_string(kb) + ", " + std::to_string(n) + ")");
+        auto c = new_like_2d<float>(m, n);
+        float* dst = c.mutable_data();
+        const index_t lda = a.shape(1), ldb = b.shape(1);
+        py::gil_scoped_release release;
+        if (portable) gemm_bf16_portable(ta, tb, m, n, k, a.data(), lda, b.data(), ldb, dst, n);
+        else gemm_bf16(ta, tb, m, n, k, a.data(), lda, b.data(), ldb, dst, n);
+        return c;
+    }, py::arg("trans_a"), py::arg("trans_b"), py::arg("a"), py::arg("b"), py::arg("portable") = false,
+       "op(a) @ op(b) through the blocked, threaded bfloat16 GEMM of mixed_bfloat16 (gemm_bf16.h); portable "
+       "forces the portable packing and tile twins.");
     m.def("bf16_kernels_enabled", &bf16_kernels, "Whether the AVX512_BF16 kernels are in use.");
     m.def("rank_update", [](const py::array& x, const py::array& dz) {
         return by_dtype(dz, [&](auto t) -> py::object { using T = decltype(t);

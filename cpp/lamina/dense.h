@@ -9,9 +9,11 @@ namespace lamina {
 // x (batch, in), W (in, units), b (units) or null  ->  z (batch, units) = x W + b, and, when
 // a (batch, units) is given, a = act(z) for an elementwise act. Bias and activation are
 // applied to each tile of z by the GEMM as soon as it is finished, while it is in cache.
+// bf16 (float only; mixed_bfloat16): the products go through gemm_bf16 (bfloat16 operands,
+// float32 accumulation); bias, activation and db stay float32.
 template <typename T>
 void dense_forward(T* z, const T* x, const T* W, const T* b, index_t batch, index_t in,
-                   index_t units, Activation act = Activation::Linear, T* a = nullptr);
+                   index_t units, Activation act = Activation::Linear, T* a = nullptr, bool bf16 = false);
 
 // dz (batch, units), x (batch, in), W (in, units)  ->
 //   dW (in, units) = x^T dz      (overwritten; skipped when null)
@@ -19,6 +21,6 @@ void dense_forward(T* z, const T* x, const T* W, const T* b, index_t batch, inde
 //   dx (batch, in) = dz W^T      (overwritten; skipped when null, e.g. for the first layer)
 template <typename T>
 void dense_backward(T* dx, T* dW, T* db, const T* dz, const T* x, const T* W, index_t batch,
-                    index_t in, index_t units);
+                    index_t in, index_t units, bool bf16 = false);
 
 }  // namespace lamina

@@ -438,6 +438,14 @@ class Network32:
         batches past the end of the data are zero-row steps (hook and update still run).
         """
     @property
+    def bf16_products(self) -> bool:
+        """
+        dtype='mixed_bfloat16': every Dense product with bfloat16 operands and float32 accumulation (float32 networks only).
+        """
+    @bf16_products.setter
+    def bf16_products(self, arg1: bool) -> None:
+        ...
+    @property
     def dropout_row_offset(self) -> int:
         """
         Rows before this batch in a larger one (distributed training): dropout draws that batch's masks.
@@ -559,6 +567,14 @@ class Network64:
         batches past the end of the data are zero-row steps (hook and update still run).
         """
     @property
+    def bf16_products(self) -> bool:
+        """
+        dtype='mixed_bfloat16': every Dense product with bfloat16 operands and float32 accumulation (float32 networks only).
+        """
+    @bf16_products.setter
+    def bf16_products(self, arg1: bool) -> None:
+        ...
+    @property
     def dropout_row_offset(self) -> int:
         """
         Rows before this batch in a larger one (distributed training): dropout draws that batch's masks.
@@ -669,6 +685,10 @@ def fused_loss(loss: Loss, z: numpy.ndarray, y: numpy.ndarray, scale: typing.Sup
 def gemm(trans_a: bool, trans_b: bool, alpha: typing.SupportsFloat | typing.SupportsIndex, a: numpy.ndarray, b: numpy.ndarray, beta: typing.SupportsFloat | typing.SupportsIndex, c: numpy.ndarray) -> None:
     """
     c = alpha * op(a) @ op(b) + beta * c, in place (c's dtype chooses float32 or float64).
+    """
+def gemm_bf16(trans_a: bool, trans_b: bool, a: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], portable: bool = False) -> numpy.typing.NDArray[numpy.float32]:
+    """
+    op(a) @ op(b) through the blocked, threaded bfloat16 GEMM of mixed_bfloat16 (gemm_bf16.h); portable forces the portable packing and tile twins.
     """
 def gemm_kernel_name() -> str:
     """
