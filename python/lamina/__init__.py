@@ -29,6 +29,7 @@ from lamina import (
     data,
     datasets,
     distributed,
+    dtype_policies,
     initializers,
     layers,
     losses,
@@ -53,7 +54,7 @@ __version__: str = _core.__version__
 __all__ = [
     "Sequential", "load_model", "save_model", "gradient_check", "GradientCheckReport", "set_num_threads", "get_num_threads", "max_threads",
     "set_flush_denormals", "get_flush_denormals", "build_info", "activations", "augmentation", "normalization", "callbacks", "data", "datasets",
-    "initializers", "layers", "losses", "metrics", "onnx", "optimizers", "regularizers", "utils", "distributed", "__version__",
+    "initializers", "layers", "losses", "metrics", "onnx", "optimizers", "regularizers", "utils", "distributed", "dtype_policies", "__version__",
 ]
 
 

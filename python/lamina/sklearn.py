@@ -50,7 +50,8 @@ How the parameters map onto lamina
   restored. Reaching ``max_iter`` epochs first raises a ``ConvergenceWarning``.
 * ``random_state`` seeds lamina's counter-based generator (initial weights, shuffles, dropout
   masks, all independent of the thread count); the early-stopping split uses it too.
-* ``dtype``: ``"float32"`` (default, fastest) or ``"float64"``.
+* ``dtype``: ``"float32"`` (default), ``"float64"`` or ``"mixed_bfloat16"`` (float32 data and
+  weights, bfloat16 products; see ``lm.dtype_policies``).
 * ``fit(X, y, sample_weight=)``: scikit-learn's MLPs divide each batch's weighted loss by the
   batch's weight sum (and the penalty by it too). lamina's core divides by the number of
   samples (Keras's rule), so the estimators rescale the weights to mean 1 and give the penalty
@@ -96,7 +97,8 @@ from lamina.models import Sequential
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _ACTIVATION_ALIASES = {"identity": "linear", "logistic": "sigmoid"}
-_DTYPES = {"float32": np.float32, "float64": np.float64}
+# dtype= -> what X and y are held in (the model's variable dtype)
+_DTYPES = {"float32": np.float32, "float64": np.float64, "mixed_bfloat16": np.float32}
 # Below this many floating-point operations per call into the core (a training step, or a
 # prediction), the estimators run the core on one thread: for the small problems scikit-learn
 # tools fit again and again, waking OpenMP threads costs more than the work, and on a busy
@@ -262,7 +264,7 @@ class _BaseMLP(BaseEstimator):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name} must be True or False, received {name}={getattr(self, name)!r}")
         if self.dtype not in _DTYPES:
-            raise ValueError(f"dtype must be 'float32' or 'float64', received dtype={self.dtype!r}")
+            raise ValueError(f"dtype must be 'float32', 'float64' or 'mixed_bfloat16', received dtype={self.dtype!r}")
 
     def _optimizer(self) -> _optimizers.Optimizer:
         lr = float(self.learning_rate_init)
