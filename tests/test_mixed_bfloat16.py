@@ -145,25 +145,41 @@ model = lm.Sequential([lm.layers.Dense(40, activation="relu", input_shape=(30,))
 model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
 model.fit(x, y, batch_size=32, epochs=2, verbose=0)
 w = np.concatenate([v.ravel() for v in model.get_weights()] + [model.predict(x, verbose=0).ravel()])
-sys.stdout.write(str(_core.bf16_kernels_enabled()) + " " + w.view(np.uint32).tobytes().hex())
+sys.stdout.write(_core.bf16_gemm_kernel() + " " + w.view(np.uint32).tobytes().hex())
 """
 
 
+def _train_in_a_fresh_process(**env_vars):
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    for name in ("LAMINA_GEMM_KERNEL", "LAMINA_BF16_AMX"):
+        env.pop(name, None)
+    env.update(env_vars)
+    done = subprocess.run([sys.executable, "-c", _TRAIN_SCRIPT], env=env, capture_output=True, text=True,
+                          timeout=300, check=True)
+    kernel, bits = done.stdout.split()
+    return kernel, np.frombuffer(bytes.fromhex(bits), np.uint32)
+
+
 def test_mixed_training_with_vdpbf16ps_and_with_the_portable_twin_gives_the_same_bits():
-    outputs = {}
-    for kernel in [None] + [k for k in ("avx2", "generic") if k in _core.gemm_kernels_available()]:
-        env = dict(os.environ, OMP_NUM_THREADS="2")
-        env.pop("LAMINA_GEMM_KERNEL", None)
-        if kernel:
-            env["LAMINA_GEMM_KERNEL"] = kernel
-        done = subprocess.run([sys.executable, "-c", _TRAIN_SCRIPT], env=env, capture_output=True, text=True,
-                              timeout=300, check=True)
-        outputs[kernel] = done.stdout.split()
-    default_uses_bf16 = outputs[None][0] == "True"
-    assert default_uses_bf16 == _core.bf16_kernels_enabled()
-    for kernel, (uses_bf16, bits) in outputs.items():
-        assert uses_bf16 == ("True" if kernel is None and default_uses_bf16 else "False")
-        assert bits == outputs[None][1], kernel
+    kernel, vdp = _train_in_a_fresh_process(LAMINA_BF16_AMX="0")
+    assert kernel == ("avx512_bf16" if "avx512_bf16" in _core.bf16_gemm_kernels_available() else "portable")
+    for forced in [k for k in ("avx2", "generic") if k in _core.gemm_kernels_available()]:
+        kernel, twin = _train_in_a_fresh_process(LAMINA_GEMM_KERNEL=forced)
+        assert kernel == "portable"
+        np.testing.assert_array_equal(twin, vdp, err_msg=forced)
+
+
+def test_mixed_training_with_amx_stays_within_float32_summation_error_of_the_twin():
+    if "amx" not in _core.bf16_gemm_kernels_available():
+        pytest.skip("no AMX-BF16 here")
+    kernel, amx = _train_in_a_fresh_process()
+    assert kernel == "amx"
+    _, twin = _train_in_a_fresh_process(LAMINA_BF16_AMX="0")
+    # Two epochs of Adam from the same start: AMX adds each 32-step chunk in its own order, so the
+    # runs drift apart by a few float32 ulps per step, far below bfloat16's own rounding.
+    a, b = amx.view(np.float32), twin.view(np.float32)
+    assert not np.array_equal(a, b)
+    np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
 
 
 # ----------------------------------------------------------------- it trains, with everything

@@ -662,6 +662,14 @@ def bf16_gemm(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], b: typ
     """
     a @ b with bfloat16 operands and float32 accumulation through packed pair panels (the VDPBF16PS kernel when bf16_kernels_enabled(), else or with portable its portable twin).
     """
+def bf16_gemm_kernel() -> str:
+    """
+    The tile kernel of mixed_bfloat16's products: 'amx', 'avx512_bf16' or 'portable'.
+    """
+def bf16_gemm_kernels_available() -> list[str]:
+    """
+    The bfloat16 tile kernels this CPU and build can run, best first.
+    """
 def bf16_kernels_enabled() -> bool:
     """
     Whether the AVX512_BF16 kernels are in use.
@@ -686,9 +694,9 @@ def gemm(trans_a: bool, trans_b: bool, alpha: typing.SupportsFloat | typing.Supp
     """
     c = alpha * op(a) @ op(b) + beta * c, in place (c's dtype chooses float32 or float64).
     """
-def gemm_bf16(trans_a: bool, trans_b: bool, a: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], portable: bool = False) -> numpy.typing.NDArray[numpy.float32]:
+def gemm_bf16(trans_a: bool, trans_b: bool, a: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], kernel: str | None = None) -> numpy.typing.NDArray[numpy.float32]:
     """
-    op(a) @ op(b) through the blocked, threaded bfloat16 GEMM of mixed_bfloat16 (gemm_bf16.h); portable forces the portable packing and tile twins.
+    op(a) @ op(b) through the blocked, threaded bfloat16 GEMM of mixed_bfloat16 (gemm_bf16.h), with the kernel in use (bf16_gemm_kernel()) or the one named.
     """
 def gemm_kernel_name() -> str:
     """
