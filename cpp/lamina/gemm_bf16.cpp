@@ -14,7 +14,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdlib>
-#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -81,8 +80,10 @@ void run(Bf16Kernel kernel, bool trans_a, bool trans_b, index_t m, index_t n, in
     const index_t groups = parallel && col_panels < 2 * threads
                                ? std::min(row_panels, ceil_div(2 * threads, col_panels)) : 1;
     const index_t group_panels = ceil_div(row_panels, groups);
-    const index_t items = col_panels * groups, blocks = ceil_div(k, kBf16KC);
-    constexpr index_t kBlockPairs = kBf16KC / 2;
+    // AMX keeps its accumulators in tiles over the whole depth (one block): storing and adding
+    // back a 32 x 32 tile per 256 steps cost more than the products.
+    const index_t block_pairs = amx ? pp : kBf16KC / 2;
+    const index_t items = col_panels * groups, blocks = ceil_div(pp, block_pairs);
 
 #pragma omp parallel num_threads(threads) if (parallel)
     {
@@ -100,11 +101,11 @@ void run(Bf16Kernel kernel, bool trans_a, bool trans_b, index_t m, index_t n, in
                                                                               apd + p * a_panel);
             } else {
                 const index_t q = p - row_panels, j0 = q * kBf16NR, nr = std::min(kBf16NR, n - j0);
-                bf16_t* dst = bpd + q * b_panel;
-                pack_b(trans_b ? B + j0 * ldb : B + j0, ldb, trans_b, kBf16NR, nr, k, dst);
-                if (pp > pairs)
-                    std::memset(dst + pairs * 2 * kBf16NR, 0,
-                                static_cast<std::size_t>((pp - pairs) * 2 * kBf16NR) * sizeof(bf16_t));
+                const float* src = trans_b ? B + j0 * ldb : B + j0;
+                if (amx)
+                    bf16_detail::amx_pack_b(src, ldb, trans_b, nr, k, pp, bpd + q * b_panel);
+                else
+                    pack_b(src, ldb, trans_b, kBf16NR, nr, k, bpd + q * b_panel);
             }
         }
         // (the loop's barrier: every panel is packed before any tile starts)
@@ -116,7 +117,7 @@ void run(Bf16Kernel kernel, bool trans_a, bool trans_b, index_t m, index_t n, in
             const index_t ip0 = g * group_panels, ip1 = std::min(row_panels, ip0 + group_panels);
             const bf16_t* bpanel = bpd + jp * b_panel;
             for (index_t b = 0; b < blocks; ++b) {
-                const index_t q0 = b * kBlockPairs, nq = std::min(kBlockPairs, pp - q0);
+                const index_t q0 = b * block_pairs, nq = std::min(block_pairs, pp - q0);
                 for (index_t ip = ip0; ip < ip1; ++ip) {
                     const index_t i0 = ip * mr_panel, mr = std::min(mr_panel, m - i0);
                     const bf16_t* apanel = apd + ip * a_panel;

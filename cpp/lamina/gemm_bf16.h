@@ -9,10 +9,11 @@
 // a Dense layer need no copy: forward X W, dW = X^T dZ, dX = dZ W^T. C is never read (beta = 0).
 //
 // Summation order, fixed for each element whatever m, n, the other rows and columns of the batch
-// or the thread count: depth is cut into blocks of kBf16KC steps (even, so a block holds whole
-// pairs); within a block the tile kernel's float32 accumulation over the pairs in order, from
-// zero (for VDPBF16PS one chain, bf16.h); C = s_0, then C = C + s_b for the later blocks in order. A row of X W therefore has
-// the same bits in any batch, and threads only decide who computes which tile.
+// or the thread count: VDPBF16PS and its twin cut the depth into blocks of kBf16KC steps (even,
+// so a block holds whole pairs), each one float32 chain over its pairs in order from zero
+// (bf16.h); C = s_0, then C = C + s_b for the later blocks in order. AMX accumulates over the
+// whole depth in its tiles, 32 steps per instruction in the hardware's order. Either way a row of
+// X W has the same bits in any batch, and threads only decide who computes which tile.
 #pragma once
 #include "lamina/bf16.h"
 #include "lamina/gemm.h"
