@@ -13,7 +13,17 @@ namespace lamina {
 namespace bf16_detail {
 namespace {
 
-constexpr index_t kRowChunk = 512;  // amx_pack_a converts a row this many steps at a time (a multiple of 32)
+__mmask16 first_lanes(index_t n) {
+    return static_cast<__mmask16>(n >= 16 ? 0xFFFFu : n <= 0 ? 0u : (1u << n) - 1u);
+}
+
+// The lanes of m from x rounded to bfloat16, one per 32-bit lane (high half zero), the rest zero.
+__m512i round_to_lanes(const float* x, __mmask16 m) {
+    const __m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, x));
+    __m256i bits;
+    std::memcpy(&bits, &h, sizeof bits);
+    return _mm512_cvtepu16_epi32(bits);
+}
 
 // Palette 1: tmm0-3 the C tiles (16 rows x 64 bytes), tmm4-5 two A tiles (16 rows x 32
 // bfloat16), tmm6-7 two B tiles (16 pairs x 16 columns x 2 bfloat16).
@@ -41,28 +51,39 @@ void amx_begin_thread() {
 
 void amx_end_thread() { _tile_release(); }
 
-// dst: the A panel of bf16_amx.h. A row is converted whole into `row`, then its 64-byte chunks go
-// to their tiles; transposed, a source row holds one step of every lane.
+// dst: the A panel of bf16_amx.h. Untransposed, a row's 32-step chunks are converted straight
+// into their tile rows (VCVTNE2PS2BF16). Transposed, source rows 2q and 2q + 1 hold steps 2q and
+// 2q + 1 of every lane: converted and merged into one 32-bit word per lane (step 2q low, as in
+// the panel) and scattered to the lanes' rows, 16 lanes (one tile half) at a time.
 void amx_pack_a(const float* src, index_t ld, bool transposed, index_t valid, index_t k, index_t pp, bf16_t* dst) {
-    const index_t width = 2 * pp, chunks = pp / kAmxPairs;
-    std::memset(dst, 0, static_cast<std::size_t>(kAmxMR * width) * sizeof(bf16_t));
+    const index_t chunks = pp / kAmxPairs;
+    std::memset(dst, 0, static_cast<std::size_t>(kAmxMR * 2 * pp) * sizeof(bf16_t));
+    // (lane i, step p) -> its place in the panel
     auto at = [&](index_t i, index_t p) { return ((i / 16 * chunks + p / 32) * 16 + i % 16) * 32 + p % 32; };
     if (!transposed) {
-        alignas(64) bf16_t row[kRowChunk];
         for (index_t i = 0; i < valid; ++i)
-            for (index_t p0 = 0; p0 < k; p0 += kRowChunk) {
-                const index_t n = k - p0 < kRowChunk ? k - p0 : kRowChunk;
-                bf16_round(src + i * ld + p0, n, row);
-                for (index_t t = 0; t < n; t += 32)
-                    std::memcpy(dst + at(i, p0 + t), row + t,
-                                static_cast<std::size_t>(n - t < 32 ? n - t : 32) * sizeof(bf16_t));
+            for (index_t p0 = 0; p0 < k; p0 += 32) {
+                const __m512 lo = _mm512_maskz_loadu_ps(first_lanes(k - p0), src + i * ld + p0);
+                const __m512 hi = _mm512_maskz_loadu_ps(first_lanes(k - p0 - 16), src + i * ld + p0 + 16);
+                const __m512bh h = _mm512_cvtne2ps_pbh(hi, lo);
+                __m512i words;
+                std::memcpy(&words, &h, sizeof words);
+                _mm512_storeu_si512(dst + at(i, p0), words);
             }
         return;
     }
-    bf16_t lanes[kAmxMR];
-    for (index_t p = 0; p < k; ++p) {
-        bf16_round(src + p * ld, valid, lanes);
-        for (index_t i = 0; i < valid; ++i) dst[at(i, p)] = lanes[i];
+    const __m512i lane_rows = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(16));
+    for (index_t p = 0; p < k; p += 2) {
+        const float* r0 = src + p * ld;
+        for (index_t h = 0; h < 2 && 16 * h < valid; ++h) {
+            const __mmask16 m = first_lanes(valid - 16 * h);
+            const __m512i even = round_to_lanes(r0 + 16 * h, m);
+            const __m512i odd = p + 1 < k ? round_to_lanes(r0 + ld + 16 * h, m) : _mm512_setzero_si512();
+            // Lane 16 h + r's word sits at bfloat16 index at(16 h + r, p) = at(16 h, p) + 32 r.
+            _mm512_mask_i32scatter_epi32(dst + at(16 * h, p), m, lane_rows,
+                                         _mm512_or_si512(even, _mm512_slli_epi32(odd, 16)), 4);
+        }
     }
 }
 
