@@ -75,7 +75,10 @@ void run(Bf16Kernel kernel, bool trans_a, bool trans_b, index_t m, index_t n, in
     auto pack_b = portable ? &bf16_pack_panel_portable : &bf16_pack_panel;
 
     const int threads = current_threads();
-    const bool parallel = threads > 1 && 2 * m * n * k >= 8 * kParallelMinFlops;
+    // AMX does in a microsecond what VDPBF16PS does in ten: below a few million FLOP (a 10-unit
+    // layer at batch 128) waking the threads and the two barriers cost more than the product.
+    const index_t min_flops = (amx ? 64 : 8) * kParallelMinFlops;
+    const bool parallel = threads > 1 && 2 * m * n * k >= min_flops;
     // Enough work items for the threads even when there are few column panels (a 10-unit layer).
     const index_t groups = parallel && col_panels < 2 * threads
                                ? std::min(row_panels, ceil_div(2 * threads, col_panels)) : 1;
