@@ -75,16 +75,16 @@ void run(Bf16Kernel kernel, bool trans_a, bool trans_b, index_t m, index_t n, in
     auto pack_b = portable ? &bf16_pack_panel_portable : &bf16_pack_panel;
 
     const int threads = current_threads();
-    // AMX does in a microsecond what VDPBF16PS does in ten: below a few million FLOP (a 10-unit
-    // layer at batch 128) waking the threads and the two barriers cost more than the product.
+    // AMX is far faster per product than the vector kernels, so its small products (a 10-unit
+    // layer at batch 128) stay on one thread: waking the others and two barriers would dominate.
     const index_t min_flops = (amx ? 64 : 8) * kParallelMinFlops;
     const bool parallel = threads > 1 && 2 * m * n * k >= min_flops;
     // Enough work items for the threads even when there are few column panels (a 10-unit layer).
     const index_t groups = parallel && col_panels < 2 * threads
                                ? std::min(row_panels, ceil_div(2 * threads, col_panels)) : 1;
     const index_t group_panels = ceil_div(row_panels, groups);
-    // AMX keeps its accumulators in tiles over the whole depth (one block): storing and adding
-    // back a 32 x 32 tile per 256 steps cost more than the products.
+    // AMX keeps its accumulators in tiles over the whole depth (one block), so a 32 x 32 tile
+    // never makes a round trip through C between depth blocks.
     const index_t block_pairs = amx ? pp : kBf16KC / 2;
     const index_t items = col_panels * groups, blocks = ceil_div(pp, block_pairs);
 
