@@ -997,6 +997,7 @@ PYBIND11_MODULE(_core, m) {
         auto c = new_like_2d<float>(m, n);
         float* dst = c.mutable_data();
         const index_t lda = a.shape(1), ldb = b.shape(1);
+        ThreadScope threads(0);  // the process-wide count, as _core.gemm
         py::gil_scoped_release release;
         gemm_bf16_with(which, ta, tb, m, n, k, a.data(), lda, b.data(), ldb, dst, n);
         return c;
