@@ -87,6 +87,8 @@ void amx_pack_a(const float* src, index_t ld, bool transposed, index_t valid, in
     }
 }
 
+// dst: the B panel of bf16_amx.h (kBf16NR columns of op(B), k steps, pp pairs) as two 16-lane
+// pair panels of bf16.h, each zero past its valid lanes and past k.
 void amx_pack_b(const float* src, index_t ld, bool lanes_are_rows, index_t valid, index_t k, index_t pp,
                 bf16_t* dst) {
     const index_t pairs = (k + 1) / 2;
