@@ -139,10 +139,10 @@ void run(Bf16Kernel kernel, bool trans_a, bool trans_b, index_t m, index_t n, in
 }
 
 Bf16Kernel choose_kernel() {
-    if (!bf16_kernels()) return Bf16Kernel::portable;
     const char* env = std::getenv("LAMINA_BF16_AMX");
     if (env != nullptr && std::string(env) != "0" && std::string(env) != "1")
         throw std::invalid_argument("LAMINA_BF16_AMX must be 0 or 1 (or unset), received '" + std::string(env) + "'");
+    if (!bf16_kernels()) return Bf16Kernel::portable;
     const bool allowed = env == nullptr || std::string(env) == "1";
     return allowed && amx_available() ? Bf16Kernel::amx : Bf16Kernel::avx512_bf16;
 }
