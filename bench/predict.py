@@ -18,12 +18,12 @@ from train import keras_model, lamina_model, torch_model
 
 SAMPLES_FULL = {1: 3000, 1024: 10000}
 SAMPLES_QUICK = {1: 500, 1024: 10000}
-TORCH_BF16_BATCHES = (1024,)
+BF16_BATCHES = (1024,)
 MIN_SECONDS = 0.3  # each measurement repeats the pass over the samples for at least this long
 
 
 def contenders_for(batch: int) -> tuple:
-    return ("lamina", "torch", "keras") + (("torch_bf16",) if batch in TORCH_BF16_BATCHES else ())
+    return ("lamina", "torch", "keras") + (("lamina_bf16", "torch_bf16") if batch in BF16_BATCHES else ())
 
 
 def _timed(work: Callable[[], object]) -> Callable[[], float]:
@@ -32,13 +32,17 @@ def _timed(work: Callable[[], object]) -> Callable[[], float]:
     return lambda: timed_per_call(work, MIN_SECONDS)
 
 
-def lamina_predictor(x: np.ndarray, batch: int) -> Callable[[], float]:
-    model = lamina_model()
+def lamina_predictor(x: np.ndarray, batch: int, dtype: str = "float32") -> Callable[[], float]:
+    model = lamina_model(dtype=dtype)
     model.build((None, x.shape[1]))
     if batch == 1:
         rows = [x[i:i + 1] for i in range(len(x))]
         return _timed(lambda: [model.predict(r, batch_size=1) for r in rows])
     return _timed(lambda: model.predict(x, batch_size=batch))
+
+
+def lamina_bf16_predictor(x: np.ndarray, batch: int) -> Callable[[], float]:
+    return lamina_predictor(x, batch, dtype="mixed_bfloat16")
 
 
 def keras_predictor(x: np.ndarray, batch: int) -> Callable[[], float]:
@@ -84,6 +88,6 @@ def torch_bf16_predictor(x: np.ndarray, batch: int) -> Callable[[], float]:
 
 
 PREDICTORS: Dict[str, Callable[[np.ndarray, int], Callable[[], float]]] = {
-    "lamina": lamina_predictor, "torch": torch_predictor, "torch_bf16": torch_bf16_predictor,
+    "lamina": lamina_predictor, "lamina_bf16": lamina_bf16_predictor, "torch": torch_predictor, "torch_bf16": torch_bf16_predictor,
     "keras": keras_predictor,
 }

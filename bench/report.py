@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-PEER_COLUMNS = (("torch", "torch"), ("keras", "keras/jax"), ("torch_bf16", "torch bf16"), ("sklearn", "sklearn"))
+PEER_COLUMNS = (("lamina_bf16", "lamina bf16"), ("torch", "torch"), ("keras", "keras/jax"), ("torch_bf16", "torch bf16"),
+                ("sklearn", "sklearn"))
 WIDTH = 14  # wide enough for "not installed"
 
 

@@ -26,9 +26,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PARTS = ("gemm", "train", "predict", "memory")
 
 # What each contender's worker imports; a contender whose modules are missing is "not installed".
-MODULES = {"lamina": ("lamina",), "numpy": ("numpy",), "torch": ("torch",), "torch_bf16": ("torch",),
+MODULES = {"lamina": ("lamina",), "lamina_bf16": ("lamina",), "numpy": ("numpy",), "torch": ("torch",), "torch_bf16": ("torch",),
            "keras": ("keras", "jax"), "sklearn": ("sklearn",)}
-FLOAT32_PEERS = ("torch", "keras", "sklearn")  # the candidates for "best peer"; torch_bf16 is shown beside them
+FLOAT32_PEERS = ("torch", "keras", "sklearn")  # the candidates for "best peer"; the bf16 columns are shown beside them
 MIN_ROUNDS = 3
 TRAIN_BUDGET_FULL, TRAIN_BUDGET_QUICK = 40.0, 8.0  # seconds of rounds per batch size before they are cut short
 

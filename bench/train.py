@@ -17,7 +17,7 @@ from common import N_CLASSES, N_FEATURES, N_HIDDEN, Data, timed_per_call
 
 BATCH_SIZES = (1, 10, 32, 128, 512)
 SKLEARN_BATCHES = (128,)
-TORCH_BF16_BATCHES = (32, 128)  # the rows lamina's mixed_bfloat16 will be compared with
+BF16_BATCHES = (32, 128)  # lamina's mixed_bfloat16 and torch's autocast bf16, beside float32
 
 MIN_SECONDS = 0.3  # a measurement repeats its pass until at least this long (common.timed_per_call)
 
@@ -35,8 +35,8 @@ def samples_for(batch: int, quick: bool) -> int:
 def contenders_for(batch: int) -> tuple:
     """Names of the contenders measured at this batch size, lamina first."""
     names = ["lamina", "torch", "keras"]
-    if batch in TORCH_BF16_BATCHES:
-        names.append("torch_bf16")
+    if batch in BF16_BATCHES:
+        names += ["lamina_bf16", "torch_bf16"]
     if batch in SKLEARN_BATCHES:
         names.append("sklearn")
     return tuple(names)
@@ -48,12 +48,12 @@ def _warmup_rows(batch: int) -> int:
 
 
 # ----------------------------------------------------------------------------- lamina
-def lamina_model(seed: int = 0) -> Any:
+def lamina_model(seed: int = 0, dtype: str = "float32") -> Any:
     import lamina as lm
     model = lm.Sequential([
         lm.layers.Dense(N_HIDDEN, activation="relu", input_shape=(N_FEATURES,)),
         lm.layers.Dense(N_CLASSES, activation="softmax"),
-    ], seed=seed)
+    ], seed=seed, dtype=dtype)
     model.compile(optimizer=lm.optimizers.RMSprop(learning_rate=1e-3), loss="categorical_crossentropy")
     return model
 
@@ -70,6 +70,11 @@ def _fit_timer(model: Any, data: Data, batch: int, n: int, warmups: int) -> Call
 
 def lamina_trainer(data: Data, batch: int, n: int) -> Callable[[], float]:
     return _fit_timer(lamina_model(), data, batch, n, warmups=1)
+
+
+def lamina_bf16_trainer(data: Data, batch: int, n: int) -> Callable[[], float]:
+    """The same model with ``dtype="mixed_bfloat16"`` (bfloat16 Dense products)."""
+    return _fit_timer(lamina_model(dtype="mixed_bfloat16"), data, batch, n, warmups=1)
 
 
 # ----------------------------------------------------------------------------- keras on jax
@@ -151,6 +156,6 @@ def sklearn_trainer(data: Data, batch: int, n: int) -> Callable[[], float]:
 
 
 TRAINERS: Dict[str, Callable[[Data, int, int], Callable[[], float]]] = {
-    "lamina": lamina_trainer, "torch": torch_trainer, "torch_bf16": torch_bf16_trainer,
+    "lamina": lamina_trainer, "lamina_bf16": lamina_bf16_trainer, "torch": torch_trainer, "torch_bf16": torch_bf16_trainer,
     "keras": keras_trainer, "sklearn": sklearn_trainer,
 }

@@ -29,7 +29,7 @@ import traceback
 from typing import Any, Callable, Dict, Optional, TextIO
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CONTENDERS = ("lamina", "numpy", "torch", "torch_bf16", "keras", "sklearn")
+CONTENDERS = ("lamina", "lamina_bf16", "numpy", "torch", "torch_bf16", "keras", "sklearn")
 PARTS = ("train", "predict", "gemm")
 _KEEP: list = []  # the threadpoolctl limiter lives as long as the process
 
@@ -62,7 +62,7 @@ def setup_threads(contender: str, threads: int) -> Dict[str, Any]:
         import keras
         done["jax_devices"] = [str(d) for d in jax.devices()]
         done["keras_backend"] = keras.backend.backend()
-    elif contender == "lamina":
+    elif contender.startswith("lamina"):
         import lamina as lm
         lm.set_num_threads(threads)
         done["lamina"] = lm.get_num_threads()

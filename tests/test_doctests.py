@@ -14,7 +14,7 @@ MODULES = [
     "lamina", "lamina.models", "lamina.layers", "lamina.activations", "lamina.initializers",
     "lamina.regularizers", "lamina.losses", "lamina.optimizers", "lamina.metrics", "lamina.callbacks",
     "lamina.gradcheck", "lamina.data", "lamina.datasets", "lamina.utils", "lamina.io", "lamina.saving", "lamina.plotting",
-    "lamina.onnx", "lamina.sklearn",
+    "lamina.onnx", "lamina.sklearn", "lamina.dtype_policies",
 ]
 # Modules whose examples need an optional extra.
 EXTRAS = {"lamina.onnx": "onnxruntime", "lamina.sklearn": "sklearn"}

@@ -376,14 +376,14 @@ def _folded_pair_and_twin(dtype, center=True, scale=True, use_bias=True):
     return folded, apart
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "mixed_bfloat16"])
 @pytest.mark.parametrize("center,scale,use_bias", [(True, True, True), (False, False, False), (True, False, True)])
 def test_inference_folds_batch_normalization_into_the_dense_before_it_with_the_same_bits(dtype, center, scale,
                                                                                          use_bias):
     folded, apart = _folded_pair_and_twin(dtype, center, scale, use_bias)
     assert list(folded._net.folded_batch_norms()) == [1]
     assert list(apart._net.folded_batch_norms()) == []
-    x = np.random.default_rng(5).standard_normal((300, 20)).astype(dtype)
+    x = np.random.default_rng(5).standard_normal((300, 20)).astype(folded.dtype)
     expected = apart.predict(x, verbose=0)
     np.testing.assert_array_equal(folded.predict(x, verbose=0), expected)
     np.testing.assert_array_equal(folded(x), expected)

@@ -18,6 +18,7 @@
 #include "lamina/denormals.h"
 #include "lamina/finite.h"
 #include "lamina/gemm.h"
+#include "lamina/gemm_bf16.h"
 #include "lamina/initializers.h"
 #include "lamina/losses.h"
 #include "lamina/network.h"
@@ -679,6 +680,10 @@ void bind_network(py::module_& m, const char* name) {
                      "], received num_threads=" + std::to_string(n));
             net.num_threads = n;
         })
+        .def_property("bf16_products", [](const Net& net) { return net.bf16_products(); }, [](Net& net, bool on) {
+            serialized(net, [&] { net.set_bf16_products(on); });
+        }, "dtype='mixed_bfloat16': every Dense product with bfloat16 operands and float32 accumulation "
+           "(float32 networks only).")
         .def("set_optimizer", [](Net& net, const OptimizerConfig& config) {
             serialized(net, [&] { net.optimizer().configure(config, net.param_count()); });
         }, py::arg("config"))
@@ -976,6 +981,40 @@ PYBIND11_MODULE(_core, m) {
     }, py::arg("a"), py::arg("b"), py::arg("portable") = false,
        "a @ b with bfloat16 operands and float32 accumulation through packed pair panels (the VDPBF16PS "
        "kernel when bf16_kernels_enabled(), else or with portable its portable twin).");
+    m.def("gemm_bf16", [](bool ta, bool tb, const CArray<float>& a, const CArray<float>& b,
+                          const std::optional<std::string>& kernel) {
+        require_2d(a, "a");
+        require_2d(b, "b");
+        const index_t m = ta ? a.shape(1) : a.shape(0), k = ta ? a.shape(0) : a.shape(1);
+        const index_t kb = tb ? b.shape(1) : b.shape(0), n = tb ? b.shape(0) : b.shape(1);
+        if (k != kb) fail("inner dimensions differ: op(a) is (" + std::to_string(m) + ", " + std::to_string(k) +
+                          "), op(b) is (" + std::to_string(kb) + ", " + std::to_string(n) + ")");
+        Bf16Kernel which = bf16_gemm_kernel();
+        if (kernel) {
+            if (*kernel == "amx") which = Bf16Kernel::amx;
+            else if (*kernel == "avx512_bf16") which = Bf16Kernel::avx512_bf16;
+            else if (*kernel == "portable") which = Bf16Kernel::portable;
+            else fail("kernel must be 'amx', 'avx512_bf16', 'portable' or None, received kernel='" + *kernel + "'");
+            if (!bf16_gemm_kernel_available(which)) fail("kernel='" + *kernel + "' is not available on this CPU or build");
+        }
+        auto c = new_like_2d<float>(m, n);
+        float* dst = c.mutable_data();
+        const index_t lda = a.shape(1), ldb = b.shape(1);
+        ThreadScope threads(0);  // the process-wide count, as _core.gemm
+        py::gil_scoped_release release;
+        gemm_bf16_with(which, ta, tb, m, n, k, a.data(), lda, b.data(), ldb, dst, n);
+        return c;
+    }, py::arg("trans_a"), py::arg("trans_b"), py::arg("a"), py::arg("b"), py::arg("kernel") = py::none(),
+       "op(a) @ op(b) through the blocked, threaded bfloat16 GEMM of mixed_bfloat16 (gemm_bf16.h), with the "
+       "kernel in use (bf16_gemm_kernel()) or the one named.");
+    m.def("bf16_gemm_kernel", [] { return std::string(bf16_gemm_kernel_name(bf16_gemm_kernel())); },
+          "The tile kernel of mixed_bfloat16's products: 'amx', 'avx512_bf16' or 'portable'.");
+    m.def("bf16_gemm_kernels_available", [] {
+        std::vector<std::string> out;
+        for (Bf16Kernel k : {Bf16Kernel::amx, Bf16Kernel::avx512_bf16, Bf16Kernel::portable})
+            if (bf16_gemm_kernel_available(k)) out.emplace_back(bf16_gemm_kernel_name(k));
+        return out;
+    }, "The bfloat16 tile kernels this CPU and build can run, best first.");
     m.def("bf16_kernels_enabled", &bf16_kernels, "Whether the AVX512_BF16 kernels are in use.");
     m.def("rank_update", [](const py::array& x, const py::array& dz) {
         return by_dtype(dz, [&](auto t) -> py::object { using T = decltype(t);
@@ -1025,6 +1064,7 @@ PYBIND11_MODULE(_core, m) {
     m.def("gemm_kernels_available", &gemm_kernels_available,
           "The GEMM kernel tables this build and CPU can run, best first.");
     // Decide the kernel now: a bad LAMINA_GEMM_KERNEL fails the import with its ValueError
-    // instead of surfacing later from inside a computation.
+    // instead of surfacing later from inside a computation (LAMINA_BF16_AMX likewise).
     gemm_kernel_name();
+    bf16_gemm_kernel();
 }

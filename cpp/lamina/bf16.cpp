@@ -69,10 +69,11 @@ void bf16_round(const float* x, index_t n, bf16_t* out) {
     bf16_round_portable(x, n, out);
 }
 
-// A pair panel of width lanes (valid of them read): lane l, depth step p from src[l * ls + p * ps]
-// to dst[(p / 2) * 2 * width + 2 * l + p % 2], converted; invalid lanes and the odd tail zero.
-static void pack_pairs(const float* src, index_t ls, index_t ps, index_t width, index_t valid, index_t k,
-                       bf16_t* dst) {
+// Lane l, depth step p from src[l * ls + p * ps] to dst[(p / 2) * 2 * width + 2 * l + p % 2],
+// converted; lanes past valid and the odd tail zero.
+void bf16_pack_panel_portable(const float* src, index_t ld, bool lanes_are_rows, index_t width, index_t valid,
+                              index_t k, bf16_t* dst) {
+    const index_t ls = lanes_are_rows ? ld : 1, ps = lanes_are_rows ? 1 : ld;
     const index_t pairs = (k + 1) / 2;
     for (index_t q = 0; q < pairs; ++q)
         for (index_t l = 0; l < width; ++l)
@@ -82,13 +83,21 @@ static void pack_pairs(const float* src, index_t ls, index_t ps, index_t width, 
             }
 }
 
+void bf16_pack_panel(const float* src, index_t ld, bool lanes_are_rows, index_t width, index_t valid, index_t k,
+                     bf16_t* dst) {
+#if defined(LAMINA_HAVE_AVX512BF16_TU)
+    if (bf16_kernels()) return bf16_detail::pack_panel_avx512bf16(src, ld, lanes_are_rows, width, valid, k, dst);
+#endif
+    bf16_pack_panel_portable(src, ld, lanes_are_rows, width, valid, k, dst);
+}
+
 // A (mr, k) rows of lda: lanes are rows. B (k, nr) rows of ldb: lanes are columns.
 void bf16_pack_a(const float* a, index_t lda, index_t mr, index_t k, bf16_t* ap) {
-    pack_pairs(a, lda, 1, kBf16MR, mr, k, ap);
+    bf16_pack_panel_portable(a, lda, true, kBf16MR, mr, k, ap);
 }
 
 void bf16_pack_b(const float* b, index_t ldb, index_t k, index_t nr, bf16_t* bp) {
-    pack_pairs(b, 1, ldb, kBf16NR, nr, k, bp);
+    bf16_pack_panel_portable(b, ldb, false, kBf16NR, nr, k, bp);
 }
 
 void bf16_gemm_tile_portable(index_t k, const bf16_t* ap, const bf16_t* bp, bool accumulate, float* c,

@@ -1,6 +1,6 @@
 // bfloat16 groundwork for mixed precision: float -> bfloat16 conversion and a micro-kernel over
 // packed bfloat16 panels with float32 accumulation, each with a portable twin that gives the same
-// bits. Not yet used by the model (dtype="mixed_bfloat16" is not wired in).
+// bits. gemm_bf16.h builds the blocked, threaded product of dtype="mixed_bfloat16" on them.
 //
 // Conversion is round-to-nearest-even with the semantics of VCVTNEPS2BF16: a subnormal input
 // becomes a zero of the same sign, a NaN stays a NaN (sign and top payload bits kept, quiet bit
@@ -35,6 +35,18 @@ constexpr index_t kBf16MR = 12, kBf16NR = 32;
 void bf16_pack_a(const float* a, index_t lda, index_t mr, index_t k, bf16_t* ap);
 void bf16_pack_b(const float* b, index_t ldb, index_t k, index_t nr, bf16_t* bp);
 
+// The general pair panel both are: `width` lanes (kBf16MR or kBf16NR), the first `valid` read
+// from src and the rest zero, over k depth steps; element (lane l, step p) at
+// dst[(p / 2) * 2 * width + 2 * l + p % 2], the odd step of an odd k zero.
+//   lanes_are_rows:  lane l is src row l, step p its column p  (src (valid, k), row stride ld)
+//   otherwise:       lane l is src column l, step p its row p  (src (k, valid), row stride ld)
+// So a transposed operand is packed as it is read. With the AVX512_BF16 conversion when
+// bf16_kernels(), else the portable twin; the same bits either way.
+void bf16_pack_panel(const float* src, index_t ld, bool lanes_are_rows, index_t width, index_t valid, index_t k,
+                     bf16_t* dst);
+void bf16_pack_panel_portable(const float* src, index_t ld, bool lanes_are_rows, index_t width, index_t valid,
+                              index_t k, bf16_t* dst);
+
 // C (mr, nr) = [C +] a (mr, k) * b (k, nr), float32, from packed panels (see above). Each
 // element is one float32 chain over the pairs in ascending order, adding the pair's odd step
 // first, then its even step, each addition a single rounding (round-to-nearest-even) with
@@ -62,6 +74,8 @@ namespace bf16_detail {
 void round_avx512bf16(const float* x, index_t n, bf16_t* out);
 void gemm_tile_avx512bf16(index_t k, const bf16_t* ap, const bf16_t* bp, bool accumulate, float* c,
                           index_t ldc, index_t mr, index_t nr);
+void pack_panel_avx512bf16(const float* src, index_t ld, bool lanes_are_rows, index_t width, index_t valid,
+                           index_t k, bf16_t* dst);
 }  // namespace bf16_detail
 
 }  // namespace lamina

@@ -1,12 +1,14 @@
-// AVX512_BF16 kernels (bf16.h): VCVTNEPS2BF16 conversion and a 12 x 32 VDPBF16PS micro-kernel over
-// packed pair panels. Compiled alone with -mavx512bf16; internal linkage except the two entries
+// AVX512_BF16 kernels (bf16.h): VCVTNEPS2BF16 conversion, pair-panel packing and a 12 x 32
+// VDPBF16PS micro-kernel over packed pair panels. Compiled alone with -mavx512bf16; internal linkage except the two entries
 // bf16.cpp calls after checking the CPU (numpy#25274; see gemm_avx2.cpp).
 #include "lamina/bf16.h"
 
 #if defined(LAMINA_HAVE_AVX512BF16_TU) && defined(__AVX512BF16__) && defined(__AVX512VL__)
 #include <immintrin.h>
 
+#include <cstdint>
 #include <cstring>
+#include <limits>
 
 namespace lamina {
 namespace bf16_detail {
@@ -21,6 +23,14 @@ __m512bh as_bh(__m512i v) {
     __m512bh out;
     std::memcpy(&out, &v, sizeof out);
     return out;
+}
+
+// 16 floats (the first n of them, the rest zero) rounded to bfloat16, one per 32-bit lane (high half zero).
+__m512i round_to_lanes(const float* x, index_t n) {
+    const __m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(first_lanes(n), x));
+    __m256i bits;
+    std::memcpy(&bits, &h, sizeof bits);
+    return _mm512_cvtepu16_epi32(bits);
 }
 
 }  // namespace
@@ -67,6 +77,54 @@ void gemm_tile_avx512bf16(index_t k, const bf16_t* ap, const bf16_t* bp, bool ac
             const __m512 r = accumulate ? _mm512_add_ps(_mm512_maskz_loadu_ps(m, dst), acc[i][v]) : acc[i][v];
             _mm512_mask_storeu_ps(dst, m, r);
         }
+}
+
+// dst: a pair panel (bf16.h, bf16_pack_panel) of width lanes, valid of them from src, k steps. Each
+// 32-bit word of the panel is one lane's pair (even step low, odd step high).
+//   lanes along columns (src (k, valid)): rows 2q and 2q + 1 converted 16 lanes at a time and
+//     merged into the words of pair q, stored contiguously.
+//   lanes along rows (src (valid, k)): a row's 32 consecutive steps are 16 consecutive pairs,
+//     converted in one VCVTNE2PS2BF16 and scattered to their pairs' words (stride width).
+void pack_panel_avx512bf16(const float* src, index_t ld, bool lanes_are_rows, index_t width, index_t valid,
+                           index_t k, bf16_t* dst) {
+    const index_t pairs = (k + 1) / 2;
+    if (valid > width) valid = width;
+    if (!lanes_are_rows) {
+        for (index_t q = 0; q < pairs; ++q) {
+            const float* r0 = src + 2 * q * ld;
+            const bool has_odd = 2 * q + 1 < k;
+            for (index_t l0 = 0; l0 < width; l0 += 16) {
+                const __m512i even = round_to_lanes(r0 + l0, valid - l0);
+                const __m512i odd = has_odd ? round_to_lanes(r0 + ld + l0, valid - l0) : _mm512_setzero_si512();
+                _mm512_mask_storeu_epi32(dst + 2 * (q * width + l0), first_lanes(width - l0),
+                                         _mm512_or_si512(even, _mm512_slli_epi32(odd, 16)));
+            }
+        }
+        return;
+    }
+    // Scatter indices are 32-bit: a panel too large for them takes the portable twin (same bits).
+    if (pairs * width > std::numeric_limits<std::int32_t>::max() / 2)
+        return bf16_pack_panel_portable(src, ld, lanes_are_rows, width, valid, k, dst);
+    const __m512i stride = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32(static_cast<int>(width)));
+    for (index_t l = 0; l < width; ++l) {
+        if (l >= valid) {
+            for (index_t q = 0; q < pairs; ++q) dst[q * 2 * width + 2 * l] = dst[q * 2 * width + 2 * l + 1] = 0;
+            continue;
+        }
+        const float* row = src + l * ld;
+        for (index_t q0 = 0; q0 < pairs; q0 += 16) {
+            const index_t p0 = 2 * q0;
+            const __m512 lo = _mm512_maskz_loadu_ps(first_lanes(k - p0), row + p0);
+            const __m512 hi = _mm512_maskz_loadu_ps(first_lanes(k - p0 - 16), row + p0 + 16);
+            const __m512bh h = _mm512_cvtne2ps_pbh(hi, lo);
+            __m512i words;
+            std::memcpy(&words, &h, sizeof words);
+            const __m512i index = _mm512_add_epi32(stride, _mm512_set1_epi32(static_cast<int>(q0 * width)));
+            _mm512_mask_i32scatter_epi32(dst + 2 * l, first_lanes(pairs - q0), index, words, 4);
+        }
+    }
 }
 
 }  // namespace bf16_detail

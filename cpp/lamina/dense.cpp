@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <type_traits>
 
 #include "lamina/gemm.h"
+#include "lamina/gemm_bf16.h"
 
 namespace lamina {
 
@@ -44,31 +46,43 @@ void bias_batch_norm_tile(const void* ctx, T* c, index_t ldc, index_t i0, index_
     batch_norm_rows(e.out + i0 * e.ld_out + j0, e.ld_out, c, ldc, e.mean + j0, e.inv_std + j0, affine, rows, cols);
 }
 
+// C (m, n) = op(A) op(B): the model's GEMM, or with bf16 the bfloat16 one (float32 models only).
+template <typename T>
+void product(bool bf16, bool trans_a, bool trans_b, index_t m, index_t n, index_t k, const T* A, index_t lda,
+             const T* B, index_t ldb, T* C, index_t ldc, const TileEpilogue<T>* epilogue = nullptr) {
+    if (!bf16) return gemm<T>(trans_a, trans_b, m, n, k, T(1), A, lda, B, ldb, T(0), C, ldc, epilogue);
+    if constexpr (std::is_same_v<T, float>)
+        gemm_bf16(trans_a, trans_b, m, n, k, A, lda, B, ldb, C, ldc, epilogue);
+    else
+        throw std::logic_error("bfloat16 products need a float32 network");
+}
+
 }  // namespace
 
 template <typename T>
 void dense_batch_norm_forward(T* z, T* out, const T* x, const T* W, const T* b, index_t batch, index_t in,
-                              index_t units, const double* mean, const double* inv_std, NormAffine<T> affine) {
+                              index_t units, const double* mean, const double* inv_std, NormAffine<T> affine,
+                              bool bf16) {
     const BiasBatchNorm<T> work{b, mean, inv_std, affine, out, units};
     const TileEpilogue<T> epilogue{&bias_batch_norm_tile<T>, &work};
-    gemm<T>(false, false, batch, units, in, T(1), x, in, W, units, T(0), z, units, &epilogue);
+    product(bf16, false, false, batch, units, in, x, in, W, units, z, units, &epilogue);
 }
 
 template <typename T>
 void dense_forward(T* z, const T* x, const T* W, const T* b, index_t batch, index_t in,
-                   index_t units, Activation act, T* a) {
+                   index_t units, Activation act, T* a, bool bf16) {
     if (a != nullptr && !is_elementwise(act))
         throw std::invalid_argument("dense_forward applies elementwise activations only");
     const BiasActivation<T> work{b, act, a, units};
     const TileEpilogue<T> epilogue{&bias_activation_tile<T>, &work};
     const bool any = b != nullptr || a != nullptr;
-    gemm<T>(false, false, batch, units, in, T(1), x, in, W, units, T(0), z, units, any ? &epilogue : nullptr);
+    product<T>(bf16, false, false, batch, units, in, x, in, W, units, z, units, any ? &epilogue : nullptr);
 }
 
 template <typename T>
 void dense_backward(T* dx, T* dW, T* db, const T* dz, const T* x, const T* W, index_t batch,
-                    index_t in, index_t units) {
-    if (dW != nullptr) gemm<T>(true, false, in, units, batch, T(1), x, in, dz, units, T(0), dW, units);
+                    index_t in, index_t units, bool bf16) {
+    if (dW != nullptr) product<T>(bf16, true, false, in, units, batch, x, in, dz, units, dW, units);
     if (db != nullptr) {
         // Rows in order: the sum is the same for any thread count.
         std::fill(db, db + units, T(0));
@@ -77,20 +91,20 @@ void dense_backward(T* dx, T* dW, T* db, const T* dz, const T* x, const T* W, in
             for (index_t j = 0; j < units; ++j) db[j] += dzr[j];
         }
     }
-    if (dx != nullptr) gemm<T>(false, true, batch, in, units, T(1), dz, units, W, units, T(0), dx, in);
+    if (dx != nullptr) product<T>(bf16, false, true, batch, in, units, dz, units, W, units, dx, in);
 }
 
 template void dense_forward<float>(float*, const float*, const float*, const float*, index_t,
-                                   index_t, index_t, Activation, float*);
+                                   index_t, index_t, Activation, float*, bool);
 template void dense_forward<double>(double*, const double*, const double*, const double*, index_t,
-                                    index_t, index_t, Activation, double*);
+                                    index_t, index_t, Activation, double*, bool);
 template void dense_batch_norm_forward<float>(float*, float*, const float*, const float*, const float*, index_t,
-                                              index_t, index_t, const double*, const double*, NormAffine<float>);
+                                              index_t, index_t, const double*, const double*, NormAffine<float>, bool);
 template void dense_batch_norm_forward<double>(double*, double*, const double*, const double*, const double*, index_t,
-                                               index_t, index_t, const double*, const double*, NormAffine<double>);
+                                               index_t, index_t, const double*, const double*, NormAffine<double>, bool);
 template void dense_backward<float>(float*, float*, float*, const float*, const float*,
-                                    const float*, index_t, index_t, index_t);
+                                    const float*, index_t, index_t, index_t, bool);
 template void dense_backward<double>(double*, double*, double*, const double*, const double*,
-                                     const double*, index_t, index_t, index_t);
+                                     const double*, index_t, index_t, index_t, bool);
 
 }  // namespace lamina

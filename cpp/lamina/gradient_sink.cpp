@@ -24,7 +24,7 @@ void StoringSink<T>::dense(const DenseGradient<T>& layer) {
     const DenseParams& d = layer.d;
     T* dW = grads_ + d.kernel_offset;
     T* db = d.bias_offset >= 0 ? grads_ + d.bias_offset : nullptr;
-    if (layer.n > 0 && layer.n <= FusedUpdateSink<T>::kMaxRows) {
+    if (layer.n > 0 && layer.n <= FusedUpdateSink<T>::kMaxRows && !bf16) {
         // The fused sink's kernel (which reads row 0, so not for a zero-row step: the GEMM
         // writes zeros then), so storing a small batch's gradient changes no bit of it.
         rank_n_rows(dW, layer.x, d.in, layer.dz, d.units, layer.n, d.in);
@@ -32,7 +32,7 @@ void StoringSink<T>::dense(const DenseGradient<T>& layer) {
                        static_cast<const T*>(nullptr), layer.n, d.in, d.units);
     } else {
         dense_backward(static_cast<T*>(nullptr), dW, db, layer.dz, layer.x, static_cast<const T*>(nullptr),
-                       layer.n, d.in, d.units);
+                       layer.n, d.in, d.units, bf16);
     }
     if (!layer.regularized()) return;
     // Fixed chunks: the same pieces whatever the thread count (elementwise anyway).

@@ -52,6 +52,7 @@ class StoringSink final : public GradientSink<T> {
 public:
     StoringSink(const T* params, T* grads) : params_(params), grads_(grads) {}
     void dense(const DenseGradient<T>& layer) override;
+    bool bf16 = false;  // dW through the bfloat16 GEMM (Network::set_bf16_products)
 
 private:
     const T* params_;

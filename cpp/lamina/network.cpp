@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "lamina/dense.h"
 #include "lamina/normalization.h"
@@ -310,16 +311,16 @@ const T* Network<T>::forward(const T* x, index_t n, bool training, bool outputs_
             const T* b = d.bias_offset >= 0 ? params_.data() + d.bias_offset : nullptr;
             const T* W = params_.data() + d.kernel_offset;
             if (s.activation == Activation::Linear) {
-                dense_forward(z, in, W, b, n, d.in, d.units);
+                dense_forward(z, in, W, b, n, d.in, d.units, Activation::Linear, static_cast<T*>(nullptr), bf16_products_);
                 out_[l] = z;
             } else if (is_elementwise(s.activation)) {
                 // Prediction needs no pre-activation: the activation overwrites z in place, one
                 // stream of writes fewer. Losses and backward passes read z.
                 T* a = outputs_only && !training ? z : a_[l].data();
-                dense_forward(z, in, W, b, n, d.in, d.units, s.activation, a);
+                dense_forward(z, in, W, b, n, d.in, d.units, s.activation, a, bf16_products_);
                 out_[l] = a;
             } else {
-                dense_forward(z, in, W, b, n, d.in, d.units);
+                dense_forward(z, in, W, b, n, d.in, d.units, Activation::Linear, static_cast<T*>(nullptr), bf16_products_);
                 activation_forward(s.activation, a_[l].data(), z, n, d.units);
                 out_[l] = a_[l].data();
             }
@@ -502,7 +503,7 @@ void Network<T>::dense_batch_norm_inference(std::size_t l, const T* in, index_t 
     moving_moments(mean, inv_std, P + p.mean_offset, P + p.var_offset, d.units, layers_[l + 1].epsilon);
     norm_batch_stats_[l + 1] = false;
     dense_batch_norm_forward(z_[l].data(), a_[l + 1].data(), in, P + d.kernel_offset, b, n, d.in, d.units, mean,
-                             inv_std, affine);
+                             inv_std, affine, bf16_products_);
     out_[l] = z_[l].data();
     in_[l + 1] = out_[l];
     out_[l + 1] = a_[l + 1].data();
@@ -595,7 +596,16 @@ void Network<T>::set_norm_trainable(index_t norm_index, bool trainable) {
 template <typename T>
 bool Network<T>::fuses(index_t n) const {
     // Normalization parameters are stored, not fused: their gradient is a few columns.
-    return n > 0 && n <= kFusedBatch && !hook_ && !optimizer_.clips() && !track_gradient_norms && norm_.empty();
+    return n > 0 && n <= kFusedBatch && !hook_ && !optimizer_.clips() && !track_gradient_norms && norm_.empty() &&
+           !bf16_products_;
+}
+
+template <typename T>
+void Network<T>::set_bf16_products(bool on) {
+    if (on && !std::is_same_v<T, float>)
+        throw std::invalid_argument("bfloat16 products (mixed_bfloat16) need a float32 network");
+    bf16_products_ = on;
+    storing_sink_.bf16 = on;
 }
 
 template <typename T>
@@ -717,7 +727,7 @@ void Network<T>::backward(index_t n, GradientSink<T>& sink) {
         // dx first: it needs this step's weights, which a fused sink changes.
         if (needs_input_grad_[l])
             dense_backward(spare, static_cast<T*>(nullptr), static_cast<T*>(nullptr), g, in_[l],
-                           params_.data() + d.kernel_offset, n, d.in, d.units);
+                           params_.data() + d.kernel_offset, n, d.in, d.units, bf16_products_);
         sink.dense(DenseGradient<T>{d, g, in_[l], n, s.l1, s.l2});
         if (!needs_input_grad_[l]) break;
         std::swap(g, spare);

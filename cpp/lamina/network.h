@@ -191,6 +191,13 @@ public:
     // BatchNormalization also normalizes with its moving statistics, as in Keras.
     void set_norm_trainable(index_t norm_index, bool trainable);
 
+    // dtype="mixed_bfloat16" (float32 networks only; throws std::invalid_argument otherwise):
+    // every Dense product (forward x W, dW = x^T dz, dx = dz W^T) goes through gemm_bf16, with
+    // bfloat16 operands and float32 accumulation. Weights, biases, optimizer state, losses and
+    // the other layers stay float32. Such steps are never fused (the fused sink forms dW in float32).
+    void set_bf16_products(bool on);
+    bool bf16_products() const { return bf16_products_; }
+
     // Serializes use of one network from several Python threads.
     std::mutex& mutex() { return mutex_; }
     // The BatchNormalization layers that inference folds into the Dense before them.
@@ -254,6 +261,8 @@ private:
     std::vector<T> batch_x_, batch_y_, batch_w_;
     static constexpr index_t kPenaltyChunk = 4096;      // fixed, so sums never depend on threads
     mutable std::vector<double> penalty_partials_;      // (2 * chunks) of the largest kernel
+
+    bool bf16_products_ = false;
 
     std::mutex mutex_;
 };

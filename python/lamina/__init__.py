@@ -29,6 +29,7 @@ from lamina import (
     data,
     datasets,
     distributed,
+    dtype_policies,
     initializers,
     layers,
     losses,
@@ -53,7 +54,7 @@ __version__: str = _core.__version__
 __all__ = [
     "Sequential", "load_model", "save_model", "gradient_check", "GradientCheckReport", "set_num_threads", "get_num_threads", "max_threads",
     "set_flush_denormals", "get_flush_denormals", "build_info", "activations", "augmentation", "normalization", "callbacks", "data", "datasets",
-    "initializers", "layers", "losses", "metrics", "onnx", "optimizers", "regularizers", "utils", "distributed", "__version__",
+    "initializers", "layers", "losses", "metrics", "onnx", "optimizers", "regularizers", "utils", "distributed", "dtype_policies", "__version__",
 ]
 
 
@@ -128,16 +129,18 @@ def get_flush_denormals() -> bool:
 
 
 def build_info() -> Dict[str, Any]:
-    """How this build runs: version, the GEMM kernel in use, OpenMP on/off, thread count,
+    """How this build runs: version, the GEMM kernel in use, the bfloat16 tile kernel of
+    ``dtype="mixed_bfloat16"`` (``amx``, ``avx512_bf16`` or ``portable``), OpenMP on/off, thread count,
     whether training flushes subnormals to zero, and ``distributed``: None, or after
     ``lm.distributed.init()`` this process's rank, size, ranks on its host and threads per rank.
 
     >>> sorted(build_info())
-    ['distributed', 'flush_denormals', 'gemm_kernel', 'openmp', 'threads', 'version']
+    ['bf16_kernel', 'distributed', 'flush_denormals', 'gemm_kernel', 'openmp', 'threads', 'version']
     """
     return {
         "version": __version__,
         "gemm_kernel": _core.gemm_kernel_name(),
+        "bf16_kernel": _core.bf16_gemm_kernel(),
         "openmp": bool(_core.openmp_enabled()),
         "threads": get_num_threads(),
         "flush_denormals": get_flush_denormals(),

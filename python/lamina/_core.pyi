@@ -443,6 +443,14 @@ class Network32:
         batches past the end of the data are zero-row steps (hook and update still run).
         """
     @property
+    def bf16_products(self) -> bool:
+        """
+        dtype='mixed_bfloat16': every Dense product with bfloat16 operands and float32 accumulation (float32 networks only).
+        """
+    @bf16_products.setter
+    def bf16_products(self, arg1: bool) -> None:
+        ...
+    @property
     def dropout_row_offset(self) -> int:
         """
         Rows before this batch in a larger one (distributed training): dropout draws that batch's masks.
@@ -569,6 +577,14 @@ class Network64:
         batches past the end of the data are zero-row steps (hook and update still run).
         """
     @property
+    def bf16_products(self) -> bool:
+        """
+        dtype='mixed_bfloat16': every Dense product with bfloat16 operands and float32 accumulation (float32 networks only).
+        """
+    @bf16_products.setter
+    def bf16_products(self, arg1: bool) -> None:
+        ...
+    @property
     def dropout_row_offset(self) -> int:
         """
         Rows before this batch in a larger one (distributed training): dropout draws that batch's masks.
@@ -656,6 +672,14 @@ def bf16_gemm(a: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], b: typ
     """
     a @ b with bfloat16 operands and float32 accumulation through packed pair panels (the VDPBF16PS kernel when bf16_kernels_enabled(), else or with portable its portable twin).
     """
+def bf16_gemm_kernel() -> str:
+    """
+    The tile kernel of mixed_bfloat16's products: 'amx', 'avx512_bf16' or 'portable'.
+    """
+def bf16_gemm_kernels_available() -> list[str]:
+    """
+    The bfloat16 tile kernels this CPU and build can run, best first.
+    """
 def bf16_kernels_enabled() -> bool:
     """
     Whether the AVX512_BF16 kernels are in use.
@@ -679,6 +703,10 @@ def fused_loss(loss: Loss, z: numpy.ndarray, y: numpy.ndarray, scale: typing.Sup
 def gemm(trans_a: bool, trans_b: bool, alpha: typing.SupportsFloat | typing.SupportsIndex, a: numpy.ndarray, b: numpy.ndarray, beta: typing.SupportsFloat | typing.SupportsIndex, c: numpy.ndarray) -> None:
     """
     c = alpha * op(a) @ op(b) + beta * c, in place (c's dtype chooses float32 or float64).
+    """
+def gemm_bf16(trans_a: bool, trans_b: bool, a: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], b: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], kernel: str | None = None) -> numpy.typing.NDArray[numpy.float32]:
+    """
+    op(a) @ op(b) through the blocked, threaded bfloat16 GEMM of mixed_bfloat16 (gemm_bf16.h), with the kernel in use (bf16_gemm_kernel()) or the one named.
     """
 def gemm_kernel_name() -> str:
     """

@@ -211,7 +211,7 @@ class Run:
         return {
             "layers": json.dumps(m.get_config()["layers"], sort_keys=True, default=str),
             "trainable": json.dumps([bool(getattr(l, "trainable", True)) for l in m.layers]),
-            "dtype": m.dtype,
+            "dtype": m.dtype_policy.name,
             "compile": json.dumps(m.compile_config(), sort_keys=True, default=str),
             "parameters": str(self.net.param_count),
             "standardizer": "none" if std is None else _digest(np.concatenate([std.mean_, std.scale_])),

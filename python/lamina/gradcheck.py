@@ -9,7 +9,9 @@ backprop's ``d theta_k`` by
 and the check passes when ``difference < threshold`` (default 1e-7: a correct float64 backprop
 lands around 1e-9 to 1e-11; a bug lands far above 1e-5). J is the compiled loss plus any
 regularization penalty, evaluated with dropout off, on a float64 copy of the model whatever its
-dtype. Both J and the differences are computed by the C++ core.
+dtype. Both J and the differences are computed by the C++ core. A ``"mixed_bfloat16"`` model is
+checked the same way, with float64 products: rounding operands to bfloat16 has no derivative,
+so the check covers its layers' backward passes, not the bfloat16 rounding.
 
 ``training=True`` checks the network as ``fit`` trains it instead: dropout masks, noise and
 augmentations are drawn once, at the model's current step, and held fixed for every evaluation

@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Generator, Iterable, List, Optional, Seq
 
 import numpy as np
 
-from lamina import _core, _prefetch, _sources, _weights, losses, normalization, optimizers, saving, training
+from lamina import _core, _prefetch, _sources, _weights, dtype_policies, losses, normalization, optimizers, saving, training
 from lamina import _validation as check
 from lamina import callbacks as callbacks_module
 from lamina import distributed as distributed_module
@@ -28,18 +28,8 @@ from lamina.data import Standardizer
 from lamina.layers import Input, Layer
 from lamina.progress import PassProgress, ProgressDisplay
 
-_DTYPES = {"float32": np.float32, "float64": np.float64}
+_DTYPES = {"float32": np.float32, "float64": np.float64}  # by variable dtype (model.dtype)
 _CORE = {"float32": _core.Network32, "float64": _core.Network64}
-
-
-def _dtype_name(dtype: Any) -> str:
-    try:
-        name = np.dtype(dtype).name
-    except TypeError:
-        name = None
-    if name not in _DTYPES:
-        raise ValueError(f"dtype must be 'float32' or 'float64', received dtype={check.describe(dtype)}")
-    return name
 
 
 class Sequential:
@@ -60,7 +50,7 @@ class Sequential:
         if seed is None:
             seed = secrets.randbits(63)
         self.seed = check.bounded_int(seed, "seed", 0, 2**64 - 1)  # the core's 64-bit seed
-        self.dtype = _dtype_name(dtype)
+        self._dtype_policy = dtype_policies.get(dtype)
         self.name = name or "sequential"
         self._layers: List[Layer] = []
         self._layer_names: Set[str] = set()  # add's duplicate check in O(1); a held layer's name is fixed
@@ -86,6 +76,24 @@ class Sequential:
             for layer in layers:
                 self.add(layer)
             self._build_if_pending()  # once, for the whole list (Keras builds here too)
+
+    # ----------------------------------------------------------------- dtype
+    @property
+    def dtype_policy(self) -> dtype_policies.DTypePolicy:
+        """The dtype policy the model was made with (``dtype=`` of the constructor): "float32",
+        "float64" or "mixed_bfloat16" (see ``lm.dtype_policies``)."""
+        return self._dtype_policy
+
+    @property
+    def dtype(self) -> str:
+        """What the weights, inputs, targets and predictions are held in (Keras's variable
+        dtype): "float32" under "mixed_bfloat16"."""
+        return self._dtype_policy.variable_dtype
+
+    @property
+    def compute_dtype(self) -> str:
+        """What the Dense products compute in: "bfloat16" under "mixed_bfloat16"."""
+        return self._dtype_policy.compute_dtype
 
     # ----------------------------------------------------------------- structure
     @property
@@ -245,6 +253,8 @@ class Sequential:
         if input_shape is not None and self.input_dims is None:
             self._input_layer = Input(shape=dims)
         net.num_threads = self._num_threads or 0
+        if self._dtype_policy.bf16_products:
+            net.bf16_products = True
         self._core_net = net
         net.set_gradient_hook(self._gradient_hook)
         if self.loss is not None:
@@ -334,6 +344,9 @@ class Sequential:
             print_fn("".join(c.ljust(w) for c, w in zip(row, width)))
         print_fn("=" * sum(width))
         print_fn(f"Total params: {total:,}" if total is not None else "Total params: ? (model not built)")
+        if self._dtype_policy.bf16_products:
+            print_fn(f"Dtype policy: {self._dtype_policy.name} ({self.dtype} weights, "
+                     f"{self.compute_dtype} products)")
         print_fn(line)
 
     def _weight_shapes(self, input_dims: Optional[Tuple[int, ...]] = None) -> List[Tuple[Layer, Tuple[int, ...]]]:
@@ -928,7 +941,7 @@ class Sequential:
         if self._input_layer is not None:
             layers.append({"class_name": "Input", "config": self._input_layer.get_config()})
         layers += [{"class_name": type(l).__name__, "config": l.get_config()} for l in self._layers]
-        return {"name": self.name, "seed": self.seed, "dtype": self.dtype, "layers": layers}
+        return {"name": self.name, "seed": self.seed, "dtype": self._dtype_policy.name, "layers": layers}
 
     @classmethod
     def from_config(cls, config: Dict[str, Any]) -> "Sequential":
@@ -940,7 +953,7 @@ class Sequential:
         return model
 
     def __repr__(self) -> str:
-        return (f"Sequential(name={self.name!r}, layers={self._layers!r}, dtype={self.dtype!r}, "
+        return (f"Sequential(name={self.name!r}, layers={self._layers!r}, dtype={self._dtype_policy.name!r}, "
                 f"built={self.built}, compiled={self.loss is not None})")
 
 

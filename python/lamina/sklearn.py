@@ -51,7 +51,9 @@ How the parameters map onto lamina
 * ``random_state`` seeds lamina's counter-based generator (initial weights, shuffles, dropout
   masks, all independent of the thread count); the early-stopping split uses it too.
 * ``dtype``: None (default) trains float32 inputs in float32 and any other input in float64,
-  as scikit-learn's own MLPs do; ``"float32"`` (fastest) or ``"float64"`` forces one.
+  as scikit-learn's own MLPs do; ``"float32"`` (fastest) or ``"float64"`` forces one;
+  ``"mixed_bfloat16"`` holds data and weights in float32 with bfloat16 products (see
+  ``lm.dtype_policies``).
 * ``fit(X, y, sample_weight=)``: scikit-learn's MLPs divide each batch's weighted loss by the
   batch's weight sum (and the penalty by it too). lamina's core divides by the number of
   samples (Keras's rule), so the estimators rescale the weights to mean 1 and give the penalty
@@ -97,7 +99,8 @@ from lamina.models import Sequential
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _ACTIVATION_ALIASES = {"identity": "linear", "logistic": "sigmoid"}
-_DTYPES = {"float32": np.float32, "float64": np.float64}
+# dtype= -> what X and y are held in (the model's variable dtype)
+_DTYPES = {"float32": np.float32, "float64": np.float64, "mixed_bfloat16": np.float32}
 # Below this many floating-point operations per call into the core (a training step, or a
 # prediction), the estimators run the core on one thread: for the small problems scikit-learn
 # tools fit again and again, waking OpenMP threads costs more than the work, and on a busy
@@ -263,7 +266,8 @@ class _BaseMLP(BaseEstimator):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name} must be True or False, received {name}={getattr(self, name)!r}")
         if self.dtype is not None and self.dtype not in _DTYPES:
-            raise ValueError(f"dtype must be None, 'float32' or 'float64', received dtype={self.dtype!r}")
+            raise ValueError(f"dtype must be None, 'float32', 'float64' or 'mixed_bfloat16', "
+                             f"received dtype={self.dtype!r}")
 
     def _optimizer(self) -> _optimizers.Optimizer:
         lr = float(self.learning_rate_init)
@@ -307,7 +311,8 @@ class _BaseMLP(BaseEstimator):
                 layers.append(_layers.Dropout(float(self.dropout), name=f"dropout_{i}"))
         layers.append(_layers.Dense(units, activation=out_activation, name="output",
                                     kernel_regularizer=_regularizers.L2(l2) if l2 > 0 else None))
-        model = Sequential(layers, seed=seed, dtype=np.dtype(dtype).name, name=type(self).__name__)
+        policy = "mixed_bfloat16" if self.dtype == "mixed_bfloat16" else np.dtype(dtype).name
+        model = Sequential(layers, seed=seed, dtype=policy, name=type(self).__name__)
         model.compile(optimizer=self._optimizer(), loss=loss)
         self.n_layers_ = len(self._hidden_sizes()) + 2
         self.out_activation_ = {"sigmoid": "logistic", "linear": "identity"}.get(out_activation, out_activation)
