@@ -341,13 +341,18 @@ void gemm_small_m(const Problem<T>& P, int nthreads) {
     const auto ukr = Traits<T>::k().tile;
     const index_t m = P.m, n = P.n, k = P.k;
     const index_t kc_max = depth_block<Blk>(k);
-    T* ap = tl_shared.get<T>(ceil_div(m, MR) * MR * k);
-    pack_a<T, MR>(P.ta, P.A, P.lda, 0, m, 0, k, ap);  // panel r at ap + r * MR * k, step p at + p * MR
     // Work units: for m == 1 with B in place, kGemvW-wide row-vector blocks first (see
     // gemm_kernels.h); then NR-wide micro-kernel blocks for the remaining columns.
     constexpr index_t W = Traits<T>::kGemvW;
     const bool use_gemv = m == 1 && !P.tb && P.cs_c == 1;
     const index_t wide = use_gemv ? n / W : 0, j_rest = wide * W;
+    // A row vector that only row-vector blocks read is read where it is (step p at A + p);
+    // otherwise op(A) is packed, panel r at ap + r * MR * k, step p at + p * MR.
+    const bool a_in_place = use_gemv && !P.ta && j_rest == n;
+    T* ap = a_in_place ? nullptr : tl_shared.get<T>(ceil_div(m, MR) * MR * k);
+    if (!a_in_place) pack_a<T, MR>(P.ta, P.A, P.lda, 0, m, 0, k, ap);
+    const T* a_vec = a_in_place ? P.A : ap;
+    const index_t inc_a = a_in_place ? 1 : MR;
     const index_t units = wide + ceil_div(n - j_rest, NR);
     const auto gemv = Traits<T>::k().gemv;
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
@@ -357,8 +362,8 @@ void gemm_small_m(const Problem<T>& P, int nthreads) {
         for (index_t u = u0; u < u1; ++u) {
             if (u < wide) {
                 for (index_t pc = 0; pc < k; pc += kc_max)
-                    gemv(std::min(kc_max, k - pc), ap + pc * MR, MR, P.B + pc * P.ldb + u * W, P.ldb, P.alpha,
-                         pc == 0 ? P.beta : T(1), P.C + u * W);
+                    gemv(std::min(kc_max, k - pc), a_vec + pc * inc_a, inc_a, P.B + pc * P.ldb + u * W, P.ldb,
+                         P.alpha, pc == 0 ? P.beta : T(1), P.C + u * W);
                 continue;
             }
             const index_t j0 = j_rest + (u - wide) * NR, nr = std::min(NR, n - j0);
@@ -663,7 +668,10 @@ GemmPlan plan_for(const Problem<T>& P) {
         return GemmPlan{path, threads > 1 ? split : GemmSplit::none, threads, transposed};
     };
     if (sparse_rows_suit(P)) return make(GemmPath::sparse_rows, GemmSplit::columns, ceil_div(P.n, Traits<T>::kSparseW) * P.m);
-    if (P.n <= kSmallM && P.m > kSmallM && !P.ta && !P.tb)
+    // Few columns, nothing transposed: the narrow path, for many rows and also for rows no more
+    // than columns (the 10-unit layer at batch 1 packs a 6-row tile's 16-wide panel, not the
+    // AVX-512 tile's 32-wide one).
+    if (P.n <= kSmallM && (P.m > kSmallM || (P.m <= P.n && !P.transposed)) && !P.ta && !P.tb)
         return make(GemmPath::narrow, GemmSplit::rows, ceil_div(P.m, Traits<T>::Blk::MR));  // 6-row tiles, see execute
     if (P.m <= kSmallM && P.tb && !P.ta) return make(GemmPath::small_m_dot, GemmSplit::columns, ceil_div(P.n, kDotNR));
     if (P.m <= kSmallM) {
