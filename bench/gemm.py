@@ -81,5 +81,8 @@ def measurer(contender: str, dtype_name: str, label: str, min_seconds: float) ->
         ref = np.matmul(op_a, op_b)
         tol = 1e-3 if dtype == np.float32 else 1e-10
         info = {"results_agree": float(np.abs(c - ref).max()) / (float(np.abs(ref).max()) or 1.0) <= tol}
+        # numpy's reference product leaves OpenBLAS's threads spinning for a while, taking the
+        # second core from lamina's first measurements: let them go to sleep first.
+        time.sleep(0.5)
     call()  # warm up: packing buffers, BLAS threads
     return functools.partial(_rate, call, 2.0 * m * n * k, min_seconds), info
