@@ -31,6 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SHAPES: List[Tuple[str, bool, bool, int, int, int]] = [("square 1024³", False, False, 1024, 1024, 1024)]
 sys.path.insert(0, HERE)
 from gemm import SHAPES as TRAINING_SHAPES  # noqa: E402  (bench/ is not a package)
+from gemm import _rate as gemm_rate  # noqa: E402
 
 SHAPES += TRAINING_SHAPES
 DTYPES = ("float32", "float64")
@@ -39,19 +40,7 @@ CONTENDERS = ("avx512", "avx2", "numpy")  # and "base" with --baseline
 
 def _rate(call: Any, flops: float, min_seconds: float, batches: int) -> float:
     """The best GFLOP/s of ``batches`` batches of back-to-back calls, each >= min_seconds."""
-    best = 0.0
-    calls = 1
-    for _ in range(batches):
-        while True:
-            start = time.perf_counter()
-            for _ in range(calls):
-                call()
-            elapsed = time.perf_counter() - start
-            if elapsed >= min_seconds:
-                break
-            calls = max(calls * 2, int(calls * min_seconds / max(elapsed, 1e-9) * 1.2))
-        best = max(best, flops * calls / elapsed / 1e9)
-    return best
+    return max(gemm_rate(call, flops, min_seconds) for _ in range(batches))
 
 
 def _product(gemm: Any, ta: bool, tb: bool, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> Callable[[], None]:
