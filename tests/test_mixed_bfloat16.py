@@ -284,6 +284,42 @@ def test_a_mixed_models_gradient_is_backprop_with_bfloat16_operands_in_all_three
     np.testing.assert_allclose(seen[0], want, rtol=0, atol=1e-3 * np.abs(want).max())
 
 
+def test_a_mixed_small_batch_step_fuses_its_update_with_the_stored_gradients_bits(rng, restore_threads):
+    """Batches of 16 or fewer fuse the update into the kernel gradient (bfloat16-rounded x and dz
+    in the rank-n update); a gradient hook makes the step store the gradient first. Same bits, any
+    thread count."""
+    x, y = _data(rng, n=96, inputs=40)
+    results = []
+    for threads, hooked in ((1, False), (2, False), (2, True)):
+        lm.set_num_threads(threads)
+        model = lm.Sequential([lm.layers.Dense(200, activation="relu", input_shape=(40,)),
+                               lm.layers.Dense(3, activation="softmax")], seed=5, dtype=MIXED)
+        model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
+        if hooked:
+            model.set_gradient_hook(lambda g, step: None)
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+        results.append(_bits(model))
+    for r in results[1:]:
+        np.testing.assert_array_equal(r, results[0])
+
+
+def test_a_mixed_batch_1_kernel_gradient_is_the_outer_product_of_bfloat16_operands(rng):
+    x = rng.standard_normal((1, 70)).astype(np.float32)
+    y = rng.standard_normal((1, 64)).astype(np.float32)
+    model = lm.Sequential([lm.layers.Dense(64, input_shape=(70,))], seed=0, dtype=MIXED)
+    model.compile(optimizer="sgd", loss="mse")
+    seen = []
+    model.set_gradient_hook(lambda g, step: seen.append(g.copy()))
+    kernel, bias = (w.astype(np.float64) for w in model.get_weights())
+    model.train_on_batch(x, y)
+    dz = 2.0 * (_bf16(x) @ _bf16(kernel) + bias - y) / y.size
+    want = _bf16(x).T @ _bf16(dz)
+    got = seen[0][:70 * 64].reshape(70, 64)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-3 * np.abs(want).max())
+    exact = x.T.astype(np.float64) @ dz  # without rounding the operands: visibly different
+    assert np.abs(got - exact).max() > 1e-3 * np.abs(want).max()
+
+
 # ----------------------------------------------------------------- files, ONNX, gradient_check, sklearn
 def test_save_and_load_keep_the_policy_and_float32_masters_and_predict_the_same_bits(rng, tmp_path):
     x, y = _data(rng)

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <type_traits>
 
+#include "lamina/bf16.h"
 #include "lamina/dense.h"
 #include "lamina/rank_update.h"
 #include "lamina/threading.h"
@@ -20,14 +22,33 @@ LAMINA_VECTORIZE void add_regularization_gradient(T* g, const T* w, index_t n, d
 }
 
 template <typename T>
+DenseGradient<T> Bf16Operands<T>::rounded(const DenseGradient<T>& layer) {
+    if constexpr (!std::is_same_v<T, float>) {
+        throw std::logic_error("bfloat16 operands need a float32 network");
+    } else {
+        const index_t nx = layer.n * layer.d.in, nz = layer.n * layer.d.units;
+        x_.resize(static_cast<std::size_t>(nx));
+        dz_.resize(static_cast<std::size_t>(nz));
+        thread_local std::vector<bf16_t> narrow;
+        narrow.resize(static_cast<std::size_t>(std::max(nx, nz)));
+        bf16_round(layer.x, nx, narrow.data());
+        for (index_t i = 0; i < nx; ++i) x_[i] = bf16_to_float(narrow[i]);
+        bf16_round(layer.dz, nz, narrow.data());
+        for (index_t i = 0; i < nz; ++i) dz_[i] = bf16_to_float(narrow[i]);
+        return DenseGradient<T>{layer.d, dz_.data(), x_.data(), layer.n, layer.l1, layer.l2};
+    }
+}
+
+template <typename T>
 void StoringSink<T>::dense(const DenseGradient<T>& layer) {
     const DenseParams& d = layer.d;
     T* dW = grads_ + d.kernel_offset;
     T* db = d.bias_offset >= 0 ? grads_ + d.bias_offset : nullptr;
-    if (layer.n > 0 && layer.n <= FusedUpdateSink<T>::kMaxRows && !bf16) {
+    if (layer.n > 0 && layer.n <= FusedUpdateSink<T>::kMaxRows) {
         // The fused sink's kernel (which reads row 0, so not for a zero-row step: the GEMM
         // writes zeros then), so storing a small batch's gradient changes no bit of it.
-        rank_n_rows(dW, layer.x, d.in, layer.dz, d.units, layer.n, d.in);
+        const DenseGradient<T> operands = bf16 ? bf16_operands_.rounded(layer) : layer;
+        rank_n_rows(dW, operands.x, d.in, operands.dz, d.units, layer.n, d.in);
         dense_backward(static_cast<T*>(nullptr), static_cast<T*>(nullptr), db, layer.dz, layer.x,
                        static_cast<const T*>(nullptr), layer.n, d.in, d.units);
     } else {
@@ -67,14 +88,15 @@ void FusedUpdateSink<T>::dense(const DenseGradient<T>& layer) {
     keep.n = layer.regularized() && d.trainable ? 0 : layer.n;
     keep.l1 = layer.l1;
     keep.l2 = layer.l2;
-    keep.x.assign(layer.x, layer.x + keep.n * d.in);
-    keep.dz.assign(layer.dz, layer.dz + keep.n * d.units);
+    const DenseGradient<T> operands = bf16 ? bf16_operands_.rounded(layer) : layer;  // of the kernel's product
+    keep.x.assign(operands.x, operands.x + keep.n * d.in);
+    keep.dz.assign(operands.dz, operands.dz + keep.n * d.units);
     T* db = d.bias_offset >= 0 ? grads_ + d.bias_offset : nullptr;
     dense_backward(static_cast<T*>(nullptr), static_cast<T*>(nullptr), db, layer.dz, layer.x,
                    static_cast<const T*>(nullptr), layer.n, d.in, d.units);
     if (!d.trainable) return;
     if (db) optimizer_->update_span(params_ + d.bias_offset, db, d.bias_offset, d.units);
-    update_kernel(layer);
+    update_kernel(operands);
 }
 
 template <typename T>
@@ -166,5 +188,7 @@ template class StoringSink<float>;
 template class StoringSink<double>;
 template class FusedUpdateSink<float>;
 template class FusedUpdateSink<double>;
+template class Bf16Operands<float>;
+template class Bf16Operands<double>;
 
 }  // namespace lamina

@@ -45,6 +45,20 @@ public:
     virtual void dense(const DenseGradient<T>& layer) = 0;
 };
 
+// mixed_bfloat16's small-batch kernel gradient: the rank-n update x^T dz (n <= 16 rows) over x and
+// dz rounded to bfloat16 (bf16.h; widened back to float exactly), so its operands are bfloat16 and
+// its sums float32, as in the bfloat16 GEMM (not in the same order: the rank-n kernel's). Holds the
+// rounded copies of the layer being handled.
+template <typename T>
+class Bf16Operands {
+public:
+    // layer with x and dz replaced by their rounded copies (float networks only).
+    DenseGradient<T> rounded(const DenseGradient<T>& layer);
+
+private:
+    std::vector<T> x_, dz_;
+};
+
 // params, grads: the network's blocks (param_count). Frozen spans are the network's business
 // (the update skips them), not the sink's: the gradient is stored whole.
 template <typename T>
@@ -52,11 +66,12 @@ class StoringSink final : public GradientSink<T> {
 public:
     StoringSink(const T* params, T* grads) : params_(params), grads_(grads) {}
     void dense(const DenseGradient<T>& layer) override;
-    bool bf16 = false;  // dW through the bfloat16 GEMM (Network::set_bf16_products)
+    bool bf16 = false;  // bfloat16 kernel products (Network::set_bf16_products)
 
 private:
     const T* params_;
     T* grads_;
+    Bf16Operands<T> bf16_operands_;
 };
 
 template <typename T>
@@ -73,6 +88,7 @@ public:
     void form_gradients();
     // A storing step overwrote the whole block: nothing is left to form.
     void forget() { pending_ = false; }
+    bool bf16 = false;  // the kernel gradient over bfloat16-rounded x and dz (Bf16Operands)
 
 private:
     void update_kernel(const DenseGradient<T>& layer);
@@ -86,6 +102,7 @@ private:
     T* grads_;
     Optimizer<T>* optimizer_;
     std::vector<Saved> saved_;  // per Dense layer, in backward order
+    Bf16Operands<T> bf16_operands_;
     index_t next_ = 0;
     bool pending_ = false;
 };

@@ -596,8 +596,7 @@ void Network<T>::set_norm_trainable(index_t norm_index, bool trainable) {
 template <typename T>
 bool Network<T>::fuses(index_t n) const {
     // Normalization parameters are stored, not fused: their gradient is a few columns.
-    return n > 0 && n <= kFusedBatch && !hook_ && !optimizer_.clips() && !track_gradient_norms && norm_.empty() &&
-           !bf16_products_;
+    return n > 0 && n <= kFusedBatch && !hook_ && !optimizer_.clips() && !track_gradient_norms && norm_.empty();
 }
 
 template <typename T>
@@ -606,6 +605,7 @@ void Network<T>::set_bf16_products(bool on) {
         throw std::invalid_argument("bfloat16 products (mixed_bfloat16) need a float32 network");
     bf16_products_ = on;
     storing_sink_.bf16 = on;
+    fused_sink_.bf16 = on;
 }
 
 template <typename T>
