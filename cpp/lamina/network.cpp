@@ -477,6 +477,13 @@ void Network<T>::record_weighted_metrics(const T* p, const T* y, const T* w, ind
 }
 
 template <typename T>
+NormAffine<T> Network<T>::norm_affine(const NormParams& p) const {
+    const T* P = params_.data();
+    return NormAffine<T>{p.gamma_offset >= 0 ? P + p.gamma_offset : nullptr,
+                         p.beta_offset >= 0 ? P + p.beta_offset : nullptr};
+}
+
+template <typename T>
 bool Network<T>::folds_batch_norm(std::size_t l) const {
     return layers_[l].kind == LayerKind::Dense && layers_[l].activation == Activation::Linear &&
            l + 1 < layers_.size() && layers_[l + 1].kind == LayerKind::BatchNormalization;
@@ -496,8 +503,7 @@ void Network<T>::dense_batch_norm_inference(std::size_t l, const T* in, index_t 
     const NormParams& p = norm_[static_cast<std::size_t>(norm_index_[l + 1])];
     const T* P = params_.data();
     const T* b = d.bias_offset >= 0 ? P + d.bias_offset : nullptr;
-    const NormAffine<T> affine{p.gamma_offset >= 0 ? P + p.gamma_offset : nullptr,
-                               p.beta_offset >= 0 ? P + p.beta_offset : nullptr};
+    const NormAffine<T> affine = norm_affine(p);
     double* stats = norm_stats_[l + 1].data();
     double *mean = stats, *inv_std = stats + 2 * d.units;
     moving_moments(mean, inv_std, P + p.mean_offset, P + p.var_offset, d.units, layers_[l + 1].epsilon);
@@ -515,8 +521,7 @@ void Network<T>::normalization_forward(std::size_t l, const T* in, index_t n, bo
     const NormParams& p = norm_[static_cast<std::size_t>(norm_index_[l])];
     const index_t f = p.features;
     T* P = params_.data();
-    const NormAffine<T> affine{p.gamma_offset >= 0 ? P + p.gamma_offset : nullptr,
-                               p.beta_offset >= 0 ? P + p.beta_offset : nullptr};
+    const NormAffine<T> affine = norm_affine(p);
     double* stats = norm_stats_[l].data();
     if (s.kind == LayerKind::LayerNormalization) {
         layer_norm_forward(a_[l].data(), stats, stats + capacity_, in, affine, n, f, s.epsilon);

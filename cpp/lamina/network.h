@@ -14,6 +14,7 @@
 #include "lamina/gradient_sink.h"
 #include "lamina/initializers.h"
 #include "lamina/losses.h"
+#include "lamina/normalization.h"
 #include "lamina/optimizers.h"
 
 namespace lamina {
@@ -215,6 +216,8 @@ private:
     // Layer l (a normalization layer): forward into a_[l], backward from g into spare and grads_.
     void normalization_forward(std::size_t l, const T* in, index_t n, bool training);
     void normalization_backward(std::size_t l, T* dx, const T* g, index_t n);
+    // A normalization layer's gamma and beta in the parameter block (null where absent).
+    NormAffine<T> norm_affine(const NormParams& p) const;
     // Outside training, layer l is a linear Dense followed by a BatchNormalization, which then
     // runs in the Dense's GEMM epilogue (dense_batch_norm_forward) instead of as its own pass.
     bool folds_batch_norm(std::size_t l) const;
