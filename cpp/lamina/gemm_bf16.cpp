@@ -24,6 +24,7 @@
 #include <unistd.h>
 #endif
 
+#include "lamina/aligned_vector.h"
 #include "lamina/bf16_amx.h"
 #include "lamina/threading.h"
 
@@ -67,7 +68,7 @@ void run(Bf16Kernel kernel, bool trans_a, bool trans_b, index_t m, index_t n, in
     const index_t row_panels = ceil_div(m, mr_panel), col_panels = ceil_div(n, kBf16NR);
     const index_t a_panel = pp * 2 * mr_panel, b_panel = pp * 2 * kBf16NR;  // bfloat16 values per panel
     // Grows to the largest product seen on this thread, then is reused (no allocation per step).
-    thread_local std::vector<bf16_t> ap, bp;
+    thread_local AlignedVector<bf16_t> ap, bp;
     if (static_cast<index_t>(ap.size()) < row_panels * a_panel) ap.resize(static_cast<std::size_t>(row_panels * a_panel));
     if (static_cast<index_t>(bp.size()) < col_panels * b_panel) bp.resize(static_cast<std::size_t>(col_panels * b_panel));
     bf16_t* apd = ap.data();
