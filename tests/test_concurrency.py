@@ -144,7 +144,7 @@ def test_the_gil_is_released_during_fit(one_core_thread):
     model = lm.Sequential([lm.layers.Dense(256, activation="relu", input_shape=(128,)),
                            lm.layers.Dense(10, activation="softmax")], seed=0)
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-    seconds, beats, gap = _heartbeats_during(lambda: model.fit(x, y, batch_size=64, epochs=8, verbose=0))
+    seconds, beats, gap = _heartbeats_during(lambda: model.fit(x, y, batch_size=64, epochs=16, verbose=0))
     assert seconds > 0.3, "the fit was too short to tell"
     # Holding the GIL for a chunk (~0.15 s) would leave gaps that long and few beats in all.
     assert beats > 0.3 * seconds / 0.0011, (seconds, beats)

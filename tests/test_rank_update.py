@@ -90,3 +90,36 @@ def test_row_vector_gemm_with_zero_inputs_skipped_matches_the_blocked_path_bit_f
     many = np.zeros((7, 200), dtype=dtype)
     _core.gemm(False, False, 1.0, a, b, 0.0, many)
     np.testing.assert_array_equal(one[0], many[0])
+
+
+_BITS_SCRIPT = textwrap.dedent("""
+    import hashlib
+    import numpy as np
+    from lamina import _core
+    rng = np.random.default_rng(9)
+    digest = hashlib.sha256()
+    for dtype in (np.float32, np.float64):
+        for (n, inputs, units) in SHAPES:
+            x = rng.standard_normal((n, inputs)); x[rng.random(x.shape) < 0.5] = 0
+            x[rng.random(x.shape) < 0.1] = -0.0  # a skipped -0 input keeps the sign of a zero sum
+            dz = rng.standard_normal((n, units))
+            dz[rng.random(dz.shape) < 0.1] = 0.0
+            digest.update(_core.rank_update(x.astype(dtype), dz.astype(dtype)).tobytes())
+    print(_core.gemm_kernel_name(), digest.hexdigest())
+""")
+
+
+def test_rank_update_gives_the_same_bits_on_every_kernel_table_of_this_cpu():
+    # Two rows at a time sharing dz (AVX-512) or one (AVX2, portable): each element's products
+    # and sums are the same, so training steps give the same bits on every table.
+    shapes = SHAPES + [(10, 40, 512), (16, 33, 300), (2, 5, 129)]
+    digests = {}
+    for kernel in _core.gemm_kernels_available():
+        env = dict(os.environ, LAMINA_GEMM_KERNEL=kernel)
+        script = f"SHAPES = {shapes!r}\n" + _BITS_SCRIPT
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        name, digest = done.stdout.split()
+        assert name == kernel
+        digests[kernel] = digest
+    assert len(set(digests.values())) == 1, digests

@@ -236,17 +236,93 @@ index_t compress_ukr(const T* a, index_t len, std::int32_t first_off, std::int32
 
 static_assert(kSparseWF32 == 4 * 16 && kSparseWF64 == 4 * 8, "sparse-row kernels are 4 vectors wide");
 
+// Rows (1 or 2) rows of the rank-n update, each R vectors wide: g[rr * units + 0 : R * L] =
+// sum_r x[r * in + rr] dz[r * units + 0 : R * L]. Two rows share each load of dz; each row
+// keeps its own accumulators and skips its own zero inputs (a masked FMA leaves the
+// accumulator untouched), so every element gets the AVX2 kernel's arithmetic: a product for
+// sample 0, then one FMA per nonzero input in sample order. Masked: only lanes of `lanes`.
+template <typename T, int R, int Rows, bool Masked>
+inline void rank_n_block(T* g, const T* x, index_t in, const T* dz, index_t units, index_t n,
+                         typename Zmm<T>::Mask lanes) {
+    using X = Zmm<T>;
+    using V = typename X::V;
+    using Mask = typename X::Mask;
+    constexpr index_t L = X::L;
+    auto load = [&](const T* p) { return Masked ? X::load(lanes, p) : X::load(p); };
+    V acc[Rows][R];
+#pragma GCC unroll 2
+    for (int rr = 0; rr < Rows; ++rr) {
+        const V a0 = X::set1(x[rr]);
+#pragma GCC unroll 8
+        for (int v = 0; v < R; ++v) acc[rr][v] = X::mul(a0, load(dz + v * L));
+    }
+    for (index_t r = 1; r < n; ++r) {
+        const T* xr = x + r * in;
+        T a[Rows];
+        bool any = false;
+#pragma GCC unroll 2
+        for (int rr = 0; rr < Rows; ++rr) {
+            a[rr] = xr[rr];
+            any = any || a[rr] != T(0);
+        }
+        if (!any) continue;
+        V ar[Rows];
+        Mask keep[Rows];
+#pragma GCC unroll 2
+        for (int rr = 0; rr < Rows; ++rr) {
+            ar[rr] = X::set1(a[rr]);
+            keep[rr] = a[rr] != T(0) ? static_cast<Mask>(~Mask(0)) : Mask(0);
+        }
+        const T* dzr = dz + r * units;
+#pragma GCC unroll 8
+        for (int v = 0; v < R; ++v) {
+            const V d = load(dzr + v * L);
+#pragma GCC unroll 2
+            for (int rr = 0; rr < Rows; ++rr) acc[rr][v] = X::fma_where(keep[rr], ar[rr], d, acc[rr][v]);
+        }
+    }
+#pragma GCC unroll 2
+    for (int rr = 0; rr < Rows; ++rr)
+#pragma GCC unroll 8
+        for (int v = 0; v < R; ++v) {
+            if (Masked) X::store(g + rr * units + v * L, lanes, acc[rr][v]);
+            else X::store(g + rr * units + v * L, acc[rr][v]);
+        }
+}
+
+// The rank-n update (RankNUkr), g (rows, units) = x[:, :rows]^T dz: column chunks 8 vectors
+// wide (128 floats / 64 doubles), then single vectors, then a masked tail; within a chunk,
+// rows two at a time. Bit-identical to the AVX2 kernel.
+template <typename T, int R, bool Masked>
+inline void rank_n_columns(T* g, const T* x, index_t in, const T* dz, index_t units, index_t n, index_t rows,
+                           typename Zmm<T>::Mask lanes) {
+    index_t i = 0;
+    for (; i + 2 <= rows; i += 2) rank_n_block<T, R, 2, Masked>(g + i * units, x + i, in, dz, units, n, lanes);
+    if (i < rows) rank_n_block<T, R, 1, Masked>(g + i * units, x + i, in, dz, units, n, lanes);
+}
+template <typename T>
+void rank_n_ukr(T* g, const T* x, index_t in, const T* dz, index_t units, index_t n, index_t rows) {
+    using X = Zmm<T>;
+    constexpr index_t L = X::L, kWide = 8 * L;
+    const typename X::Mask all = X::first(L);
+    // Column chunks outer, rows inner: the n samples' slice of dz for one chunk stays in L1
+    // while every row of the block uses it.
+    index_t j = 0;
+    for (; j + kWide <= units; j += kWide) rank_n_columns<T, 8, false>(g + j, x, in, dz + j, units, n, rows, all);
+    for (; j + L <= units; j += L) rank_n_columns<T, 1, false>(g + j, x, in, dz + j, units, n, rows, all);
+    if (j < units) rank_n_columns<T, 1, true>(g + j, x, in, dz + j, units, n, rows, X::first(units - j));
+}
+
 // The small-m dot products (dX at batch <= 16) and the m == 1 row-vector kernel are bound by
 // loads and latency, not by FMA width: zmm versions of them measured slower than the AVX2 ones
 // on Sapphire Rapids (bench/RESULTS.md), so this table takes those two from the AVX2 table, and
 // the narrow path's rows kernel too (a 12-row zmm one was slower, bench/RESULTS.md;
-// gemm.cpp runs that path on the 6-row tiles whatever the table), and the rank-n update (no
-// zmm version has been written or measured). That keeps every path
+// gemm.cpp runs that path on the 6-row tiles whatever the table). That keeps every path
 // bit-identical to the AVX2 kernels, the dot path and the rank-n update included.
 template <typename T>
 KernelSet<T> avx512_set(const KernelSet<T>& avx2) {
     return {&tile_ukr<T>, &steps_ukr<T>, avx2.rows, avx2.dot, avx2.gemv, &sparse_rows_ukr<T>, &compress_ukr<T>,
-            avx2.rank_n};
+            &rank_n_ukr<T>};
 }
 
 GemmKernelTable make_avx512_table() {

@@ -24,6 +24,7 @@
 #include <unistd.h>
 #endif
 
+#include "lamina/aligned_vector.h"
 #include "lamina/bf16_amx.h"
 #include "lamina/threading.h"
 
@@ -67,7 +68,7 @@ void run(Bf16Kernel kernel, bool trans_a, bool trans_b, index_t m, index_t n, in
     const index_t row_panels = ceil_div(m, mr_panel), col_panels = ceil_div(n, kBf16NR);
     const index_t a_panel = pp * 2 * mr_panel, b_panel = pp * 2 * kBf16NR;  // bfloat16 values per panel
     // Grows to the largest product seen on this thread, then is reused (no allocation per step).
-    thread_local std::vector<bf16_t> ap, bp;
+    thread_local AlignedVector<bf16_t> ap, bp;
     if (static_cast<index_t>(ap.size()) < row_panels * a_panel) ap.resize(static_cast<std::size_t>(row_panels * a_panel));
     if (static_cast<index_t>(bp.size()) < col_panels * b_panel) bp.resize(static_cast<std::size_t>(col_panels * b_panel));
     bf16_t* apd = ap.data();
@@ -87,13 +88,18 @@ void run(Bf16Kernel kernel, bool trans_a, bool trans_b, index_t m, index_t n, in
     // never makes a round trip through C between depth blocks.
     const index_t block_pairs = amx ? pp : kBf16KC / 2;
     const index_t items = col_panels * groups, blocks = ceil_div(pp, block_pairs);
+    // AMX's B operand when not transposed (the forward's W, dW's dZ) is packed a few rows at a
+    // time across all its panels (amx_pack_b_pairs); otherwise a panel at a time.
+    constexpr index_t kPackPairs = 8;
+    const bool b_by_rows = amx && !trans_b;
+    const index_t b_tasks = b_by_rows ? ceil_div(pp, kPackPairs) : col_panels;
 
 #pragma omp parallel num_threads(threads) if (parallel)
     {
         // Pack: op(A) rows i0.. are A's rows (lanes along rows) or A^T's (A's columns); op(B)
         // columns j0.. are B's columns (lanes along columns) or B^T's (B's rows).
 #pragma omp for schedule(static)
-        for (index_t p = 0; p < row_panels + col_panels; ++p) {
+        for (index_t p = 0; p < row_panels + b_tasks; ++p) {
             if (p < row_panels) {
                 const index_t i0 = p * mr_panel, mr = std::min(mr_panel, m - i0);
                 const float* src = trans_a ? A + i0 : A + i0 * lda;
@@ -102,6 +108,9 @@ void run(Bf16Kernel kernel, bool trans_a, bool trans_b, index_t m, index_t n, in
                 else
                     (portable ? &bf16_pack_panel_portable : &bf16_pack_panel)(src, lda, !trans_a, kBf16MR, mr, k,
                                                                               apd + p * a_panel);
+            } else if (b_by_rows) {
+                const index_t q0 = (p - row_panels) * kPackPairs, q1 = std::min(pp, q0 + kPackPairs);
+                bf16_detail::amx_pack_b_pairs(B, ldb, n, k, pp, q0, q1, bpd, b_panel);
             } else {
                 const index_t q = p - row_panels, j0 = q * kBf16NR, nr = std::min(kBf16NR, n - j0);
                 const float* src = trans_b ? B + j0 * ldb : B + j0;

@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "lamina/aligned_vector.h"
 #include "lamina/bf16.h"
 #include "lamina/dense.h"
 #include "lamina/rank_update.h"
@@ -157,7 +158,7 @@ void FusedUpdateSink<T>::update_kernel(const DenseGradient<T>& layer) {
     // changes no result.
 #pragma omp parallel for schedule(dynamic) if (parallel)
     for (index_t b = 0; b < blocks; ++b) {
-        thread_local std::vector<T> block;  // grows once per thread, then reused
+        thread_local AlignedVector<T> block;  // grows once per thread, then reused
         const index_t b0 = b * kRows, b1 = std::min(in, b0 + kRows);
         if (static_cast<index_t>(block.size()) < kRows * units) block.resize(static_cast<std::size_t>(kRows * units));
         // Runs of rows alike (all-zero input or not), each handled with one call.

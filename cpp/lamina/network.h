@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "lamina/activations.h"
+#include "lamina/aligned_vector.h"
 #include "lamina/augment.h"
 #include "lamina/gradient_hook.h"
 #include "lamina/gradient_sink.h"
@@ -241,7 +242,7 @@ private:
     std::vector<TensorSpan> trainable_tensors_;  // tensors_ of the trainable layers
     std::vector<bool> needs_input_grad_;  // does a Dense layer sit below this layer?
     std::uint64_t seed_;
-    std::vector<T> params_, grads_;
+    AlignedVector<T> params_, grads_;
     LossConfig loss_;
     OutputGradient output_gradient_ = OutputGradient::Generic;
     MetricMode metric_mode_ = MetricMode::None;
@@ -252,7 +253,7 @@ private:
 
     // Workspaces, each sized for capacity_ rows.
     index_t capacity_ = 0;
-    std::vector<std::vector<T>> z_, a_, mask_;  // per layer: pre-activation, output, dropout mask
+    std::vector<AlignedVector<T>> z_, a_, mask_;  // per layer: pre-activation, output, dropout mask
     std::vector<std::vector<double>> transforms_;  // per Random* layer: (capacity, kTransformSize)
     // Per normalization layer: the statistics forward used, for backward. BatchNormalization:
     // mean, var, inv_std (3, features); LayerNormalization: mean, inv_std (2, capacity).
@@ -260,8 +261,8 @@ private:
     std::vector<bool> norm_batch_stats_;  // per layer: did forward normalize with batch statistics?
     std::vector<const T*> in_, out_;            // per layer: where its input and output live
     bool last_training_ = false;
-    std::vector<T> grad_a_, grad_b_;  // ping-pong gradient buffers (capacity, max width)
-    std::vector<T> batch_x_, batch_y_, batch_w_;
+    AlignedVector<T> grad_a_, grad_b_;  // ping-pong gradient buffers (capacity, max width)
+    AlignedVector<T> batch_x_, batch_y_, batch_w_;
     static constexpr index_t kPenaltyChunk = 4096;      // fixed, so sums never depend on threads
     mutable std::vector<double> penalty_partials_;      // (2 * chunks) of the largest kernel
 

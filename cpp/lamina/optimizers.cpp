@@ -114,7 +114,7 @@ namespace {
 // The rules as free functions with internal linkage: the per-ISA clones (LAMINA_VECTORIZE) then
 // exist in this translation unit only, so no other unit can see a different declaration.
 template <typename T>
-LAMINA_VECTORIZE void update_rule(const OptimizerConfig& c, T alpha_, std::vector<std::vector<T>>& slots, T* w,
+LAMINA_VECTORIZE void update_rule(const OptimizerConfig& c, T alpha_, std::vector<AlignedVector<T>>& slots, T* w,
                                   const T* g, index_t offset, index_t n) {
     const T lr = static_cast<T>(c.learning_rate);
     const T eps = static_cast<T>(c.epsilon);

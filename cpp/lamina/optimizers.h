@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "lamina/aligned_vector.h"
 #include "lamina/matrix.h"
 
 namespace lamina {
@@ -75,7 +76,7 @@ public:
     std::int64_t iterations = 0;
     // Per-parameter state, each (n_params): SGD {momentum}; RMSprop {velocity, momentum,
     // average_gradient}; Adagrad {accumulator}; Adam/AdamW {m, v, v_hat}. Unused ones are empty.
-    std::vector<std::vector<T>> slots;
+    std::vector<AlignedVector<T>> slots;
 
 private:
     void clip(T* grads, const std::vector<TensorSpan>& tensors) const;

@@ -36,6 +36,8 @@ struct Zmm<float> {
     static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
     static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
     static V add(V a, V b) { return _mm512_add_ps(a, b); }
+    // a * b + c in the lanes of k, c elsewhere (c's lanes outside k are not changed at all).
+    static V fma_where(Mask k, V a, V b, V c) { return _mm512_mask3_fmadd_ps(a, b, c, k); }
     // Lanes [0, n) set, n clamped to [0, L].
     static Mask first(index_t n) { return static_cast<Mask>(n >= L ? 0xFFFFu : n <= 0 ? 0u : (1u << n) - 1u); }
     // Lanes (of valid) that are not zero: unordered not-equal, so NaN counts as nonzero.
@@ -70,6 +72,7 @@ struct Zmm<double> {
     static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
     static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
     static V add(V a, V b) { return _mm512_add_pd(a, b); }
+    static V fma_where(Mask k, V a, V b, V c) { return _mm512_mask3_fmadd_pd(a, b, c, k); }
     static Mask first(index_t n) { return static_cast<Mask>(n >= L ? 0xFFu : n <= 0 ? 0u : (1u << n) - 1u); }
     static Mask nonzero(V x) { return _mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_NEQ_UQ); }
     static Mask nonzero(Mask valid, V x) { return _mm512_mask_cmp_pd_mask(valid, x, _mm512_setzero_pd(), _CMP_NEQ_UQ); }
