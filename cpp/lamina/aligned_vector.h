@@ -1,7 +1,7 @@
-// A std::vector whose storage starts on a cache line: the parameter, gradient and optimizer
-// state blocks. A plain vector's large block starts 16 bytes into its page, so every 64-byte
-// vector load of a weight row straddles two lines, and two threads writing neighbouring column
-// ranges of one row share a line at the boundary.
+// A std::vector whose storage starts on a cache line, for the blocks the kernels stream through:
+// parameters, gradients, optimizer state, activations, the gathered batch and packed panels. A
+// plain vector's large block starts 16 bytes into its page (malloc's header), so every 64-byte
+// vector load of a weight row would straddle two lines.
 #pragma once
 #include <cstddef>
 #include <new>
