@@ -347,3 +347,12 @@ def test_predict_overwrites_only_scratch_so_evaluate_and_gradients_after_it_are_
     assert after == before
     np.testing.assert_allclose(after, want_loss, rtol=1e-12)
     assert lm.gradient_check(model, x[:5], y[:5]).difference == report_before.difference
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "mixed_bfloat16"])
+def test_parameter_block_starts_on_a_cache_line(dtype):
+    # The first layer's kernel opens the parameter block: on a 64-byte line, so the kernels'
+    # vector loads of weight rows never straddle two lines (the blocks once began 16 bytes in).
+    for units in (7, 512):
+        model = lm.Sequential([lm.layers.Dense(units, input_shape=(33,)), lm.layers.Dense(3)], seed=0, dtype=dtype)
+        assert model.layers[0].kernel.__array_interface__["data"][0] % 64 == 0
