@@ -31,11 +31,12 @@ struct BlockingF32 {
 struct BlockingF64 {
     static constexpr index_t MR = 6, NR = 8, MC = 72, KC = 256, NC = 4080;
 };
-// The AVX-512 kernels' tiles: 12 rows x 2 zmm vectors (24 of the 32 registers accumulate). KC
+// The AVX-512 kernels' tiles: 12 rows x 2 zmm vectors (24 of the 32 registers accumulate); the
+// float A block twice the AVX2 one (of MC 144 / 288 / 432, 288 was fastest; bench/RESULTS.md). KC
 // is the same for every kernel table, so the depth blocks, and with them every element's
 // summation order, do not depend on the kernel (gemm.cpp, depth_block).
 struct BlockingF32Avx512 {
-    static constexpr index_t MR = 12, NR = 32, MC = 144, KC = 256, NC = 4080;
+    static constexpr index_t MR = 12, NR = 32, MC = 288, KC = 256, NC = 4080;
 };
 struct BlockingF64Avx512 {
     static constexpr index_t MR = 12, NR = 16, MC = 144, KC = 256, NC = 4080;
