@@ -101,24 +101,6 @@ void amx_pack_b(const float* src, index_t ld, bool lanes_are_rows, index_t valid
     }
 }
 
-void amx_pack_b_pairs(const float* src, index_t ld, index_t n, index_t k, index_t pp, index_t q0, index_t q1,
-                      bf16_t* dst, index_t panel_stride) {
-    const index_t pairs = (k + 1) / 2, filled = q1 < pairs ? q1 : pairs;  // pairs [filled, q1) are zero
-    const index_t panels = (n + kBf16NR - 1) / kBf16NR;
-    for (index_t jp = 0; jp < panels; ++jp)
-        for (index_t h = 0; h < 2; ++h) {
-            bf16_t* half = dst + jp * panel_stride + h * pp * 32;
-            const index_t j0 = jp * kBf16NR + 16 * h;
-            const index_t lanes = n - j0 < 0 ? 0 : (n - j0 > 16 ? 16 : n - j0);
-            if (filled > q0) {
-                const index_t steps = (k < 2 * filled ? k : 2 * filled) - 2 * q0;
-                bf16_pack_panel(src + 2 * q0 * ld + (lanes > 0 ? j0 : 0), ld, false, 16, lanes, steps, half + q0 * 32);
-            }
-            const index_t z0 = filled > q0 ? filled : q0;
-            if (q1 > z0) std::memset(half + z0 * 32, 0, static_cast<std::size_t>((q1 - z0) * 32) * sizeof(bf16_t));
-        }
-}
-
 // C (mr, nr) = [C +] the 32 x 32 product over pairs q0 .. q0 + nq: four accumulator tiles from
 // zero, one chain of TDPBF16PS per tile over the 16-pair steps in order, then stored to a stack
 // tile and added to (or written into) the valid part of C.

@@ -36,13 +36,6 @@ void amx_pack_a(const float* src, index_t ld, bool transposed, index_t valid, in
 void amx_pack_b(const float* src, index_t ld, bool lanes_are_rows, index_t valid, index_t k, index_t pp,
                 bf16_t* dst);
 
-// Pairs q0 .. q1 (q1 <= pp) of every B panel of op(B) = src (k, n), not transposed: panel jp
-// (columns 32 jp ..) at dst + jp * panel_stride. The same values as amx_pack_b, but a few rows of
-// src at a time across all its columns, so each row is read while it is in cache (a panel at a
-// time walks all k rows for 32 columns, a 2-row stride no prefetcher follows).
-void amx_pack_b_pairs(const float* src, index_t ld, index_t n, index_t k, index_t pp, index_t q0, index_t q1,
-                      bf16_t* dst, index_t panel_stride);
-
 // C (mr, nr) = [C +] a (kAmxMR rows, pairs q0 .. q0 + nq of its panel) b (the same pairs, kBf16NR
 // columns): nq a multiple of kAmxPairs, mr <= kAmxMR, nr <= kBf16NR.
 void amx_gemm_tile(index_t nq, index_t q0, index_t pp, const bf16_t* a, const bf16_t* b, bool accumulate, float* c,

@@ -51,6 +51,30 @@ bool amx_available() {
 #endif
 }
 
+using PackPanel = void (*)(const float*, index_t, bool, index_t, index_t, index_t, bf16_t*);
+
+// Pairs q0 .. q1 (q1 <= pp) of every column panel of op(B) = B (k, n), untransposed: panel jp
+// (columns kBf16NR jp ..) at dst + jp * panel_stride, the same bytes a panel-at-a-time packing
+// writes, but a few rows of B at a time across all its columns, so each row is read while in
+// cache (a panel at a time walks all k rows for 32 columns, a 2-row stride no prefetcher
+// follows). A panel is one kBf16NR-lane pair panel (bf16.h), or for AMX two 16-lane halves, pp
+// pairs each (bf16_amx.h).
+void pack_b_pairs(bool amx, PackPanel pack, const float* B, index_t ldb, index_t n, index_t k, index_t pp,
+                  index_t q0, index_t q1, bf16_t* dst, index_t panel_stride) {
+    const index_t width = amx ? 16 : kBf16NR, parts = kBf16NR / width;
+    const index_t pairs = (k + 1) / 2, filled = std::min(q1, pairs);  // pairs [filled, q1) are zero
+    for (index_t jp = 0; jp < ceil_div(n, kBf16NR); ++jp)
+        for (index_t h = 0; h < parts; ++h) {
+            bf16_t* part = dst + jp * panel_stride + h * pp * 2 * width;
+            const index_t j0 = jp * kBf16NR + h * width, lanes = std::clamp<index_t>(n - j0, 0, width);
+            if (filled > q0)
+                pack(B + 2 * q0 * ldb + (lanes > 0 ? j0 : 0), ldb, false, width, lanes,
+                     std::min(k, 2 * filled) - 2 * q0, part + q0 * 2 * width);
+            const index_t z0 = std::max(q0, filled);
+            if (q1 > z0) std::fill(part + z0 * 2 * width, part + q1 * 2 * width, bf16_t(0));
+        }
+}
+
 // C (m, n) = op(A) (m, k) op(B) (k, n) with the given kernel.
 void run(Bf16Kernel kernel, bool trans_a, bool trans_b, index_t m, index_t n, index_t k, const float* A,
          index_t lda, const float* B, index_t ldb, float* C, index_t ldc, const TileEpilogue<float>* epilogue) {
@@ -73,7 +97,7 @@ void run(Bf16Kernel kernel, bool trans_a, bool trans_b, index_t m, index_t n, in
     if (static_cast<index_t>(bp.size()) < col_panels * b_panel) bp.resize(static_cast<std::size_t>(col_panels * b_panel));
     bf16_t* apd = ap.data();
     bf16_t* bpd = bp.data();
-    auto pack_b = portable ? &bf16_pack_panel_portable : &bf16_pack_panel;
+    const PackPanel pack = portable ? &bf16_pack_panel_portable : &bf16_pack_panel;
 
     const int threads = current_threads();
     // AMX is far faster per product than the vector kernels, so its small products (a 10-unit
@@ -88,11 +112,10 @@ void run(Bf16Kernel kernel, bool trans_a, bool trans_b, index_t m, index_t n, in
     // never makes a round trip through C between depth blocks.
     const index_t block_pairs = amx ? pp : kBf16KC / 2;
     const index_t items = col_panels * groups, blocks = ceil_div(pp, block_pairs);
-    // AMX's B operand when not transposed (the forward's W, dW's dZ) is packed a few rows at a
-    // time across all its panels (amx_pack_b_pairs); otherwise a panel at a time.
+    // An untransposed B (the forward's W, dW's dZ) is packed a few rows at a time across all its
+    // panels (pack_b_pairs); a transposed one a panel at a time.
     constexpr index_t kPackPairs = 8;
-    const bool b_by_rows = amx && !trans_b;
-    const index_t b_tasks = b_by_rows ? ceil_div(pp, kPackPairs) : col_panels;
+    const index_t b_tasks = trans_b ? col_panels : ceil_div(pp, kPackPairs);
 
 #pragma omp parallel num_threads(threads) if (parallel)
     {
@@ -106,18 +129,16 @@ void run(Bf16Kernel kernel, bool trans_a, bool trans_b, index_t m, index_t n, in
                 if (amx)
                     bf16_detail::amx_pack_a(src, lda, trans_a, mr, k, pp, apd + p * a_panel);
                 else
-                    (portable ? &bf16_pack_panel_portable : &bf16_pack_panel)(src, lda, !trans_a, kBf16MR, mr, k,
-                                                                              apd + p * a_panel);
-            } else if (b_by_rows) {
+                    pack(src, lda, !trans_a, kBf16MR, mr, k, apd + p * a_panel);
+            } else if (!trans_b) {
                 const index_t q0 = (p - row_panels) * kPackPairs, q1 = std::min(pp, q0 + kPackPairs);
-                bf16_detail::amx_pack_b_pairs(B, ldb, n, k, pp, q0, q1, bpd, b_panel);
+                pack_b_pairs(amx, pack, B, ldb, n, k, pp, q0, q1, bpd, b_panel);
             } else {
                 const index_t q = p - row_panels, j0 = q * kBf16NR, nr = std::min(kBf16NR, n - j0);
-                const float* src = trans_b ? B + j0 * ldb : B + j0;
                 if (amx)
-                    bf16_detail::amx_pack_b(src, ldb, trans_b, nr, k, pp, bpd + q * b_panel);
+                    bf16_detail::amx_pack_b(B + j0 * ldb, ldb, true, nr, k, pp, bpd + q * b_panel);
                 else
-                    pack_b(src, ldb, trans_b, kBf16NR, nr, k, bpd + q * b_panel);
+                    pack(B + j0 * ldb, ldb, true, kBf16NR, nr, k, bpd + q * b_panel);
             }
         }
         // (the loop's barrier: every panel is packed before any tile starts)
