@@ -149,14 +149,18 @@ sys.stdout.write(_core.bf16_gemm_kernel() + " " + w.view(np.uint32).tobytes().he
 """
 
 
-def _train_in_a_fresh_process(**env_vars):
+def _run_in_a_fresh_process(script, **env_vars):
+    """script's stdout, run with two threads and the kernel choices of env_vars only."""
     env = dict(os.environ, OMP_NUM_THREADS="2")
     for name in ("LAMINA_GEMM_KERNEL", "LAMINA_BF16_AMX"):
         env.pop(name, None)
     env.update(env_vars)
-    done = subprocess.run([sys.executable, "-c", _TRAIN_SCRIPT], env=env, capture_output=True, text=True,
-                          timeout=300, check=True)
-    kernel, bits = done.stdout.split()
+    return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                          timeout=300, check=True).stdout
+
+
+def _train_in_a_fresh_process(**env_vars):
+    kernel, bits = _run_in_a_fresh_process(_TRAIN_SCRIPT, **env_vars).split()
     return kernel, np.frombuffer(bytes.fromhex(bits), np.uint32)
 
 
@@ -361,13 +365,7 @@ def test_a_kept_packed_kernel_gives_the_bits_of_packing_it_at_every_step(env_var
     each kernel, and across calls with the weights written in between."""
     if env_vars.get("LAMINA_GEMM_KERNEL") == "avx2" and "avx2" not in _core.gemm_kernels_available():
         pytest.skip("no AVX2 here")
-    env = dict(os.environ, OMP_NUM_THREADS="2")
-    for name in ("LAMINA_GEMM_KERNEL", "LAMINA_BF16_AMX"):
-        env.pop(name, None)
-    env.update(env_vars)
-    done = subprocess.run([sys.executable, "-c", _KEPT_KERNELS_SCRIPT], env=env, capture_output=True, text=True,
-                          timeout=300, check=True)
-    kernel, *same = done.stdout.split()
+    kernel, *same = _run_in_a_fresh_process(_KEPT_KERNELS_SCRIPT, **env_vars).split()
     assert same == ["True"] * 9, (kernel, same)
 
 
