@@ -1,6 +1,6 @@
 """Training and predict samples/s of one checkout, for before/after runs between two builds:
 
-    python bench/train_ab.py <tree>      # prints one JSON line
+    python bench/train_ab.py <tree> [dtype]     # prints one JSON line (dtype: float32, mixed_bfloat16)
 
 bench/train.py's model (784-512(relu)-10(softmax), RMSprop 1e-3) from <tree>'s own python/ and
 bench/ (built with scripts/dev_build.sh), Fashion-MNIST, 2 threads: best of 3 passes over 300 /
@@ -13,6 +13,9 @@ import sys
 import time
 
 tree = sys.argv[1]
+dtype = sys.argv[2] if len(sys.argv) > 2 else "float32"
+if dtype not in ("float32", "mixed_bfloat16"):
+    raise SystemExit(f"dtype must be float32 or mixed_bfloat16, received {dtype!r}")
 sys.path.insert(0, tree + "/bench")
 sys.path.insert(0, tree + "/python")
 
@@ -25,9 +28,10 @@ lm.set_num_threads(2)
 data = load_data()
 out = {}
 for batch, n in ((1, 300), (10, 2000), (32, 6000), (128, 16384)):
-    trainer = train.lamina_trainer(data, batch, n)
+    make = train.lamina_bf16_trainer if dtype == "mixed_bfloat16" else train.lamina_trainer
+    trainer = make(data, batch, n)
     out[str(batch)] = n / min(trainer() for _ in range(3))
-model = train.lamina_model()
+model = train.lamina_model(dtype=dtype)
 x = data.x_test[:10000]
 model.predict(x[:2048], batch_size=1024)
 times = []

@@ -34,8 +34,9 @@ def _op(x, t):
 
 # The Dense shapes (forward X W, dW = X^T dZ, dX = dZ W^T), edges of the 12 x 32 tile, odd depths
 # and depths across several 256-step blocks.
+# Row counts of the last tile 1-12 among them (the vector kernel has 1-, 2-, 4-, 8- and 12-row tiles).
 SHAPES = [(1, 1, 1), (12, 32, 2), (13, 33, 3), (5, 70, 257), (30, 10, 784), (128, 64, 513), (40, 96, 600),
-          (33, 65, 31)]
+          (33, 65, 31), (2, 40, 50), (15, 33, 21), (23, 17, 9), (19, 5, 64)]
 KERNELS = _core.bf16_gemm_kernels_available()
 
 

@@ -149,14 +149,18 @@ sys.stdout.write(_core.bf16_gemm_kernel() + " " + w.view(np.uint32).tobytes().he
 """
 
 
-def _train_in_a_fresh_process(**env_vars):
+def _run_in_a_fresh_process(script, **env_vars):
+    """script's stdout, run with two threads and the kernel choices of env_vars only."""
     env = dict(os.environ, OMP_NUM_THREADS="2")
     for name in ("LAMINA_GEMM_KERNEL", "LAMINA_BF16_AMX"):
         env.pop(name, None)
     env.update(env_vars)
-    done = subprocess.run([sys.executable, "-c", _TRAIN_SCRIPT], env=env, capture_output=True, text=True,
-                          timeout=300, check=True)
-    kernel, bits = done.stdout.split()
+    return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                          timeout=300, check=True).stdout
+
+
+def _train_in_a_fresh_process(**env_vars):
+    kernel, bits = _run_in_a_fresh_process(_TRAIN_SCRIPT, **env_vars).split()
     return kernel, np.frombuffer(bytes.fromhex(bits), np.uint32)
 
 
@@ -318,6 +322,51 @@ def test_a_mixed_batch_1_kernel_gradient_is_the_outer_product_of_bfloat16_operan
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-3 * np.abs(want).max())
     exact = x.T.astype(np.float64) @ dz  # without rounding the operands: visibly different
     assert np.abs(got - exact).max() > 1e-3 * np.abs(want).max()
+
+
+_KEPT_KERNELS_SCRIPT = """
+import sys, numpy as np, lamina as lm
+from lamina import _core
+rng = np.random.default_rng(3)
+# 33 inputs (an odd depth: the last bfloat16 pair has one row), 40 % zeros, some columns zero in
+# every row (the fused update skips those kernel rows); 70 and 66 units (not multiples of 32).
+x = rng.standard_normal((64, 33)).astype(np.float32) * (rng.random((64, 33)) > 0.4)
+x[:, 5:9] = 0.0
+y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+out = []
+for optimizer in ("rmsprop", "sgd", "adam"):
+    for batch in (1, 5, 16):
+        bits = []
+        for hooked in (False, True):
+            model = lm.Sequential([lm.layers.Dense(70, activation="relu", input_shape=(33,)),
+                                   lm.layers.Dense(66, activation="relu"),
+                                   lm.layers.Dense(2, activation="softmax")], seed=4, dtype="mixed_bfloat16")
+            model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+            if hooked:  # the step stores its gradient, and the forward packs W every time
+                model.set_gradient_hook(lambda g, step: None)
+            model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+            weights = model.get_weights()
+            weights[0][3] += 0.25  # written between two calls: the next call must see it
+            model.set_weights(weights)
+            model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
+            p = model.predict(x, batch_size=7, verbose=0)
+            bits.append(np.concatenate([w.ravel() for w in model.get_weights()] + [p.ravel()]).view(np.uint32))
+        out.append(bool(np.array_equal(bits[0], bits[1])))
+sys.stdout.write(_core.bf16_gemm_kernel() + " " + " ".join(map(str, out)))
+"""
+
+
+@pytest.mark.parametrize("env_vars", [{}, {"LAMINA_BF16_AMX": "0"}, {"LAMINA_GEMM_KERNEL": "avx2"}],
+                         ids=["default", "no-amx", "portable"])
+def test_a_kept_packed_kernel_gives_the_bits_of_packing_it_at_every_step(env_vars):
+    """Inside one fit, a small-batch step repacks only the kernel rows its update changed and the
+    next forward takes the kept bfloat16 kernel; that must be exactly the kernel packing it anew
+    gives (a gradient hook turns the keeping off), for each optimizer's way of leaving rows alone,
+    each kernel, and across calls with the weights written in between."""
+    if env_vars.get("LAMINA_GEMM_KERNEL") == "avx2" and "avx2" not in _core.gemm_kernels_available():
+        pytest.skip("no AVX2 here")
+    kernel, *same = _run_in_a_fresh_process(_KEPT_KERNELS_SCRIPT, **env_vars).split()
+    assert same == ["True"] * 9, (kernel, same)
 
 
 # ----------------------------------------------------------------- files, ONNX, gradient_check, sklearn

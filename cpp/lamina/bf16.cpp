@@ -91,6 +91,29 @@ void bf16_pack_panel(const float* src, index_t ld, bool lanes_are_rows, index_t 
     bf16_pack_panel_portable(src, ld, lanes_are_rows, width, valid, k, dst);
 }
 
+void bf16_pack_pair_groups_portable(const float* B, index_t ldb, index_t k, index_t n, index_t q0, index_t q1,
+                                    bf16_t* dst, index_t pair_stride, index_t panel_stride, index_t half_stride) {
+    for (index_t g = 0; g * 16 < n; ++g)
+        for (index_t q = q0; q < q1; ++q) {
+            bf16_t* words = dst + (g / 2) * panel_stride + (g % 2) * half_stride + q * pair_stride;
+            for (index_t l = 0; l < 16; ++l)
+                for (index_t s = 0; s < 2; ++s) {
+                    const index_t j = 16 * g + l, p = 2 * q + s;
+                    words[2 * l + s] = j < n && p < k ? bf16_from_float(B[p * ldb + j]) : bf16_t(0);
+                }
+        }
+}
+
+void bf16_pack_pair_groups(const float* B, index_t ldb, index_t k, index_t n, index_t q0, index_t q1, bf16_t* dst,
+                           index_t pair_stride, index_t panel_stride, index_t half_stride) {
+#if defined(LAMINA_HAVE_AVX512BF16_TU)
+    if (bf16_kernels())
+        return bf16_detail::pack_pair_groups_avx512bf16(B, ldb, k, n, q0, q1, dst, pair_stride, panel_stride,
+                                                        half_stride);
+#endif
+    bf16_pack_pair_groups_portable(B, ldb, k, n, q0, q1, dst, pair_stride, panel_stride, half_stride);
+}
+
 // A (mr, k) rows of lda: lanes are rows. B (k, nr) rows of ldb: lanes are columns.
 void bf16_pack_a(const float* a, index_t lda, index_t mr, index_t k, bf16_t* ap) {
     bf16_pack_panel_portable(a, lda, true, kBf16MR, mr, k, ap);

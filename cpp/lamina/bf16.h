@@ -47,6 +47,17 @@ void bf16_pack_panel(const float* src, index_t ld, bool lanes_are_rows, index_t 
 void bf16_pack_panel_portable(const float* src, index_t ld, bool lanes_are_rows, index_t width, index_t valid,
                               index_t k, bf16_t* dst);
 
+// Pairs q0 .. q1 of depth steps of B (k, n) (pair q: rows 2q and 2q + 1, the odd step past an
+// odd k zero) into the 16-lane groups of pair panels: group g (columns 16 g .. 16 g + 15, those
+// past n zero) of pair q at dst + (g / 2) * panel_stride + (g % 2) * half_stride + q * pair_stride,
+// lane l's pair at 2 l. The values bf16_pack_panel writes there, so panels can be refreshed a few
+// rows at a time when only those changed. A group's pairs are written in order, so its stores
+// run along memory. With the AVX512_BF16 conversion when bf16_kernels(); the same bits either way.
+void bf16_pack_pair_groups(const float* B, index_t ldb, index_t k, index_t n, index_t q0, index_t q1, bf16_t* dst,
+                           index_t pair_stride, index_t panel_stride, index_t half_stride);
+void bf16_pack_pair_groups_portable(const float* B, index_t ldb, index_t k, index_t n, index_t q0, index_t q1,
+                                    bf16_t* dst, index_t pair_stride, index_t panel_stride, index_t half_stride);
+
 // C (mr, nr) = [C +] a (mr, k) * b (k, nr), float32, from packed panels (see above). Each
 // element is one float32 chain over the pairs in ascending order, adding the pair's odd step
 // first, then its even step, each addition a single rounding (round-to-nearest-even) with
@@ -76,6 +87,8 @@ void gemm_tile_avx512bf16(index_t k, const bf16_t* ap, const bf16_t* bp, bool ac
                           index_t ldc, index_t mr, index_t nr);
 void pack_panel_avx512bf16(const float* src, index_t ld, bool lanes_are_rows, index_t width, index_t valid,
                            index_t k, bf16_t* dst);
+void pack_pair_groups_avx512bf16(const float* B, index_t ldb, index_t k, index_t n, index_t q0, index_t q1,
+                                 bf16_t* dst, index_t pair_stride, index_t panel_stride, index_t half_stride);
 }  // namespace bf16_detail
 
 }  // namespace lamina

@@ -46,22 +46,26 @@ void round_avx512bf16(const float* x, index_t n, bf16_t* out) {
     }
 }
 
-// C (mr, nr) = [C +] a (12 rows, k pair-packed) * b (k pair-packed, 32 columns): 24 accumulators
-// (12 rows x 2 vectors of 16 floats); per pair, a row's two bfloat16 broadcast as one 32-bit
-// word, and two vectors of B (16 columns x 2 steps each). The whole 12 x 32 tile is computed
-// (the panels are zero-padded) and the valid part stored with masks.
-void gemm_tile_avx512bf16(index_t k, const bf16_t* ap, const bf16_t* bp, bool accumulate, float* c,
-                          index_t ldc, index_t mr, index_t nr) {
-    __m512 acc[kBf16MR][2];
+namespace {
+
+// C (mr, nr) = [C +] a (12-row panel, k pair-packed) * b (k pair-packed, 32 columns) for the first
+// R >= mr rows: 2 R accumulators (R rows x 2 vectors of 16 floats); per pair, a row's two bfloat16
+// broadcast as one 32-bit word, and two vectors of B (16 columns x 2 steps each). Rows past mr
+// (zero-padded) are computed only up to R, and the valid part is stored with masks. Each row's
+// chain is the same whatever R, so a short tile (a batch of one) gives a full tile's bits.
+template <int R>
+void tile_rows_avx512bf16(index_t k, const bf16_t* ap, const bf16_t* bp, bool accumulate, float* c, index_t ldc,
+                          index_t mr, index_t nr) {
+    __m512 acc[R][2];
 #pragma GCC unroll 12
-    for (int i = 0; i < kBf16MR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     const index_t pairs = (k + 1) / 2;
     for (index_t q = 0; q < pairs; ++q) {
         const __m512bh b0 = as_bh(_mm512_loadu_si512(bp + q * 2 * kBf16NR));
         const __m512bh b1 = as_bh(_mm512_loadu_si512(bp + q * 2 * kBf16NR + 32));
         const bf16_t* a = ap + q * 2 * kBf16MR;
 #pragma GCC unroll 12
-        for (int i = 0; i < kBf16MR; ++i) {
+        for (int i = 0; i < R; ++i) {
             std::int32_t word;
             std::memcpy(&word, a + 2 * i, sizeof word);
             const __m512bh ai = as_bh(_mm512_set1_epi32(word));
@@ -69,7 +73,7 @@ void gemm_tile_avx512bf16(index_t k, const bf16_t* ap, const bf16_t* bp, bool ac
             acc[i][1] = _mm512_dpbf16_ps(acc[i][1], ai, b1);
         }
     }
-    const index_t rows = mr < kBf16MR ? mr : kBf16MR;
+    const index_t rows = mr < R ? mr : R;
     for (index_t i = 0; i < rows; ++i)
         for (int v = 0; v < 2; ++v) {
             const __mmask16 m = first_lanes(nr - 16 * v);
@@ -77,6 +81,18 @@ void gemm_tile_avx512bf16(index_t k, const bf16_t* ap, const bf16_t* bp, bool ac
             const __m512 r = accumulate ? _mm512_add_ps(_mm512_maskz_loadu_ps(m, dst), acc[i][v]) : acc[i][v];
             _mm512_mask_storeu_ps(dst, m, r);
         }
+}
+
+}  // namespace
+
+void gemm_tile_avx512bf16(index_t k, const bf16_t* ap, const bf16_t* bp, bool accumulate, float* c,
+                          index_t ldc, index_t mr, index_t nr) {
+    static_assert(kBf16MR == 12, "the row counts below cover a 12-row panel");
+    if (mr <= 1) return tile_rows_avx512bf16<1>(k, ap, bp, accumulate, c, ldc, mr, nr);
+    if (mr <= 2) return tile_rows_avx512bf16<2>(k, ap, bp, accumulate, c, ldc, mr, nr);
+    if (mr <= 4) return tile_rows_avx512bf16<4>(k, ap, bp, accumulate, c, ldc, mr, nr);
+    if (mr <= 8) return tile_rows_avx512bf16<8>(k, ap, bp, accumulate, c, ldc, mr, nr);
+    tile_rows_avx512bf16<12>(k, ap, bp, accumulate, c, ldc, mr, nr);
 }
 
 // dst: a pair panel (bf16.h, bf16_pack_panel) of width lanes, valid of them from src, k steps. Each
@@ -123,6 +139,31 @@ void pack_panel_avx512bf16(const float* src, index_t ld, bool lanes_are_rows, in
             std::memcpy(&words, &h, sizeof words);
             const __m512i index = _mm512_add_epi32(stride, _mm512_set1_epi32(static_cast<int>(q0 * width)));
             _mm512_mask_i32scatter_epi32(dst + 2 * l, first_lanes(pairs - q0), index, words, 4);
+        }
+    }
+}
+
+// A whole group: both rows' 16 lanes in one VCVTNE2PS2BF16 (row 2q low, row 2q + 1 high), then
+// interleaved into pair words (even step low, odd step high). The last, partial group and the
+// lone even row of an odd k are loaded masked (lanes past n, and the missing odd row, are zero).
+void pack_pair_groups_avx512bf16(const float* B, index_t ldb, index_t k, index_t n, index_t q0, index_t q1,
+                                 bf16_t* dst, index_t pair_stride, index_t panel_stride, index_t half_stride) {
+    alignas(64) static constexpr std::int16_t kInterleave[32] = {0,  16, 1,  17, 2,  18, 3,  19, 4,  20, 5,
+                                                                 21, 6,  22, 7,  23, 8,  24, 9,  25, 10, 26,
+                                                                 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+    const __m512i interleave = _mm512_load_si512(kInterleave);
+    for (index_t g = 0; g * 16 < n; ++g) {
+        const index_t j0 = 16 * g;
+        const __mmask16 lanes = first_lanes(n - j0);
+        bf16_t* group = dst + (g / 2) * panel_stride + (g % 2) * half_stride;
+        for (index_t q = q0; q < q1; ++q) {
+            const float* row0 = B + 2 * q * ldb + j0;
+            const __m512 even = _mm512_maskz_loadu_ps(lanes, row0);
+            const __m512 odd = 2 * q + 1 < k ? _mm512_maskz_loadu_ps(lanes, row0 + ldb) : _mm512_setzero_ps();
+            const __m512bh h = _mm512_cvtne2ps_pbh(odd, even);
+            __m512i words;
+            std::memcpy(&words, &h, sizeof words);
+            _mm512_storeu_si512(group + q * pair_stride, _mm512_permutexvar_epi16(interleave, words));
         }
     }
 }

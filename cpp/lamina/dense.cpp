@@ -49,10 +49,11 @@ void bias_batch_norm_tile(const void* ctx, T* c, index_t ldc, index_t i0, index_
 // C (m, n) = op(A) op(B): the model's GEMM, or with bf16 the bfloat16 one (float32 models only).
 template <typename T>
 void product(bool bf16, bool trans_a, bool trans_b, index_t m, index_t n, index_t k, const T* A, index_t lda,
-             const T* B, index_t ldb, T* C, index_t ldc, const TileEpilogue<T>* epilogue = nullptr) {
+             const T* B, index_t ldb, T* C, index_t ldc, const TileEpilogue<T>* epilogue = nullptr,
+             Bf16PackedB* packed_b = nullptr) {
     if (!bf16) return gemm<T>(trans_a, trans_b, m, n, k, T(1), A, lda, B, ldb, T(0), C, ldc, epilogue);
     if constexpr (std::is_same_v<T, float>)
-        gemm_bf16(trans_a, trans_b, m, n, k, A, lda, B, ldb, C, ldc, epilogue);
+        gemm_bf16(trans_a, trans_b, m, n, k, A, lda, B, ldb, C, ldc, epilogue, packed_b);
     else
         throw std::logic_error("bfloat16 products need a float32 network");
 }
@@ -70,13 +71,13 @@ void dense_batch_norm_forward(T* z, T* out, const T* x, const T* W, const T* b, 
 
 template <typename T>
 void dense_forward(T* z, const T* x, const T* W, const T* b, index_t batch, index_t in,
-                   index_t units, Activation act, T* a, bool bf16) {
+                   index_t units, Activation act, T* a, bool bf16, Bf16PackedB* packed_w) {
     if (a != nullptr && !is_elementwise(act))
         throw std::invalid_argument("dense_forward applies elementwise activations only");
     const BiasActivation<T> work{b, act, a, units};
     const TileEpilogue<T> epilogue{&bias_activation_tile<T>, &work};
     const bool any = b != nullptr || a != nullptr;
-    product<T>(bf16, false, false, batch, units, in, x, in, W, units, z, units, any ? &epilogue : nullptr);
+    product<T>(bf16, false, false, batch, units, in, x, in, W, units, z, units, any ? &epilogue : nullptr, packed_w);
 }
 
 template <typename T>
@@ -95,9 +96,9 @@ void dense_backward(T* dx, T* dW, T* db, const T* dz, const T* x, const T* W, in
 }
 
 template void dense_forward<float>(float*, const float*, const float*, const float*, index_t,
-                                   index_t, index_t, Activation, float*, bool);
+                                   index_t, index_t, Activation, float*, bool, Bf16PackedB*);
 template void dense_forward<double>(double*, const double*, const double*, const double*, index_t,
-                                    index_t, index_t, Activation, double*, bool);
+                                    index_t, index_t, Activation, double*, bool, Bf16PackedB*);
 template void dense_batch_norm_forward<float>(float*, float*, const float*, const float*, const float*, index_t,
                                               index_t, index_t, const double*, const double*, NormAffine<float>, bool);
 template void dense_batch_norm_forward<double>(double*, double*, const double*, const double*, const double*, index_t,

@@ -7,14 +7,18 @@
 
 namespace lamina {
 
+struct Bf16PackedB;  // gemm_bf16.h
+
 // x (batch, in), W (in, units), b (units) or null  ->  z (batch, units) = x W + b, and, when
 // a (batch, units) is given, a = act(z) for an elementwise act. Bias and activation are
 // applied to each tile of z by the GEMM as soon as it is finished, while it is in cache.
 // bf16 (float only; mixed_bfloat16): the products go through gemm_bf16 (bfloat16 operands,
-// float32 accumulation); bias, activation and db stay float32.
+// float32 accumulation); bias, activation and db stay float32. packed_w (with bf16): W as the
+// bfloat16 product packs it, taken when valid, else filled (gemm_bf16.h, Bf16PackedB).
 template <typename T>
 void dense_forward(T* z, const T* x, const T* W, const T* b, index_t batch, index_t in,
-                   index_t units, Activation act = Activation::Linear, T* a = nullptr, bool bf16 = false);
+                   index_t units, Activation act = Activation::Linear, T* a = nullptr, bool bf16 = false,
+                   Bf16PackedB* packed_w = nullptr);
 
 // Inference through a Dense layer (linear) and the BatchNormalization after it, in one pass:
 // x (batch, in), W (in, units), b (units) or null -> z (batch, units) = x W + b, and

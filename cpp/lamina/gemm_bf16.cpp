@@ -51,6 +51,10 @@ bool amx_available() {
 #endif
 }
 
+// A kept B (Bf16PackedB) of at least this many values splits a product between threads even for
+// one row of A: what is left of the work is reading B.
+constexpr index_t kParallelKeptB = index_t(1) << 17;
+
 using PackPanel = void (*)(const float*, index_t, bool, index_t, index_t, index_t, bf16_t*);
 
 // Pairs q0 .. q1 (q1 <= pp) of every column panel of op(B) = B (k, n), untransposed: panel jp
@@ -77,7 +81,8 @@ void pack_b_pairs(bool amx, PackPanel pack, const float* B, index_t ldb, index_t
 
 // C (m, n) = op(A) (m, k) op(B) (k, n) with the given kernel.
 void run(Bf16Kernel kernel, bool trans_a, bool trans_b, index_t m, index_t n, index_t k, const float* A,
-         index_t lda, const float* B, index_t ldb, float* C, index_t ldc, const TileEpilogue<float>* epilogue) {
+         index_t lda, const float* B, index_t ldb, float* C, index_t ldc, const TileEpilogue<float>* epilogue,
+         Bf16PackedB* packed_b) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
         for (index_t i = 0; i < m; ++i) std::fill(C + i * ldc, C + i * ldc + n, 0.0f);
@@ -94,16 +99,32 @@ void run(Bf16Kernel kernel, bool trans_a, bool trans_b, index_t m, index_t n, in
     // Grows to the largest product seen on this thread, then is reused (no allocation per step).
     thread_local AlignedVector<bf16_t> ap, bp;
     if (static_cast<index_t>(ap.size()) < row_panels * a_panel) ap.resize(static_cast<std::size_t>(row_panels * a_panel));
-    if (static_cast<index_t>(bp.size()) < col_panels * b_panel) bp.resize(static_cast<std::size_t>(col_panels * b_panel));
+    // A kept B: used as it is when it holds this B for this kernel, else B is packed into it.
+    if (trans_b) packed_b = nullptr;
+    const bool reuse_b = packed_b != nullptr && packed_b->valid && packed_b->k == k && packed_b->n == n &&
+                         packed_b->amx == amx && packed_b->portable == portable;
+    AlignedVector<bf16_t>& b_store = packed_b != nullptr ? packed_b->data : bp;
+    if (!reuse_b && packed_b != nullptr) {  // filled below, valid once the product is done
+        packed_b->valid = false;
+        packed_b->k = k;
+        packed_b->n = n;
+        packed_b->pairs_held = pp;
+        packed_b->panel_values = b_panel;
+        packed_b->amx = amx;
+        packed_b->portable = portable;
+    }
+    if (static_cast<index_t>(b_store.size()) < col_panels * b_panel)
+        b_store.resize(static_cast<std::size_t>(col_panels * b_panel));
     bf16_t* apd = ap.data();
-    bf16_t* bpd = bp.data();
+    bf16_t* bpd = b_store.data();
     const PackPanel pack = portable ? &bf16_pack_panel_portable : &bf16_pack_panel;
 
     const int threads = current_threads();
     // AMX is far faster per product than the vector kernels, so its small products (a 10-unit
     // layer at batch 128) stay on one thread: waking the others and two barriers would dominate.
     const index_t min_flops = (amx ? 64 : 8) * kParallelMinFlops;
-    const bool parallel = threads > 1 && 2 * m * n * k >= min_flops;
+    // A kept B leaves only reading it: when large, that is worth two threads even for one row.
+    const bool parallel = threads > 1 && (2 * m * n * k >= min_flops || (reuse_b && n * k >= kParallelKeptB));
     // Enough work items for the threads even when there are few column panels (a 10-unit layer).
     const index_t groups = parallel && col_panels < 2 * threads
                                ? std::min(row_panels, ceil_div(2 * threads, col_panels)) : 1;
@@ -115,7 +136,7 @@ void run(Bf16Kernel kernel, bool trans_a, bool trans_b, index_t m, index_t n, in
     // An untransposed B (the forward's W, dW's dZ) is packed a few rows at a time across all its
     // panels (pack_b_pairs); a transposed one a panel at a time.
     constexpr index_t kPackPairs = 8;
-    const index_t b_tasks = trans_b ? col_panels : ceil_div(pp, kPackPairs);
+    const index_t b_tasks = reuse_b ? 0 : trans_b ? col_panels : ceil_div(pp, kPackPairs);
 
 #pragma omp parallel num_threads(threads) if (parallel)
     {
@@ -166,6 +187,7 @@ void run(Bf16Kernel kernel, bool trans_a, bool trans_b, index_t m, index_t n, in
         }
         if (amx) bf16_detail::amx_end_thread();
     }
+    if (packed_b != nullptr) packed_b->valid = true;
 }
 
 Bf16Kernel choose_kernel() {
@@ -203,8 +225,22 @@ bool bf16_gemm_kernel_available(Bf16Kernel kernel) {
 }
 
 void gemm_bf16(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, const float* A, index_t lda,
-               const float* B, index_t ldb, float* C, index_t ldc, const TileEpilogue<float>* epilogue) {
-    run(bf16_gemm_kernel(), trans_a, trans_b, m, n, k, A, lda, B, ldb, C, ldc, epilogue);
+               const float* B, index_t ldb, float* C, index_t ldc, const TileEpilogue<float>* epilogue,
+               Bf16PackedB* packed_b) {
+    run(bf16_gemm_kernel(), trans_a, trans_b, m, n, k, A, lda, B, ldb, C, ldc, epilogue, packed_b);
+}
+
+// Pair q's words: AMX panels hold two 16-lane halves of pairs_held pairs each (bf16_amx.h), the
+// vector kernels' one 32-lane pair panel (bf16.h).
+void Bf16PackedB::repack_rows(const float* B, index_t ldb, index_t r0, index_t r1) {
+    if (!valid) return;
+    const index_t q0 = std::max<index_t>(0, r0 / 2), q1 = std::min(ceil_div(k, 2), ceil_div(r1, 2));
+    if (q1 <= q0) return;
+    const auto pack = portable ? &bf16_pack_pair_groups_portable : &bf16_pack_pair_groups;
+    if (amx)
+        pack(B, ldb, k, n, q0, q1, data.data(), 32, panel_values, pairs_held * 32);
+    else
+        pack(B, ldb, k, n, q0, q1, data.data(), 2 * kBf16NR, panel_values, 32);
 }
 
 void gemm_bf16_with(Bf16Kernel kernel, bool trans_a, bool trans_b, index_t m, index_t n, index_t k, const float* A,
@@ -212,7 +248,7 @@ void gemm_bf16_with(Bf16Kernel kernel, bool trans_a, bool trans_b, index_t m, in
     if (!bf16_gemm_kernel_available(kernel))
         throw std::invalid_argument(std::string("the ") + bf16_gemm_kernel_name(kernel) +
                                     " bfloat16 kernel is not available on this CPU or build");
-    run(kernel, trans_a, trans_b, m, n, k, A, lda, B, ldb, C, ldc, nullptr);
+    run(kernel, trans_a, trans_b, m, n, k, A, lda, B, ldb, C, ldc, nullptr, nullptr);
 }
 
 }  // namespace lamina

@@ -15,6 +15,7 @@
 // whole depth in its tiles, 32 steps per instruction in the hardware's order. Either way a row of
 // X W has the same bits in any batch, and threads only decide who computes which tile.
 #pragma once
+#include "lamina/aligned_vector.h"
 #include "lamina/bf16.h"
 #include "lamina/gemm.h"
 #include "lamina/matrix.h"
@@ -23,10 +24,29 @@ namespace lamina {
 
 constexpr index_t kBf16KC = 256;  // depth block: a 12 (or 32) x 256 A block and a 256 x 32 B block fit in L1
 
+// An untransposed op(B) = B (k, n) as gemm_bf16's kernel packs it, kept for later products with
+// the same B: mixed_bfloat16 keeps each Dense kernel W so between updates (Network), and the
+// small-batch update repacks only the rows it changes (repack_rows). The bytes are those gemm_bf16
+// would pack, so a product from it has the same bits.
+struct Bf16PackedB {
+    AlignedVector<bf16_t> data;
+    index_t k = 0, n = 0;
+    index_t pairs_held = 0;    // pairs per panel (AMX rounds them up)
+    index_t panel_values = 0;  // bfloat16 values per column panel
+    bool amx = false, portable = false;
+    bool valid = false;        // false: the next product packs B into it
+    // Rows [r0, r1) of B (ldb) changed: the pairs holding them are packed again. Threads may
+    // repack disjoint ranges of pairs at once. Nothing to do while not valid.
+    void repack_rows(const float* B, index_t ldb, index_t r0, index_t r1);
+};
+
 // epilogue (gemm.h): called on each finished tile, after its last depth block, from the thread
-// that computed it (with k == 0, once on the whole of C, which is zero).
+// that computed it (with k == 0, once on the whole of C, which is zero). packed_b (untransposed
+// B only): taken instead of packing B when it is valid for this kernel and shape, else B is
+// packed into it, which then becomes valid.
 void gemm_bf16(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, const float* A, index_t lda,
-               const float* B, index_t ldb, float* C, index_t ldc, const TileEpilogue<float>* epilogue = nullptr);
+               const float* B, index_t ldb, float* C, index_t ldc, const TileEpilogue<float>* epilogue = nullptr,
+               Bf16PackedB* packed_b = nullptr);
 
 // The tile kernels, best first: AMX's TDPBF16PS on 32 x 32 tiles (bf16_amx.h), VDPBF16PS on
 // 12 x 32 tiles (bf16.h), and the portable twin of VDPBF16PS, which gives its bits exactly. AMX

@@ -7,6 +7,7 @@
 #include "lamina/aligned_vector.h"
 #include "lamina/bf16.h"
 #include "lamina/dense.h"
+#include "lamina/gemm_bf16.h"
 #include "lamina/rank_update.h"
 #include "lamina/threading.h"
 #include "lamina/vectorize.h"
@@ -36,7 +37,7 @@ DenseGradient<T> Bf16Operands<T>::rounded(const DenseGradient<T>& layer) {
         for (index_t i = 0; i < nx; ++i) x_[i] = bf16_to_float(narrow[i]);
         bf16_round(layer.dz, nz, narrow.data());
         for (index_t i = 0; i < nz; ++i) dz_[i] = bf16_to_float(narrow[i]);
-        return DenseGradient<T>{layer.d, dz_.data(), x_.data(), layer.n, layer.l1, layer.l2};
+        return DenseGradient<T>{layer.d, dz_.data(), x_.data(), layer.n, layer.l1, layer.l2, layer.packed_kernel};
     }
 }
 
@@ -139,7 +140,9 @@ void FusedUpdateSink<T>::update_kernel(const DenseGradient<T>& layer) {
     constexpr index_t kSkipMinUnits = 64;
     T* W = params_ + d.kernel_offset;
     const index_t in = d.in, units = d.units;
-    const index_t kRows = std::max<index_t>(1, 8192 / units);  // a block of ~32 KB
+    // A block of ~32 KB, an even number of rows so that a bfloat16 pair (rows 2q, 2q + 1) of a
+    // kept packed kernel is repacked by the one thread that updated both.
+    const index_t kRows = std::max<index_t>(2, 8192 / units / 2 * 2);
     const index_t blocks = (in + kRows - 1) / kRows;
     const bool parallel = 2 * n * in * units >= 8 * kParallelMinFlops && blocks > 1;
     // At batch 1, g is formed in registers inside the optimizer's kernel, row by row, when it
@@ -178,6 +181,8 @@ void FusedUpdateSink<T>::update_kernel(const DenseGradient<T>& layer) {
                 if (regularized) add_regularization_gradient(g, W + i0 * units, count, layer.l1, layer.l2);
                 optimizer_->update_span(W + i0 * units, g, offset, count);
             }
+            if constexpr (std::is_same_v<T, float>)
+                if (!zero && layer.packed_kernel != nullptr) layer.packed_kernel->repack_rows(W, units, i0, i1);
             i0 = i1;
         }
     }

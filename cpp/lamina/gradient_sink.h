@@ -18,6 +18,8 @@
 
 namespace lamina {
 
+struct Bf16PackedB;  // gemm_bf16.h
+
 // A Dense layer's place in the parameter block.
 struct DenseParams {
     index_t layer, in, units;
@@ -35,6 +37,7 @@ struct DenseGradient {
     const T* x;
     index_t n;
     double l1, l2;
+    Bf16PackedB* packed_kernel = nullptr;  // the kernel as the bfloat16 forward keeps it, or null
     bool regularized() const { return l1 != 0.0 || l2 != 0.0; }
 };
 

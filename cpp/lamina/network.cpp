@@ -310,17 +310,20 @@ const T* Network<T>::forward(const T* x, index_t n, bool training, bool outputs_
             T* z = z_[l].data();
             const T* b = d.bias_offset >= 0 ? params_.data() + d.bias_offset : nullptr;
             const T* W = params_.data() + d.kernel_offset;
+            Bf16PackedB* packed = packed_kernel(dense_index_[l], training, n);
             if (s.activation == Activation::Linear) {
-                dense_forward(z, in, W, b, n, d.in, d.units, Activation::Linear, static_cast<T*>(nullptr), bf16_products_);
+                dense_forward(z, in, W, b, n, d.in, d.units, Activation::Linear, static_cast<T*>(nullptr), bf16_products_,
+                              packed);
                 out_[l] = z;
             } else if (is_elementwise(s.activation)) {
                 // Prediction needs no pre-activation: the activation overwrites z in place, one
                 // stream of writes fewer. Losses and backward passes read z.
                 T* a = outputs_only && !training ? z : a_[l].data();
-                dense_forward(z, in, W, b, n, d.in, d.units, s.activation, a, bf16_products_);
+                dense_forward(z, in, W, b, n, d.in, d.units, s.activation, a, bf16_products_, packed);
                 out_[l] = a;
             } else {
-                dense_forward(z, in, W, b, n, d.in, d.units, Activation::Linear, static_cast<T*>(nullptr), bf16_products_);
+                dense_forward(z, in, W, b, n, d.in, d.units, Activation::Linear, static_cast<T*>(nullptr), bf16_products_,
+                              packed);
                 activation_forward(s.activation, a_[l].data(), z, n, d.units);
                 out_[l] = a_[l].data();
             }
@@ -605,9 +608,35 @@ bool Network<T>::fuses(index_t n) const {
 }
 
 template <typename T>
+void Network<T>::open_packed_kernels() {
+    forget_packed_kernels();  // the block may have been written since the last call
+    packed_kernels_open_ = true;
+}
+
+template <typename T>
+void Network<T>::close_packed_kernels() {
+    forget_packed_kernels();
+    packed_kernels_open_ = false;
+}
+
+template <typename T>
+void Network<T>::forget_packed_kernels() {
+    for (Bf16PackedB& p : packed_kernels_) p.valid = false;
+}
+
+template <typename T>
+Bf16PackedB* Network<T>::packed_kernel(index_t dense_index, bool training, index_t n) {
+    // In training only where the fused update keeps them current; any other update forgets them.
+    if (!bf16_products_ || !packed_kernels_open_ || (training && !fuses(n))) return nullptr;
+    if (packed_kernels_.size() != dense_.size()) packed_kernels_.resize(dense_.size());
+    return &packed_kernels_[static_cast<std::size_t>(dense_index)];
+}
+
+template <typename T>
 void Network<T>::set_bf16_products(bool on) {
     if (on && !std::is_same_v<T, float>)
         throw std::invalid_argument("bfloat16 products (mixed_bfloat16) need a float32 network");
+    forget_packed_kernels();
     bf16_products_ = on;
     storing_sink_.bf16 = on;
     fused_sink_.bf16 = on;
@@ -636,6 +665,7 @@ double Network<T>::train_step(const T* y, index_t n, index_t ycols, BatchStats& 
     }
     if (track_gradient_norms) record_gradient_norms(stats);
     apply_gradients();
+    forget_packed_kernels();
     update_moving_statistics();
     return loss;
 }
@@ -733,7 +763,10 @@ void Network<T>::backward(index_t n, GradientSink<T>& sink) {
         if (needs_input_grad_[l])
             dense_backward(spare, static_cast<T*>(nullptr), static_cast<T*>(nullptr), g, in_[l],
                            params_.data() + d.kernel_offset, n, d.in, d.units, bf16_products_);
-        sink.dense(DenseGradient<T>{d, g, in_[l], n, s.l1, s.l2});
+        // A kept packed kernel goes along, so a fused update repacks the rows it changes.
+        Bf16PackedB* packed = packed_kernels_open_ && dense_index_[l] < static_cast<index_t>(packed_kernels_.size())
+                                  ? &packed_kernels_[static_cast<std::size_t>(dense_index_[l])] : nullptr;
+        sink.dense(DenseGradient<T>{d, g, in_[l], n, s.l1, s.l2, packed != nullptr && packed->valid ? packed : nullptr});
         if (!needs_input_grad_[l]) break;
         std::swap(g, spare);
     }

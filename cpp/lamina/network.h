@@ -11,6 +11,7 @@
 #include "lamina/activations.h"
 #include "lamina/aligned_vector.h"
 #include "lamina/augment.h"
+#include "lamina/gemm_bf16.h"
 #include "lamina/gradient_hook.h"
 #include "lamina/gradient_sink.h"
 #include "lamina/initializers.h"
@@ -196,9 +197,18 @@ public:
     // dtype="mixed_bfloat16" (float32 networks only; throws std::invalid_argument otherwise):
     // every Dense product (forward x W, dW = x^T dz, dx = dz W^T) goes through gemm_bf16, with
     // bfloat16 operands and float32 accumulation. Weights, biases, optimizer state, losses and
-    // the other layers stay float32. Such steps are never fused (the fused sink forms dW in float32).
+    // the other layers stay float32. Small-batch steps are fused with the kernel gradient over
+    // bfloat16-rounded operands (gradient_sink.h, Bf16Operands).
     void set_bf16_products(bool on);
     bool bf16_products() const { return bf16_products_; }
+
+    // While a core call runs (PackedKernelsScope: a fit's batches, an evaluate, a predict) nothing
+    // but the call itself writes the parameter block, so with bfloat16 products each Dense kernel
+    // stays packed for the forward between products: predict packs W once per call, not per
+    // batch, and a fused small-batch step repacks only the kernel rows its update changed. Any
+    // other update forgets them. Outside a call they are never used (Python may write the block).
+    void open_packed_kernels();
+    void close_packed_kernels();
 
     // Serializes use of one network from several Python threads.
     std::mutex& mutex() { return mutex_; }
@@ -213,6 +223,9 @@ private:
     void record_weighted_metrics(const T* p, const T* y, const T* w, index_t n, index_t ycols,
                                  BatchStats& stats) const;
     bool fuses(index_t n) const;
+    // The packed kernel the bfloat16 forward of Dense dense_index may take or fill, or null.
+    Bf16PackedB* packed_kernel(index_t dense_index, bool training, index_t n);
+    void forget_packed_kernels();
     void collect_trainable_tensors();
     // Layer l (a normalization layer): forward into a_[l], backward from g into spare and grads_.
     void normalization_forward(std::size_t l, const T* in, index_t n, bool training);
@@ -267,8 +280,23 @@ private:
     mutable std::vector<double> penalty_partials_;      // (2 * chunks) of the largest kernel
 
     bool bf16_products_ = false;
+    std::vector<Bf16PackedB> packed_kernels_;  // per Dense layer (open_packed_kernels)
+    bool packed_kernels_open_ = false;
 
     std::mutex mutex_;
+};
+
+// open_packed_kernels for one core call; closed however the call ends.
+template <typename T>
+class PackedKernelsScope {
+public:
+    explicit PackedKernelsScope(Network<T>& net) : net_(net) { net_.open_packed_kernels(); }
+    ~PackedKernelsScope() { net_.close_packed_kernels(); }
+    PackedKernelsScope(const PackedKernelsScope&) = delete;
+    PackedKernelsScope& operator=(const PackedKernelsScope&) = delete;
+
+private:
+    Network<T>& net_;
 };
 
 }  // namespace lamina

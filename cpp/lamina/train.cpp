@@ -29,6 +29,7 @@ void train_checked_batches(Network<T>& net, BatchStats& stats, const T* x, const
                            index_t n_batches, const T* w, bool empty_steps) {
     stats.fit_to(net.metric_classes());  // under the caller's lock: the mode cannot change now
     const FlushDenormalsScope flush;  // training's decaying optimizer state (see denormals.h)
+    const PackedKernelsScope<T> packed(net);
     net.reserve(std::min(batch_size, n_rows));  // a batch never holds more rows than the data
     const index_t in = net.input_dim();
     T* bx = net.batch_x();
@@ -60,6 +61,7 @@ void evaluate(Network<T>& net, BatchStats& stats, const T* x, const T* y, index_
     net.check_targets(y, n_rows, ycols);
     if (w != nullptr) check_sample_weights(w, n_rows);
     stats.fit_to(net.metric_classes());
+    const PackedKernelsScope<T> packed(net);
     for (index_t start = 0; start < n_rows; start += batch_size) {
         const index_t n = std::min(batch_size, n_rows - start);
         net.forward(x + start * net.input_dim(), n, /*training=*/false);
@@ -71,6 +73,7 @@ void evaluate(Network<T>& net, BatchStats& stats, const T* x, const T* y, index_
 template <typename T>
 bool predict(Network<T>& net, T* out, const T* x, index_t n_rows, index_t batch_size, bool check_finite) {
     const index_t in = net.input_dim(), width = net.output_dim();
+    const PackedKernelsScope<T> packed(net);
     for (index_t start = 0; start < n_rows; start += batch_size) {
         const index_t n = std::min(batch_size, n_rows - start);
         if (check_finite && !all_finite(x + start * in, n * in)) return false;
