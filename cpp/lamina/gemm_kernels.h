@@ -86,8 +86,8 @@ using StepsUkr = void (*)(index_t count, const T* a, const T* b, const std::int3
 // the nr valid columns (rows_masked_b), op(B) in place. The very
 // micro-kernel's arithmetic (same FMA chain per element), so no C element can tell the two apart.
 // Every table's rows kernel takes MR = 6 rows (BlockingF32 / BlockingF64's tiles); its panel
-// width NR is the table's rows_nr: BlockingF*'s NR, except the AVX-512 double kernel's 16 (two
-// zmm, so a 10-unit layer's columns take one panel, not two of 8).
+// width NR is the table's rows_nr: BlockingF*'s NR, or the AVX-512 kernel's 16 for both types
+// (for doubles two zmm, so a 10-unit layer's columns take one pass, not two panels of 8).
 template <typename T>
 using RowsUkr = void (*)(index_t k, const T* a, index_t lda, const T* b, index_t ldb, T alpha, T beta, T* c,
                          index_t rs_c, index_t cs_c, index_t mr, index_t nr);
