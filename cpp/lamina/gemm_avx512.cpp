@@ -317,7 +317,7 @@ void rank_n_ukr(T* g, const T* x, index_t in, const T* dz, index_t units, index_
 // doubles): C (M <= 6, nr <= 16) = alpha * a (M rows read in place, row stride lda) * b (k, nr;
 // row p at b + p * ldb, only its nr columns read, so B is taken in place, unpacked) [+ beta * C].
 // Per step one masked load of b per vector and one broadcast per row; C's partial vector is
-// stored masked too (the tile kernels' stack copy is not needed for a 16-column row). A 10-unit layer's columns
+// stored masked too. A 10-unit layer's columns
 // take one pass, where the AVX2 kernel takes two ymm per row (and, for doubles, two panels, so
 // A is read twice). Each element gets the AVX2 kernel's arithmetic (one FMA chain over the depth
 // block, then alpha * acc [+ beta * c] in one FMA), so every table gives the same bits.
