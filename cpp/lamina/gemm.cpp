@@ -386,19 +386,37 @@ void gemm_small_m(const Problem<T>& P, int nthreads) {
     }
 }
 
-// Few columns, many rows, nothing transposed (a 10-unit layer's forward, X W2 (m, 10)): op(B)
-// packed once into NR-wide panels (k * NR values each), A read in place by the rows micro-kernel,
-// since packing A would cost more than the product; threads split the rows of C.
+// Few columns, many rows, nothing transposed (a 10-unit layer's forward, X W2 (m, 10)): A read
+// in place by the rows micro-kernel, since packing A would cost more than the product; op(B)
+// packed once into NR-wide panels (k * NR values each), or read in place too by a kernel that
+// reads only the valid columns (rows_masked_b); threads split the rows of C.
 template <typename T, typename Blk>
 void gemm_narrow(const Problem<T>& P, int nthreads) {
-    constexpr index_t MR = Blk::MR, NR = Blk::NR;
-    const auto ukr = Traits<T>::k().rows;
+    constexpr index_t MR = Blk::MR;
+    const KernelSet<T>& kernels = Traits<T>::k();
+    const auto ukr = kernels.rows;
+    const index_t NR = kernels.rows_nr;  // Blk::NR, or 16 (AVX-512 doubles)
     const index_t m = P.m, n = P.n, k = P.k;
     const index_t kc_max = depth_block<Blk>(k);
     const index_t col_panels = ceil_div(n, NR);  // 1 or 2 (n <= kSmallM)
-    T* bp = tl_shared.get<T>(col_panels * k * NR);
-    for (index_t jp = 0; jp < col_panels; ++jp)
-        pack_b_panel<T, NR>(P.tb, P.B, P.ldb, 0, k, jp * NR, std::min(NR, n - jp * NR), bp + jp * k * NR);
+    const bool in_place = kernels.rows_masked_b && !P.tb;
+    const T* b = P.B;  // panel jp at b + jp * panel, step p at + p * ldb
+    index_t ldb = P.ldb, panel = NR;
+    if (!in_place) {
+        T* bp = tl_shared.get<T>(col_panels * k * NR);
+        for (index_t jp = 0; jp < col_panels; ++jp) {
+            const index_t j0 = jp * NR, nr = std::min(NR, n - j0);
+            if (NR == 16)
+                pack_b_panel<T, 16>(P.tb, P.B, P.ldb, 0, k, j0, nr, bp + jp * k * NR);
+            else if (NR == 8)
+                pack_b_panel<T, 8>(P.tb, P.B, P.ldb, 0, k, j0, nr, bp + jp * k * NR);
+            else
+                throw std::logic_error("gemm_narrow: a rows kernel panel width other than 8 or 16");
+        }
+        b = bp;
+        ldb = NR;
+        panel = k * NR;
+    }
     const index_t row_panels = ceil_div(m, MR);
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
     {
@@ -408,8 +426,8 @@ void gemm_narrow(const Problem<T>& P, int nthreads) {
             const index_t i0 = r * MR, mr = std::min(MR, m - i0);
             for (index_t jp = 0; jp < col_panels; ++jp)
                 for (index_t pc = 0; pc < k; pc += kc_max)
-                    ukr(std::min(kc_max, k - pc), P.A + i0 * P.lda + pc, P.lda, bp + jp * k * NR + pc * NR, P.alpha,
-                        pc == 0 ? P.beta : T(1), P.C + i0 * P.rs_c + jp * NR, P.rs_c, P.cs_c, mr,
+                    ukr(std::min(kc_max, k - pc), P.A + i0 * P.lda + pc, P.lda, b + jp * panel + pc * ldb, ldb,
+                        P.alpha, pc == 0 ? P.beta : T(1), P.C + i0 * P.rs_c + jp * NR, P.rs_c, P.cs_c, mr,
                         std::min(NR, n - jp * NR));
         }
     }
@@ -696,8 +714,8 @@ void execute(Problem<T> P, const TileEpilogue<T>* epilogue, T* C, index_t ldc, i
         case GemmPath::small_m_dot: gemm_small_m_dot(P, plan.threads); break;
         case GemmPath::small_m: gemm_small_m<T, Blk>(P, plan.threads); break;
         // The narrow path always takes the 6-row tiles and the table's rows kernel for them (the
-        // AVX-512 table borrows AVX2's: its 12-row version ran 3x slower with 2 threads at
-        // 128x10x512, bench/RESULTS.md). Same arithmetic either way.
+        // AVX-512 one is 6 x 16 and reads B in place; a 12 x 32 version had run 3x slower with 2
+        // threads at 128x10x512, bench/RESULTS.md). Same arithmetic either way.
         case GemmPath::narrow: gemm_narrow<T, typename Traits<T>::Blk>(P, plan.threads); break;
         case GemmPath::blocked:
             // The plan's split picks the policy; one thread runs the columns one, as a team of one.

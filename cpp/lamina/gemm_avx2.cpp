@@ -103,9 +103,9 @@ void steps_ukr(index_t count, const T* a, const T* b, const std::int32_t* steps,
 
 // The same tile with A read in place (RowsUkr): b is a packed panel.
 template <typename T>
-void rows_ukr(index_t k, const T* a, index_t lda, const T* b, T alpha, T beta, T* c, index_t rs_c, index_t cs_c,
-              index_t mr, index_t nr) {
-    tile_rows<T, false, true>(mr, k, a, b, 2 * Avx2<T>::L, alpha, beta, c, rs_c, cs_c, nr, nullptr, lda);
+void rows_ukr(index_t k, const T* a, index_t lda, const T* b, index_t ldb, T alpha, T beta, T* c, index_t rs_c,
+              index_t cs_c, index_t mr, index_t nr) {
+    tile_rows<T, false, true>(mr, k, a, b, ldb, alpha, beta, c, rs_c, cs_c, nr, nullptr, lda);
 }
 
 // C (M, nr <= 4) = alpha * a (M, k) * b (nr, k)^T + beta * C, rows of a and b contiguous.
@@ -305,7 +305,7 @@ void rank_n_ukr(T* g, const T* x, index_t in, const T* dz, index_t units, index_
 template <typename T>
 constexpr KernelSet<T> avx2_set() {
     return {&tile_ukr<T>, &steps_ukr<T>, &rows_ukr<T>, &dot_ukr<T>, &gemv_ukr<T>,
-            &sparse_rows_ukr<T>, &compress_ukr<T>, &rank_n_ukr<T>};
+            &sparse_rows_ukr<T>, &compress_ukr<T>, &rank_n_ukr<T>, 2 * Avx2<T>::L, false};
 }
 
 static_assert(kGemvWF32 == 8 * Avx2<float>::L && kGemvWF64 == 8 * Avx2<double>::L, "row-vector kernels are 8 vectors wide");

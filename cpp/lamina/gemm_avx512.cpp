@@ -313,16 +313,90 @@ void rank_n_ukr(T* g, const T* x, index_t in, const T* dz, index_t units, index_
     if (j < units) rank_n_columns<T, 1, true>(g + j, x, in, dz + j, units, n, rows, X::first(units - j));
 }
 
+// The narrow path's rows kernel (RowsUkr, up to kNarrowNR = 16 columns: one zmm of floats, two of
+// doubles): C (M <= 6, nr <= 16) = alpha * a (M rows read in place, row stride lda) * b (k, nr;
+// row p at b + p * ldb, only its nr columns read, so B is taken in place, unpacked) [+ beta * C].
+// Per step one masked load of b per vector and one broadcast per row; C's partial vector is
+// stored masked too. A 10-unit layer's columns
+// take one pass, where the AVX2 kernel takes two ymm per row (and, for doubles, two panels, so
+// A is read twice). Each element gets the AVX2 kernel's arithmetic (one FMA chain over the depth
+// block, then alpha * acc [+ beta * c] in one FMA), so every table gives the same bits.
+constexpr index_t kNarrowNR = 16;
+template <typename T, int M>
+void narrow_rows(index_t k, const T* a, index_t lda, const T* b, index_t ldb, T alpha, T beta, T* c, index_t rs_c,
+                 index_t cs_c, index_t nr) {
+    using X = Zmm<T>;
+    using V = typename X::V;
+    constexpr index_t L = X::L;
+    constexpr int NV = kNarrowNR / L;
+    typename X::Mask mask[NV];
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) mask[v] = X::first(nr - v * L);
+    V acc[M][NV];
+#pragma GCC unroll 6
+    for (int i = 0; i < M; ++i)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) acc[i][v] = X::zero();
+#pragma GCC unroll 2
+    for (index_t p = 0; p < k; ++p) {
+        V bv[NV];
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) bv[v] = X::load(mask[v], b + p * ldb + v * L);
+#pragma GCC unroll 6
+        for (int i = 0; i < M; ++i) {
+            const V ai = X::set1(a[i * lda + p]);
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; ++v) acc[i][v] = X::fma(ai, bv[v], acc[i][v]);
+        }
+    }
+    const V va = X::set1(alpha), vb = X::set1(beta);
+    const bool beta0 = beta == T(0);
+    auto store = [&](T* dst, index_t ld) {
+#pragma GCC unroll 6
+        for (int i = 0; i < M; ++i)
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; ++v) {
+                V r = X::mul(va, acc[i][v]);
+                if (!beta0) r = X::fma(vb, X::load(mask[v], dst + i * ld + v * L), r);
+                X::store(dst + i * ld + v * L, mask[v], r);
+            }
+    };
+    if (cs_c == 1) {
+        store(c, rs_c);
+        return;
+    }
+    // Strided C: the same arithmetic on a stack tile, copied out.
+    alignas(64) T t[M * kNarrowNR] = {};
+    if (!beta0)
+        for (index_t i = 0; i < M; ++i)
+            for (index_t j = 0; j < nr; ++j) t[i * kNarrowNR + j] = c[i * rs_c + j * cs_c];
+    store(t, kNarrowNR);
+    for (index_t i = 0; i < M; ++i)
+        for (index_t j = 0; j < nr; ++j) c[i * rs_c + j * cs_c] = t[i * kNarrowNR + j];
+}
+template <typename T>
+void narrow_rows_ukr(index_t k, const T* a, index_t lda, const T* b, index_t ldb, T alpha, T beta, T* c,
+                     index_t rs_c, index_t cs_c, index_t mr, index_t nr) {
+    switch (mr) {
+        case 1: return narrow_rows<T, 1>(k, a, lda, b, ldb, alpha, beta, c, rs_c, cs_c, nr);
+        case 2: return narrow_rows<T, 2>(k, a, lda, b, ldb, alpha, beta, c, rs_c, cs_c, nr);
+        case 3: return narrow_rows<T, 3>(k, a, lda, b, ldb, alpha, beta, c, rs_c, cs_c, nr);
+        case 4: return narrow_rows<T, 4>(k, a, lda, b, ldb, alpha, beta, c, rs_c, cs_c, nr);
+        case 5: return narrow_rows<T, 5>(k, a, lda, b, ldb, alpha, beta, c, rs_c, cs_c, nr);
+        default: return narrow_rows<T, 6>(k, a, lda, b, ldb, alpha, beta, c, rs_c, cs_c, nr);
+    }
+}
+
 // The small-m dot products (dX at batch <= 16) and the m == 1 row-vector kernel are bound by
 // loads and latency, not by FMA width: zmm versions of them measured slower than the AVX2 ones
 // on Sapphire Rapids (bench/RESULTS.md), so this table takes those two from the AVX2 table, and
-// the narrow path's rows kernel too (a 12-row zmm one was slower, bench/RESULTS.md;
-// gemm.cpp runs that path on the 6-row tiles whatever the table). That keeps every path
-// bit-identical to the AVX2 kernels, the dot path and the rank-n update included.
+// the narrow path takes the 6-row one above (a 12 x 32 one was slower, bench/RESULTS.md; gemm.cpp
+// runs that path on 6-row tiles whatever the table). That keeps every path bit-identical to the
+// AVX2 kernels, the dot path and the rank-n update included.
 template <typename T>
 KernelSet<T> avx512_set(const KernelSet<T>& avx2) {
-    return {&tile_ukr<T>, &steps_ukr<T>, avx2.rows, avx2.dot, avx2.gemv, &sparse_rows_ukr<T>, &compress_ukr<T>,
-            &rank_n_ukr<T>};
+    return {&tile_ukr<T>, &steps_ukr<T>, &narrow_rows_ukr<T>, avx2.dot, avx2.gemv, &sparse_rows_ukr<T>,
+            &compress_ukr<T>, &rank_n_ukr<T>, kNarrowNR, true};
 }
 
 GemmKernelTable make_avx512_table() {

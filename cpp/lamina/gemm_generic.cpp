@@ -99,10 +99,9 @@ void steps_generic(index_t count, const T* a, const T* b, const std::int32_t* st
 
 // The same tile, A read in place (RowsUkr).
 template <typename T>
-void rows_generic(index_t k, const T* a, index_t lda, const T* b, T alpha, T beta, T* c, index_t rs_c,
+void rows_generic(index_t k, const T* a, index_t lda, const T* b, index_t ldb, T alpha, T beta, T* c, index_t rs_c,
                   index_t cs_c, index_t mr, index_t nr) {
-    gemm_generic_ukr<T, Tiles<T>::MR, Tiles<T>::NR>(k, a, b, Tiles<T>::NR, alpha, beta, c, rs_c, cs_c, mr, nr,
-                                                    nullptr, lda);
+    gemm_generic_ukr<T, Tiles<T>::MR, Tiles<T>::NR>(k, a, b, ldb, alpha, beta, c, rs_c, cs_c, mr, nr, nullptr, lda);
 }
 
 // C (1, 64) float / (1, 32) double row (GemvUkr).
@@ -171,7 +170,8 @@ LAMINA_VECTORIZE void rank_n_generic(T* g, const T* x, index_t in, const T* dz, 
 template <typename T>
 constexpr KernelSet<T> generic_set() {
     return {&tile_generic<T>, &steps_generic<T>, &rows_generic<T>, &dot_generic_ukr<T>, &gemv_generic<T>,
-            &sparse_rows_generic_ukr<T>, &compress_generic<T>, &rank_n_generic<T>};
+            &sparse_rows_generic_ukr<T>, &compress_generic<T>, &rank_n_generic<T>,
+            Tiles<T>::NR, false};
 }
 
 static_assert(BlockingF32::MR == 6 && BlockingF32::NR == 16, "6 x 16 float tile");

@@ -79,15 +79,18 @@ using StepsUkr = void (*)(index_t count, const T* a, const T* b, const std::int3
 // Micro-kernel with A read in place, for narrow products (n <= NR, many rows: a 10-unit layer)
 // where packing A would cost more than the product itself:
 //
-//   C (mr, nr) = alpha * a (mr, k) * b (k, NR packed, rs_b == NR) + beta * C
+//   C (mr, nr) = alpha * a (mr, k) * b (k, NR) + beta * C
 //
-// row i of a at a + i * lda, k contiguous values; only the mr valid rows are read. The very
+// row i of a at a + i * lda, k contiguous values; only the mr valid rows are read. Row p of b at
+// b + p * ldb: a packed panel (ldb == NR, columns past nr zero), or, for a kernel that reads only
+// the nr valid columns (rows_masked_b), op(B) in place. The very
 // micro-kernel's arithmetic (same FMA chain per element), so no C element can tell the two apart.
-// Every table's rows kernel takes BlockingF32 / BlockingF64's tiles (MR = 6), the AVX-512 table
-// included (it uses the AVX2 one).
+// Every table's rows kernel takes MR = 6 rows (BlockingF32 / BlockingF64's tiles); its panel
+// width NR is the table's rows_nr: BlockingF*'s NR, or the AVX-512 kernel's 16 for both types
+// (for doubles two zmm, so a 10-unit layer's columns take one pass, not two panels of 8).
 template <typename T>
-using RowsUkr = void (*)(index_t k, const T* a, index_t lda, const T* b, T alpha, T beta, T* c, index_t rs_c,
-                         index_t cs_c, index_t mr, index_t nr);
+using RowsUkr = void (*)(index_t k, const T* a, index_t lda, const T* b, index_t ldb, T alpha, T beta, T* c,
+                         index_t rs_c, index_t cs_c, index_t mr, index_t nr);
 
 // Dot-product kernel for small m with a transposed B (rows of op(A) and columns of op(B) both
 // contiguous in memory):
@@ -161,6 +164,8 @@ struct KernelSet {
     SparseRowsUkr<T> sparse_rows;
     CompressUkr<T> compress;
     RankNUkr<T> rank_n;
+    index_t rows_nr;     // the panel width of b the rows kernel takes (RowsUkr)
+    bool rows_masked_b;  // it reads only the nr valid columns of b, so b may be op(B) in place
 };
 
 struct GemmKernelTable {
