@@ -763,10 +763,8 @@ void Network<T>::backward(index_t n, GradientSink<T>& sink) {
         if (needs_input_grad_[l])
             dense_backward(spare, static_cast<T*>(nullptr), static_cast<T*>(nullptr), g, in_[l],
                            params_.data() + d.kernel_offset, n, d.in, d.units, bf16_products_);
-        // A kept packed kernel goes along, so a fused update repacks the rows it changes.
-        Bf16PackedB* packed = packed_kernels_open_ && dense_index_[l] < static_cast<index_t>(packed_kernels_.size())
-                                  ? &packed_kernels_[static_cast<std::size_t>(dense_index_[l])] : nullptr;
-        sink.dense(DenseGradient<T>{d, g, in_[l], n, s.l1, s.l2, packed != nullptr && packed->valid ? packed : nullptr});
+        // The forward's packed kernel goes along, so a fused update repacks the rows it changes.
+        sink.dense(DenseGradient<T>{d, g, in_[l], n, s.l1, s.l2, packed_kernel(dense_index_[l], last_training_, n)});
         if (!needs_input_grad_[l]) break;
         std::swap(g, spare);
     }
