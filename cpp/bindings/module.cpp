@@ -24,6 +24,7 @@
 #include "lamina/network.h"
 #include "lamina/optimizers.h"
 #include "lamina/rank_update.h"
+#include "lamina/thread_team.h"
 #include "lamina/threading.h"
 #include "lamina/train.h"
 
@@ -748,7 +749,7 @@ void bind_network(py::module_& m, const char* name) {
            "batches past the end of the data are zero-row steps (hook and update still run).")
         .def("train_batch_list", [](Net& net, BatchStats& stats, const py::list& batches) {
             // Delivered batches (a Dataset's, a generator's), one step each, in one call: the
-            // OpenMP team stays awake from one to the next. All are checked before the first step.
+            // thread team stays awake from one to the next. All are checked before the first step.
             struct Batch {
                 Checked<T> data;
                 Weights<T> w;
@@ -771,9 +772,11 @@ void bind_network(py::module_& m, const char* name) {
                 net.check_targets(b.data.y.data(), b.data.rows, b.data.ycols);
                 if (b.w.data) check_sample_weights(b.w.data, b.data.rows);
             }
-            for (const Batch& b : list)  // checked above, all before the first step
-                train_checked_batches(net, stats, b.data.x.data(), b.data.y.data(), b.data.ycols, nullptr,
-                                      b.data.rows, 0, b.data.rows, 1, b.w.data);
+            with_team([&] {  // one team for all the steps
+                for (const Batch& b : list)  // checked above, all before the first step
+                    train_checked_batches(net, stats, b.data.x.data(), b.data.y.data(), b.data.ycols, nullptr,
+                                          b.data.rows, 0, b.data.rows, 1, b.w.data);
+            });
         }, py::arg("stats"), py::arg("batches"),
            "One training step per (x, y, sample_weight or None) batch, in order, in one call with the GIL released.")
         .def("evaluate", [](Net& net, BatchStats& stats, const CArray<T>& x, const CArray<T>& y, index_t batch_size,

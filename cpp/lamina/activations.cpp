@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "lamina/thread_team.h"
 #include "lamina/threading.h"
 #include "lamina/vectorize.h"
 
@@ -27,15 +28,13 @@ constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 template <typename Fn>
 inline void for_each_index(index_t count, Fn fn) {
     const bool parallel = count >= kParallelMinFlops;
-#pragma omp parallel for schedule(static) if (parallel)
-    for (index_t i = 0; i < count; ++i) fn(i);
+    parallel_for(parallel, count, [&](index_t i) { fn(i); });
 }
 
 template <typename T>
 void softmax_rows(T* a, const T* z, index_t rows, index_t cols) {
     const bool parallel = rows * cols >= kParallelMinFlops;
-#pragma omp parallel for schedule(static) if (parallel)
-    for (index_t r = 0; r < rows; ++r) {
+    parallel_for(parallel, rows, [&](index_t r) {
         const T* zr = z + r * cols;
         T* ar = a + r * cols;
         T mx = zr[0];
@@ -47,7 +46,7 @@ void softmax_rows(T* a, const T* z, index_t rows, index_t cols) {
         }
         const T inv = T(1) / sum;
         for (index_t j = 0; j < cols; ++j) ar[j] *= inv;
-    }
+    });
 }
 
 // The elementwise activations, one functor each, shared by the whole-array pass and the
@@ -178,15 +177,14 @@ LAMINA_VECTORIZE void activation_backward(Activation act, T* dz, const T* da, co
             return;
         case Activation::Softmax: {
             const bool parallel = n >= kParallelMinFlops;
-#pragma omp parallel for schedule(static) if (parallel)
-            for (index_t r = 0; r < rows; ++r) {
+            parallel_for(parallel, rows, [&](index_t r) {
                 const T* ar = a + r * cols;
                 const T* dar = da + r * cols;
                 T* dzr = dz + r * cols;
                 T dot = 0;
                 for (index_t j = 0; j < cols; ++j) dot += dar[j] * ar[j];
                 for (index_t j = 0; j < cols; ++j) dzr[j] = ar[j] * (dar[j] - dot);
-            }
+            });
             return;
         }
         case Activation::Softplus:

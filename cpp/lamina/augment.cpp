@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "lamina/thread_team.h"
 #include "lamina/threading.h"
 
 namespace lamina {
@@ -171,14 +172,13 @@ void augment_forward(AugmentKind kind, const AugmentSpec& s, T* out, const T* in
                      index_t n) {
     const index_t c = s.channels, size = s.height * s.width * c;
     const T fill = static_cast<T>(s.fill_value);
-#pragma omp parallel for schedule(static) if (parallel_over(n, size))
-    for (index_t r = 0; r < n; ++r) {
+    parallel_for(parallel_over(n, size), n, [&](index_t r) {
         const double* t = transforms + r * kTransformSize;
         const T* src = in + r * size;
         T* dst = out + r * size;
         if (kind == AugmentKind::Flip) {
             flip_image(s, dst, src, t);
-            continue;
+            return;
         }
         each_output_pixel(s, t, [&](index_t offset, int taps, const index_t* pixel, const double* weight) {
             if (taps == 4 && (pixel[0] | pixel[1] | pixel[2] | pixel[3]) >= 0) {  // no fill: the common case
@@ -197,7 +197,7 @@ void augment_forward(AugmentKind kind, const AugmentSpec& s, T* out, const T* in
                 dst[offset + ch] = acc;
             }
         });
-    }
+    });
 }
 
 template <typename T>
@@ -205,14 +205,13 @@ void augment_backward(AugmentKind kind, const AugmentSpec& s, T* din, const T* d
                       index_t n) {
     const index_t c = s.channels, size = s.height * s.width * c;
     // Each thread owns whole images: the scatter below never races and its order is fixed.
-#pragma omp parallel for schedule(static) if (parallel_over(n, size))
-    for (index_t r = 0; r < n; ++r) {
+    parallel_for(parallel_over(n, size), n, [&](index_t r) {
         const double* t = transforms + r * kTransformSize;
         const T* g = dout + r * size;
         T* d = din + r * size;
         if (kind == AugmentKind::Flip) {
             flip_image(s, d, g, t);  // a flip is its own transpose
-            continue;
+            return;
         }
         std::fill(d, d + size, T(0));
         each_output_pixel(s, t, [&](index_t offset, int taps, const index_t* pixel, const double* weight) {
@@ -223,20 +222,19 @@ void augment_backward(AugmentKind kind, const AugmentSpec& s, T* din, const T* d
                 for (index_t ch = 0; ch < c; ++ch) di[ch] += wk * g[offset + ch];
             }
         });
-    }
+    });
 }
 
 template <typename T>
 void gaussian_noise_forward(T* out, const T* in, index_t count, double stddev, const CounterRng& rng) {
     // Elements 2p and 2p + 1 take the two normals of counter p.
     const index_t pairs = (count + 1) / 2;
-#pragma omp parallel for schedule(static) if (count >= kParallelMinFlops / 4)
-    for (index_t p = 0; p < pairs; ++p) {
+    parallel_for(count >= kParallelMinFlops / 4, pairs, [&](index_t p) {
         double z[2];
         rng.normal_pair(static_cast<std::uint64_t>(p), &z[0], &z[1]);
         for (index_t i = 2 * p; i < std::min(count, 2 * p + 2); ++i)
             out[i] = in[i] + static_cast<T>(stddev * z[i - 2 * p]);
-    }
+    });
 }
 
 #define LAMINA_INSTANTIATE_AUGMENT(T)                                                                      \

@@ -2,6 +2,8 @@
 
 #include <atomic>
 
+#include "lamina/thread_team.h"
+
 #if defined(__x86_64__) || defined(_M_X64)
 #include <xmmintrin.h>
 #define LAMINA_HAVE_MXCSR 1
@@ -16,11 +18,11 @@ std::atomic<bool> g_flush{true};
 #ifdef LAMINA_HAVE_MXCSR
 constexpr unsigned kFlushBits = 0x8040;  // MXCSR FTZ (bit 15) and DAZ (bit 6)
 
-// Every thread of the OpenMP team (and the caller) gets `mxcsr`.
+// The caller and every thread of its team get `mxcsr` (a team started later copies the
+// caller's, thread_team.cpp).
 void set_on_team(unsigned mxcsr) {
-#pragma omp parallel
     _mm_setcsr(mxcsr);
-    _mm_setcsr(mxcsr);
+    parallel_region(region_threads(), [&](TeamThread&) { _mm_setcsr(mxcsr); });
 }
 #endif
 

@@ -1,9 +1,11 @@
 #include "lamina/finite.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 
+#include "lamina/thread_team.h"
 #include "lamina/vectorize.h"
 
 namespace lamina {
@@ -36,19 +38,18 @@ bool chunk_ok(const T* p, index_t n) {
 
 // Big blocks (a data set checked before fit: Fashion-MNIST's training set is 188 MB; each
 // 1024-row batch of predict's input)
-// are read by the OpenMP team: one thread does not draw the memory bandwidth two can.
+// are read by the thread team: one thread does not draw the memory bandwidth two can.
 template <typename T>
 bool all_finite(const T* p, index_t n) {
     constexpr index_t kChunk = 4096;
     const index_t chunks = (n + kChunk - 1) / kChunk;
-    bool ok = true;
-#pragma omp parallel for schedule(static) reduction(&& : ok) if (n >= kParallelMinFinite)
-    for (index_t c = 0; c < chunks; ++c) {
-        if (!ok) continue;  // this thread has already found one
+    std::atomic<bool> bad{false};
+    parallel_for(n >= kParallelMinFinite, chunks, [&](index_t c) {
+        if (bad.load(std::memory_order_relaxed)) return;  // one is found: the answer is known
         const index_t i = c * kChunk;
-        ok = chunk_ok(p + i, std::min(kChunk, n - i));
-    }
-    return ok;
+        if (!chunk_ok(p + i, std::min(kChunk, n - i))) bad.store(true, std::memory_order_relaxed);
+    });
+    return !bad.load();
 }
 
 template bool all_finite<float>(const float*, index_t);

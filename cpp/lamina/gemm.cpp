@@ -31,11 +31,9 @@
 #include <vector>
 
 #include "lamina/gemm_kernels.h"
+#include "lamina/thread_team.h"
 #include "lamina/threading.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace lamina {
 
@@ -295,23 +293,9 @@ constexpr index_t kSmallM = 16;
 
 int threads_for(double flops, index_t tasks) {
     if (flops < static_cast<double>(kParallelMinFlops) || tasks < 2) return 1;
-    return static_cast<int>(std::min<index_t>(current_threads(), tasks));
+    return static_cast<int>(std::min<index_t>(region_threads(), tasks));
 }
 
-inline int thread_id() {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-inline int thread_count() {
-#ifdef _OPENMP
-    return omp_get_num_threads();
-#else
-    return 1;
-#endif
-}
 
 // The depth blocks, the same for every path: each element of C is summed as
 //   s_b = ((0 + a_p0 b_p0) + a_p0+1 b_p0+1) + ...   (one FMA chain over block b, p ascending)
@@ -355,9 +339,8 @@ void gemm_small_m(const Problem<T>& P, int nthreads) {
     const index_t inc_a = a_in_place ? 1 : MR;
     const index_t units = wide + ceil_div(n - j_rest, NR);
     const auto gemv = Traits<T>::k().gemv;
-#pragma omp parallel num_threads(nthreads) if (nthreads > 1)
-    {
-        const index_t tid = thread_id(), nt = thread_count();
+    parallel_region(nthreads, [&](TeamThread& team) {
+        const index_t tid = team.id(), nt = team.count();
         const index_t u0 = units * tid / nt, u1 = units * (tid + 1) / nt;
         for (index_t u = u0; u < u1; ++u) {
             if (u < wide) {
@@ -383,7 +366,7 @@ void gemm_small_m(const Problem<T>& P, int nthreads) {
                         P.C + ir * P.rs_c + j0 * P.cs_c, P.rs_c, P.cs_c, std::min(MR, m - ir), nr);
             }
         }
-    }
+    });
 }
 
 // Few columns, many rows, nothing transposed (a 10-unit layer's forward, X W2 (m, 10)): A read
@@ -418,9 +401,8 @@ void gemm_narrow(const Problem<T>& P, int nthreads) {
         panel = k * NR;
     }
     const index_t row_panels = ceil_div(m, MR);
-#pragma omp parallel num_threads(nthreads) if (nthreads > 1)
-    {
-        const index_t tid = thread_id(), nt = thread_count();
+    parallel_region(nthreads, [&](TeamThread& team) {
+        const index_t tid = team.id(), nt = team.count();
         const index_t r0 = row_panels * tid / nt, r1 = row_panels * (tid + 1) / nt;
         for (index_t r = r0; r < r1; ++r) {
             const index_t i0 = r * MR, mr = std::min(MR, m - i0);
@@ -430,7 +412,7 @@ void gemm_narrow(const Problem<T>& P, int nthreads) {
                         P.alpha, pc == 0 ? P.beta : T(1), P.C + i0 * P.rs_c + jp * NR, P.rs_c, P.cs_c, mr,
                         std::min(NR, n - jp * NR));
         }
-    }
+    });
 }
 
 // Small m with an untransposed A and a transposed B (dX = dZ W^T at batch 1..16; never the
@@ -443,9 +425,8 @@ void gemm_small_m_dot(const Problem<T>& P, int nthreads) {
     const T* a = P.A;
     const index_t lda = P.lda;
     const index_t blocks = ceil_div(n, kDotNR);
-#pragma omp parallel num_threads(nthreads) if (nthreads > 1)
-    {
-        const index_t tid = thread_id(), nt = thread_count();
+    parallel_region(nthreads, [&](TeamThread& team) {
+        const index_t tid = team.id(), nt = team.count();
         const index_t b0 = blocks * tid / nt, b1 = blocks * (tid + 1) / nt;
         for (index_t jb = b0; jb < b1; ++jb) {
             const index_t j0 = jb * kDotNR, nr = std::min(kDotNR, n - j0);
@@ -454,17 +435,16 @@ void gemm_small_m_dot(const Problem<T>& P, int nthreads) {
                     P.C + i0 * P.rs_c + j0 * P.cs_c, P.rs_c, P.cs_c, std::min(kDotMR, m - i0),
                     nr);
         }
-    }
+    });
 }
 
-// for (i = begin; i < end; ++i) body(i), divided among the team when Team (the loop ends with
-// the team's implicit barrier: all of the result is there for everyone), else by this thread
-// alone (no barrier: only it reads what it packs). Called inside the parallel region.
-template <bool Team, typename Body>
-inline void pack_loop(index_t begin, index_t end, Body body) {
-    if constexpr (Team) {
-#pragma omp for schedule(static)
-        for (index_t i = begin; i < end; ++i) body(i);
+// for (i = begin; i < end; ++i) body(i), divided among the team when Shared (the loop ends with
+// the team's barrier: all of the result is there for everyone), else by this thread alone (no
+// barrier: only it reads what it packs). Called inside the parallel region.
+template <bool Shared, typename Body>
+inline void pack_loop(TeamThread& team, index_t begin, index_t end, Body body) {
+    if constexpr (Shared) {
+        team.for_each(end - begin, [&](index_t i) { body(begin + i); });
     } else {
         for (index_t i = begin; i < end; ++i) body(i);
     }
@@ -500,9 +480,8 @@ void gemm_blocked(const Problem<T>& P, int nthreads) {
         share_b ? nullptr : tl_shared_steps.get<std::int32_t>(kPanels * plan.kc_max);
     index_t shared_counts[kPanels];  // each panel's count written by the thread that packs it
     const index_t row_panels = ceil_div(m, MR);
-#pragma omp parallel num_threads(nthreads) if (nthreads > 1)
-    {
-        const index_t tid = thread_id(), nt = thread_count();
+    parallel_region(nthreads, [&](TeamThread& team) {
+        const index_t tid = team.id(), nt = team.count();
         T* ap = share_b ? tl_own.get<T>(a_size) : shared_ap;
         std::int32_t* offsets = share_b ? tl_own_steps.get<std::int32_t>(kPanels * plan.kc_max) : shared_offsets;
         index_t own_counts[kPanels];
@@ -519,13 +498,13 @@ void gemm_blocked(const Problem<T>& P, int nthreads) {
             for (index_t pc = 0; pc < k; pc += plan.kc_max) {
                 const index_t kc = std::min(plan.kc_max, k - pc);
                 const T beta = pc == 0 ? P.beta : T(1);  // later depth blocks accumulate
-                pack_loop<share_b>(jp_begin, jp_end, [&](index_t jp) {
+                pack_loop<share_b>(team, jp_begin, jp_end, [&](index_t jp) {
                     pack_b_panel<T, NR>(P.tb, P.B, P.ldb, pc, kc, jc + jp * NR, std::min(NR, nc - jp * NR),
                                         bp + jp * NR * kc);
                 });
                 for (index_t ic = i_begin; ic < i_end; ic += Blk::MC) {
                     const index_t mc = std::min(Blk::MC, i_end - ic);
-                    pack_loop<!share_b>(0, ceil_div(mc, MR), [&](index_t r) {
+                    pack_loop<!share_b>(team, 0, ceil_div(mc, MR), [&](index_t r) {
                         counts[r] = pack_a_panel_steps<T, MR, NR>(P.ta, P.A, P.lda, ic + r * MR,
                                                                   std::min(MR, mc - r * MR), pc, kc,
                                                                   ap + r * MR * kc, offsets + r * kc);
@@ -539,17 +518,15 @@ void gemm_blocked(const Problem<T>& P, int nthreads) {
                         }
                     }
                     if constexpr (!share_b) {
-#pragma omp barrier
-                        // (everyone is done with this A block before it is overwritten)
+                        team.barrier();  // everyone is done with this A block before it is overwritten
                     }
                 }
                 if constexpr (share_b) {
-#pragma omp barrier
-                    // (everyone is done with this B panel before it is overwritten)
+                    team.barrier();  // everyone is done with this B panel before it is overwritten
                 }
             }
         }
-    }
+    });
 }
 
 // Sparse-row path (gemm_kernels.h, SparseRowsUkr): for an untransposed, mostly-zero op(A)
@@ -597,9 +574,8 @@ void gemm_sparse_rows(const Problem<T>& P, int nthreads) {
     T* vals = tl_shared.get<T>(chunk * blocks * cap);
     std::int32_t* offs = tl_shared_steps.get<std::int32_t>(chunk * blocks * cap);
     index_t* counts = tl_shared_counts.get<index_t>(chunk * blocks);
-#pragma omp parallel num_threads(nthreads) if (nthreads > 1)
-    {
-        const index_t tid = thread_id(), nt = thread_count();
+    parallel_region(nthreads, [&](TeamThread& team) {
+        const index_t tid = team.id(), nt = team.count();
         // Tasks (panel jp, part of the chunk's rows): one part per panel when there are at least
         // as many panels as threads, else enough parts for every thread to get work.
         const index_t parts = ceil_div(nt, panels), tasks = panels * parts;
@@ -609,16 +585,14 @@ void gemm_sparse_rows(const Problem<T>& P, int nthreads) {
             const index_t rows = std::min(chunk, m - i0);
             // List (depth block kb, row r) at (kb * rows + r) * cap, offsets relative to the
             // packed block: one block's lists of the chunk lie together, read in that order.
-#pragma omp for schedule(static)
-            for (index_t r = 0; r < rows; ++r) {
+            team.for_each(rows, [&](index_t r) {
                 const T* a = P.A + (i0 + r) * P.lda;
                 for (index_t kb = 0; kb < blocks; ++kb) {
                     const index_t p0 = kb * kc_max, len = std::min(kc_max, k - p0);
                     const index_t at = (kb * rows + r) * cap;
                     counts[kb * rows + r] = compress(a + p0, len, 0, static_cast<std::int32_t>(W), offs + at, vals + at);
                 }
-            }
-            // (implicit barrier: the chunk is listed)
+            });  // (for_each ends with the barrier: the chunk is listed)
             for (index_t task = task_begin; task < task_end; ++task) {
                 const index_t jp = task / parts, part = task % parts;
                 const index_t r0 = rows * part / parts, r1 = rows * (part + 1) / parts;
@@ -634,10 +608,9 @@ void gemm_sparse_rows(const Problem<T>& P, int nthreads) {
                 if (P.epilogue != nullptr)
                     P.epilogue->fn(P.epilogue->ctx, P.C + (i0 + r0) * P.rs_c + j0, P.rs_c, i0 + r0, j0, r1 - r0, nr);
             }
-#pragma omp barrier
-            // (everyone is done with the chunk's lists before they are overwritten)
+            team.barrier();  // everyone is done with the chunk's lists before they are overwritten
         }
-    }
+    });
 }
 
 // C = beta * C, for k == 0 or alpha == 0 (beta == 0 writes zeros without reading C).

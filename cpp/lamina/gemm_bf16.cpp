@@ -26,6 +26,7 @@
 
 #include "lamina/aligned_vector.h"
 #include "lamina/bf16_amx.h"
+#include "lamina/thread_team.h"
 #include "lamina/threading.h"
 
 namespace lamina {
@@ -119,7 +120,7 @@ void run(Bf16Kernel kernel, bool trans_a, bool trans_b, index_t m, index_t n, in
     bf16_t* bpd = b_store.data();
     const PackPanel pack = portable ? &bf16_pack_panel_portable : &bf16_pack_panel;
 
-    const int threads = current_threads();
+    const int threads = region_threads();
     // AMX is far faster per product than the vector kernels, so its small products (a 10-unit
     // layer at batch 128) stay on one thread: waking the others and two barriers would dominate.
     const index_t min_flops = (amx ? 64 : 8) * kParallelMinFlops;
@@ -138,12 +139,10 @@ void run(Bf16Kernel kernel, bool trans_a, bool trans_b, index_t m, index_t n, in
     constexpr index_t kPackPairs = 8;
     const index_t b_tasks = reuse_b ? 0 : trans_b ? col_panels : ceil_div(pp, kPackPairs);
 
-#pragma omp parallel num_threads(threads) if (parallel)
-    {
+    parallel_region(parallel ? threads : 1, [&](TeamThread& team) {
         // Pack: op(A) rows i0.. are A's rows (lanes along rows) or A^T's (A's columns); op(B)
         // columns j0.. are B's columns (lanes along columns) or B^T's (B's rows).
-#pragma omp for schedule(static)
-        for (index_t p = 0; p < row_panels + b_tasks; ++p) {
+        team.for_each(row_panels + b_tasks, [&](index_t p) {
             if (p < row_panels) {
                 const index_t i0 = p * mr_panel, mr = std::min(mr_panel, m - i0);
                 const float* src = trans_a ? A + i0 : A + i0 * lda;
@@ -161,11 +160,9 @@ void run(Bf16Kernel kernel, bool trans_a, bool trans_b, index_t m, index_t n, in
                 else
                     pack(B + j0 * ldb, ldb, true, kBf16NR, nr, k, bpd + q * b_panel);
             }
-        }
-        // (the loop's barrier: every panel is packed before any tile starts)
+        });  // (for_each ends with the barrier: every panel is packed before any tile starts)
         if (amx) bf16_detail::amx_begin_thread();
-#pragma omp for schedule(static)
-        for (index_t item = 0; item < items; ++item) {
+        for (index_t item = team.begin_of(items), end = team.end_of(items); item < end; ++item) {
             const index_t jp = item / groups, g = item % groups;
             const index_t j0 = jp * kBf16NR, nr = std::min(kBf16NR, n - j0);
             const index_t ip0 = g * group_panels, ip1 = std::min(row_panels, ip0 + group_panels);
@@ -186,7 +183,7 @@ void run(Bf16Kernel kernel, bool trans_a, bool trans_b, index_t m, index_t n, in
             }
         }
         if (amx) bf16_detail::amx_end_thread();
-    }
+    });
     if (packed_b != nullptr) packed_b->valid = true;
 }
 

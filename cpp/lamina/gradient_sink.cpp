@@ -1,6 +1,7 @@
 #include "lamina/gradient_sink.h"
 
 #include <algorithm>
+#include <atomic>
 #include <stdexcept>
 #include <type_traits>
 
@@ -9,6 +10,7 @@
 #include "lamina/dense.h"
 #include "lamina/gemm_bf16.h"
 #include "lamina/rank_update.h"
+#include "lamina/thread_team.h"
 #include "lamina/threading.h"
 #include "lamina/vectorize.h"
 
@@ -63,11 +65,10 @@ void StoringSink<T>::dense(const DenseGradient<T>& layer) {
     const T* W = params_ + d.kernel_offset;
     const index_t n_w = d.in * d.units, chunks = (n_w + kChunk - 1) / kChunk;
     const bool parallel = n_w >= 4 * kParallelMinFlops;
-#pragma omp parallel for schedule(static) if (parallel)
-    for (index_t c = 0; c < chunks; ++c) {
+    parallel_for(parallel, chunks, [&](index_t c) {
         const index_t i0 = c * kChunk;
         add_regularization_gradient(dW + i0, W + i0, std::min(kChunk, n_w - i0), layer.l1, layer.l2);
-    }
+    });
 }
 
 template <typename T>
@@ -157,10 +158,9 @@ void FusedUpdateSink<T>::update_kernel(const DenseGradient<T>& layer) {
             if (x[r * in + i] != T(0)) return false;
         return true;
     };
-    // Dynamic: skipped rows make blocks unequal (image borders), and which thread takes a block
-    // changes no result.
-#pragma omp parallel for schedule(dynamic) if (parallel)
-    for (index_t b = 0; b < blocks; ++b) {
+    // Blocks handed out one at a time from a counter: skipped rows make blocks unequal (image
+    // borders), and which thread takes a block changes no result.
+    auto update_block = [&](index_t b) {
         thread_local AlignedVector<T> block;  // grows once per thread, then reused
         const index_t b0 = b * kRows, b1 = std::min(in, b0 + kRows);
         if (static_cast<index_t>(block.size()) < kRows * units) block.resize(static_cast<std::size_t>(kRows * units));
@@ -185,7 +185,15 @@ void FusedUpdateSink<T>::update_kernel(const DenseGradient<T>& layer) {
                 if (!zero && layer.packed_kernel != nullptr) layer.packed_kernel->repack_rows(W, units, i0, i1);
             i0 = i1;
         }
+    };
+    if (!parallel) {
+        for (index_t b = 0; b < blocks; ++b) update_block(b);
+        return;
     }
+    std::atomic<index_t> next{0};
+    parallel_region(region_threads(), [&](TeamThread&) {
+        for (index_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < blocks;) update_block(b);
+    });
 }
 
 template void add_regularization_gradient<float>(float*, const float*, index_t, double, double);

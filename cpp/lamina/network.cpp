@@ -9,6 +9,7 @@
 #include "lamina/dense.h"
 #include "lamina/normalization.h"
 #include "lamina/random.h"
+#include "lamina/thread_team.h"
 #include "lamina/threading.h"
 #include "lamina/vectorize.h"
 
@@ -354,11 +355,10 @@ const T* Network<T>::forward(const T* x, index_t n, bool training, bool outputs_
             T* out = a_[l].data();
             const double rate = s.rate;
             const bool parallel = count >= kParallelMinFlops;
-#pragma omp parallel for schedule(static) if (parallel)
-            for (index_t i = 0; i < count; ++i) {
+            parallel_for(parallel, count, [&](index_t i) {
                 mask[i] = rng.uniform(first + static_cast<std::uint64_t>(i)) < rate ? T(0) : keep_scale;
                 out[i] = in[i] * mask[i];
-            }
+            });
             out_[l] = out;
         } else {
             out_[l] = in;  // dropout, noise and augmentation are the identity outside training
@@ -391,11 +391,10 @@ double Network<T>::regularization_penalty() const {
         double* partial = penalty_partials_.data();
         // Fixed chunks summed in parallel, then added in chunk order: the same for any thread count.
         const bool parallel = n >= 4 * kParallelMinFlops;
-#pragma omp parallel for schedule(static) if (parallel)
-        for (index_t c = 0; c < chunks; ++c) {
+        parallel_for(parallel, chunks, [&](index_t c) {
             const index_t i0 = c * kPenaltyChunk;
             chunk_abs_and_squares(w + i0, std::min(kPenaltyChunk, n - i0), partial + 2 * c);
-        }
+        });
         double abs_sum = 0.0, sq_sum = 0.0;
         for (index_t c = 0; c < chunks; ++c) {
             abs_sum += partial[2 * c];

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "lamina/thread_team.h"
 #include "lamina/threading.h"
 
 namespace lamina {
@@ -15,7 +16,7 @@ constexpr index_t kColumnBlock = 64;
 
 index_t column_blocks(index_t f) { return (f + kColumnBlock - 1) / kColumnBlock; }
 
-bool parallel_for(index_t n, index_t f) { return n * f >= kParallelMinFlops; }
+bool worth_threads(index_t n, index_t f) { return n * f >= kParallelMinFlops; }
 
 // sum_dy[j] = sum_i dout[i, j], sum_dyx[j] = sum_i dout[i, j] * xhat[i, j] over the columns of
 // block [j0, j1), with xhat[i, j] = (x[i, j] - mean_of(i, j)) * inv_std_of(i, j).
@@ -40,8 +41,7 @@ void column_gradient_sums(double* sum_dy, double* sum_dyx, const T* dout, const 
 template <typename T>
 void batch_moments(double* mean, double* var, double* inv_std, const T* x, index_t n, index_t f, double eps) {
     const index_t blocks = column_blocks(f);
-#pragma omp parallel for schedule(static) if (parallel_for(n, f))
-    for (index_t b = 0; b < blocks; ++b) {
+    parallel_for(worth_threads(n, f), blocks, [&](index_t b) {
         const index_t j0 = b * kColumnBlock, j1 = std::min(f, j0 + kColumnBlock);
         for (index_t j = j0; j < j1; ++j) mean[j] = var[j] = 0.0;
         for (index_t i = 0; i < n; ++i)
@@ -56,7 +56,7 @@ void batch_moments(double* mean, double* var, double* inv_std, const T* x, index
             var[j] /= static_cast<double>(n);
             inv_std[j] = 1.0 / std::sqrt(var[j] + eps);
         }
-    }
+    });
 }
 
 // moving_mean, moving_var (f) updated from the batch's mean, var (f).
@@ -94,8 +94,7 @@ void batch_norm_rows(T* out, index_t ldo, const T* x, index_t ldx, const double*
 template <typename T>
 void batch_norm_forward(T* out, const T* x, const double* mean, const double* inv_std, NormAffine<T> affine,
                         index_t n, index_t f) {
-#pragma omp parallel for schedule(static) if (parallel_for(n, f))
-    for (index_t i = 0; i < n; ++i) batch_norm_rows(out + i * f, f, x + i * f, f, mean, inv_std, affine, 1, f);
+    parallel_for(worth_threads(n, f), n, [&](index_t i) { batch_norm_rows(out + i * f, f, x + i * f, f, mean, inv_std, affine, 1, f); });
 }
 
 // dout, x, dx (n, f); mean, inv_std, gamma, dgamma, dbeta (f).
@@ -104,8 +103,7 @@ template <typename T>
 void batch_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dout, const T* x, const double* mean,
                          const double* inv_std, const T* gamma, index_t n, index_t f, bool batch_stats) {
     const index_t blocks = column_blocks(f);
-#pragma omp parallel for schedule(static) if (parallel_for(n, f))
-    for (index_t b = 0; b < blocks; ++b) {
+    parallel_for(worth_threads(n, f), blocks, [&](index_t b) {
         const index_t j0 = b * kColumnBlock, j1 = std::min(f, j0 + kColumnBlock);
         double sum_dy[kColumnBlock], sum_dyx[kColumnBlock];
         column_gradient_sums(sum_dy, sum_dyx, dout, x, n, f, j0, j1, [&](index_t, index_t j) { return mean[j]; },
@@ -114,7 +112,7 @@ void batch_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dout, const T* x, 
             if (dgamma) dgamma[j] = static_cast<T>(sum_dyx[j - j0]);
             if (dbeta) dbeta[j] = static_cast<T>(sum_dy[j - j0]);
         }
-        if (!dx) continue;
+        if (!dx) return;
         const double rows = static_cast<double>(n);
         for (index_t i = 0; i < n; ++i)
             for (index_t j = j0; j < j1; ++j) {
@@ -127,15 +125,14 @@ void batch_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dout, const T* x, 
                 const double xhat = (double(x[i * f + j]) - mean[j]) * inv_std[j];
                 dx[i * f + j] = static_cast<T>(scale * (dy - sum_dy[j - j0] / rows - xhat * sum_dyx[j - j0] / rows));
             }
-    }
+    });
 }
 
 // x, out (n, f); mean, inv_std (n).
 template <typename T>
 void layer_norm_forward(T* out, double* mean, double* inv_std, const T* x, NormAffine<T> affine, index_t n,
                         index_t f, double eps) {
-#pragma omp parallel for schedule(static) if (parallel_for(n, f))
-    for (index_t i = 0; i < n; ++i) {
+    parallel_for(worth_threads(n, f), n, [&](index_t i) {
         const T* xr = x + i * f;
         double m = 0.0, v = 0.0;
         for (index_t j = 0; j < f; ++j) m += double(xr[j]);
@@ -150,7 +147,7 @@ void layer_norm_forward(T* out, double* mean, double* inv_std, const T* x, NormA
             if (affine.beta) y += double(affine.beta[j]);
             out[i * f + j] = static_cast<T>(y);
         }
-    }
+    });
 }
 
 // dout, x, dx (n, f); mean, inv_std (n); gamma, dgamma, dbeta (f).
@@ -158,11 +155,10 @@ void layer_norm_forward(T* out, double* mean, double* inv_std, const T* x, NormA
 template <typename T>
 void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dout, const T* x, const double* mean,
                          const double* inv_std, const T* gamma, index_t n, index_t f) {
-    const bool parallel = parallel_for(n, f);
+    const bool parallel = worth_threads(n, f);
     if (dgamma || dbeta) {  // column sums first: dx may overwrite dout
         const index_t blocks = column_blocks(f);
-#pragma omp parallel for schedule(static) if (parallel)
-        for (index_t b = 0; b < blocks; ++b) {
+        parallel_for(parallel, blocks, [&](index_t b) {
             const index_t j0 = b * kColumnBlock, j1 = std::min(f, j0 + kColumnBlock);
             double sum_dy[kColumnBlock], sum_dyx[kColumnBlock];
             column_gradient_sums(sum_dy, sum_dyx, dout, x, n, f, j0, j1, [&](index_t i, index_t) { return mean[i]; },
@@ -171,12 +167,11 @@ void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dout, const T* x, 
                 if (dgamma) dgamma[j] = static_cast<T>(sum_dyx[j - j0]);
                 if (dbeta) dbeta[j] = static_cast<T>(sum_dy[j - j0]);
             }
-        }
+        });
     }
     if (!dx) return;
     const double cols = static_cast<double>(f);
-#pragma omp parallel for schedule(static) if (parallel)
-    for (index_t i = 0; i < n; ++i) {
+    parallel_for(parallel, n, [&](index_t i) {
         const T* dr = dout + i * f;
         const T* xr = x + i * f;
         double sum_g = 0.0, sum_gx = 0.0;
@@ -190,7 +185,7 @@ void layer_norm_backward(T* dx, T* dgamma, T* dbeta, const T* dout, const T* x, 
             const double xhat = (double(xr[j]) - mean[i]) * inv_std[i];
             dx[i * f + j] = static_cast<T>(inv_std[i] * (g - sum_g / cols - xhat * sum_gx / cols));
         }
-    }
+    });
 }
 
 #define LAMINA_NORMALIZATION(T)                                                                                     \

@@ -7,6 +7,7 @@
 
 #include "lamina/gemm.h"
 #include "lamina/optimizers_avx2.h"
+#include "lamina/thread_team.h"
 #include "lamina/threading.h"
 #include "lamina/vectorize.h"
 
@@ -266,11 +267,10 @@ void Optimizer<T>::step(T* w, T* g, const std::vector<TensorSpan>& tensors) {
     for_each_range(tensors, [&](index_t first, index_t n) {
         const index_t pieces = (n + kPiece - 1) / kPiece;
         const bool parallel = n >= kParallelMinFlops;
-#pragma omp parallel for schedule(static) if (parallel)
-        for (index_t p = 0; p < pieces; ++p) {
+        parallel_for(parallel, pieces, [&](index_t p) {
             const index_t offset = first + p * kPiece;
             update_span(w + offset, g + offset, offset, std::min(kPiece, first + n - offset));
-        }
+        });
     });
     end_step();
 }

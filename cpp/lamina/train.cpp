@@ -6,6 +6,7 @@
 #include "lamina/denormals.h"
 #include "lamina/finite.h"
 #include "lamina/random.h"
+#include "lamina/thread_team.h"
 
 namespace lamina {
 
@@ -31,28 +32,30 @@ void train_checked_batches(Network<T>& net, BatchStats& stats, const T* x, const
     const FlushDenormalsScope flush;  // training's decaying optimizer state (see denormals.h)
     const PackedKernelsScope<T> packed(net);
     net.reserve(std::min(batch_size, n_rows));  // a batch never holds more rows than the data
-    const index_t in = net.input_dim();
-    T* bx = net.batch_x();
-    T* by = net.batch_y();
-    T* bw = w ? net.batch_w() : nullptr;
-    for (index_t b = 0; b < n_batches; ++b) {
-        const index_t start = first + b * batch_size;
-        if (start >= n_rows && !empty_steps) break;
-        const index_t n = std::max<index_t>(0, std::min(batch_size, n_rows - start));
-        // A shuffled batch's rows lie anywhere in the data set (Fashion-MNIST's is 188 MB), so
-        // the copy waits on memory row after row; two threads wait on twice as many rows at
-        // once (batch 32: 17 -> 10 us of a ~400 us step).
-#pragma omp parallel for schedule(static) if (n * in >= kParallelMinGather)
-        for (index_t r = 0; r < n; ++r) {
-            const index_t src = order ? order[start + r] : start + r;
-            std::memcpy(bx + r * in, x + src * in, sizeof(T) * static_cast<std::size_t>(in));
-            std::memcpy(by + r * ycols, y + src * ycols, sizeof(T) * static_cast<std::size_t>(ycols));
-            if (bw) bw[r] = w[src];
+    // One team for all the batches: each step's few dozen parallel loops find it waiting.
+    with_team([&] {
+        const index_t in = net.input_dim();
+        T* bx = net.batch_x();
+        T* by = net.batch_y();
+        T* bw = w ? net.batch_w() : nullptr;
+        for (index_t b = 0; b < n_batches; ++b) {
+            const index_t start = first + b * batch_size;
+            if (start >= n_rows && !empty_steps) break;
+            const index_t n = std::max<index_t>(0, std::min(batch_size, n_rows - start));
+            // A shuffled batch's rows lie anywhere in the data set (Fashion-MNIST's is 188 MB), so
+            // the copy waits on memory row after row; two threads wait on twice as many rows at
+            // once (batch 32: 17 -> 10 us of a ~400 us step).
+            parallel_for(n * in >= kParallelMinGather, n, [&](index_t r) {
+                const index_t src = order ? order[start + r] : start + r;
+                std::memcpy(bx + r * in, x + src * in, sizeof(T) * static_cast<std::size_t>(in));
+                std::memcpy(by + r * ycols, y + src * ycols, sizeof(T) * static_cast<std::size_t>(ycols));
+                if (bw) bw[r] = w[src];
+            });
+            net.forward(bx, n, /*training=*/true);
+            net.train_step(by, n, ycols, stats, bw);
+            ++stats.batches;
         }
-        net.forward(bx, n, /*training=*/true);
-        net.train_step(by, n, ycols, stats, bw);
-        ++stats.batches;
-    }
+    });
 }
 
 template <typename T>
@@ -62,25 +65,33 @@ void evaluate(Network<T>& net, BatchStats& stats, const T* x, const T* y, index_
     if (w != nullptr) check_sample_weights(w, n_rows);
     stats.fit_to(net.metric_classes());
     const PackedKernelsScope<T> packed(net);
-    for (index_t start = 0; start < n_rows; start += batch_size) {
-        const index_t n = std::min(batch_size, n_rows - start);
-        net.forward(x + start * net.input_dim(), n, /*training=*/false);
-        net.loss_and_output_gradient(y + start * ycols, n, ycols, /*output_gradient=*/false, &stats,
-                                     w ? w + start : nullptr);
-    }
+    with_team([&] {
+        for (index_t start = 0; start < n_rows; start += batch_size) {
+            const index_t n = std::min(batch_size, n_rows - start);
+            net.forward(x + start * net.input_dim(), n, /*training=*/false);
+            net.loss_and_output_gradient(y + start * ycols, n, ycols, /*output_gradient=*/false, &stats,
+                                         w ? w + start : nullptr);
+        }
+    });
 }
 
 template <typename T>
 bool predict(Network<T>& net, T* out, const T* x, index_t n_rows, index_t batch_size, bool check_finite) {
     const index_t in = net.input_dim(), width = net.output_dim();
     const PackedKernelsScope<T> packed(net);
-    for (index_t start = 0; start < n_rows; start += batch_size) {
-        const index_t n = std::min(batch_size, n_rows - start);
-        if (check_finite && !all_finite(x + start * in, n * in)) return false;
-        const T* p = net.forward(x + start * in, n, /*training=*/false, /*outputs_only=*/true);
-        std::memcpy(out + start * width, p, sizeof(T) * static_cast<std::size_t>(n * width));
-    }
-    return true;
+    bool finite = true;
+    with_team([&] {
+        for (index_t start = 0; start < n_rows; start += batch_size) {
+            const index_t n = std::min(batch_size, n_rows - start);
+            if (check_finite && !all_finite(x + start * in, n * in)) {
+                finite = false;
+                return;
+            }
+            const T* p = net.forward(x + start * in, n, /*training=*/false, /*outputs_only=*/true);
+            std::memcpy(out + start * width, p, sizeof(T) * static_cast<std::size_t>(n * width));
+        }
+    });
+    return finite;
 }
 
 namespace {
