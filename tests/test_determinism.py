@@ -1,5 +1,7 @@
 """Determinism: the same seed gives the same weights, whatever the thread count or how fit is split."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -141,3 +143,36 @@ def test_set_flush_denormals_takes_only_a_bool():
     with pytest.raises(TypeError, match="on must be a bool, received 1"):
         lm.set_flush_denormals(1)
     assert lm.get_flush_denormals() is True
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "mixed_bfloat16"])
+def test_steps_that_pause_long_enough_for_the_team_to_sleep_give_the_same_weights(dtype, restore_threads):
+    # A hook that sleeps makes the waiting threads give up spinning and sleep: they must wake for
+    # the next step's loops and do exactly their share.
+    x, y = _data(n=256)
+    results = []
+    for threads in (1, 2):
+        lm.set_num_threads(threads)
+        model = _model(5, dtype=dtype)
+        model.set_gradient_hook(lambda g, step: time.sleep(0.002))
+        model.fit(x, y, batch_size=64, epochs=2, verbose=0)
+        results.append((model.get_weights(), model.predict(x)))
+    for u, v in zip(results[0][0], results[1][0]):
+        np.testing.assert_array_equal(u, v)
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+def test_a_hook_that_predicts_with_another_model_mid_step_gets_the_answer_it_gets_outside(restore_threads):
+    # The other model's predict runs inside this fit's thread team (on the same calling thread).
+    lm.set_num_threads(2)
+    x, y = _data(n=256)
+    other = _model(9)
+    other.build()
+    expected = other.predict(x, batch_size=128)
+    answers = []
+    model = _model(4)
+    model.set_gradient_hook(lambda g, step: answers.append(other.predict(x, batch_size=128)))
+    model.fit(x, y, batch_size=64, epochs=1, verbose=0)
+    assert len(answers) == 4
+    for answer in answers:
+        np.testing.assert_array_equal(answer, expected)
