@@ -36,9 +36,9 @@ inline void cpu_relax() {
 // under a microsecond where waking a sleeper takes tens; but when another process wants this
 // core, a spinning thread holds it away from the very thread it waits for. The kernel counts
 // each time it takes a core from this process (involuntary context switches): when that count
-// moves, the budget drops to almost nothing, and grows back by a little each time a wait ends
-// while still spinning.
-constexpr microseconds kSpinMax{200}, kSpinMin{5}, kSpinGrowth{2};
+// moves, the budget halves; a wait that slept but would have ended within the longest budget
+// doubles it again (a quiet machine takes a core now and then too, and must not stay asleep).
+constexpr microseconds kSpinMax{200}, kSpinMin{5};
 // A gap this long between two looks at the clock means the thread was off its core.
 constexpr microseconds kOffCoreGap{50};
 
@@ -83,15 +83,12 @@ struct Sleepers {
         for (;;) {
             for (int i = 0; i < 64; ++i) {
                 cpu_relax();
-                if (ready()) {
-                    tl_spin.budget = std::min(kSpinMax, tl_spin.budget + kSpinGrowth);
-                    return;
-                }
+                if (ready()) return;
             }
             const Clock::time_point now = Clock::now();
             const bool gap = now - last > kOffCoreGap, spent = now - start > tl_spin.budget;
             last = now;
-            if ((gap || spent) && lost_core()) tl_spin.budget = kSpinMin;
+            if ((gap || spent) && lost_core()) tl_spin.budget = std::max(kSpinMin, tl_spin.budget / 2);
             if (now - start > tl_spin.budget) break;
         }
         count.fetch_add(1);
@@ -100,6 +97,7 @@ struct Sleepers {
             cv.wait(lock, ready);
         }
         count.fetch_sub(1);
+        if (Clock::now() - start < kSpinMax) tl_spin.budget = std::min(kSpinMax, tl_spin.budget * 2);
     }
 };
 
