@@ -36,8 +36,9 @@ inline void cpu_relax() {
 // under a microsecond where waking a sleeper takes tens; but when another process wants this
 // core, a spinning thread holds it away from the very thread it waits for. The kernel counts
 // each time it takes a core from this process (involuntary context switches): when that count
-// moves, the budget halves; a wait that slept but would have ended within the longest budget
-// doubles it again (a quiet machine takes a core now and then too, and must not stay asleep).
+// moves, the budget halves; a wait that slept, with no core lost meanwhile, but would have
+// ended within the longest budget doubles it again (a quiet machine takes a core now and then
+// too, and must not stay asleep).
 constexpr microseconds kSpinMax{200}, kSpinMin{5};
 // A gap this long between two looks at the clock means the thread was off its core.
 constexpr microseconds kOffCoreGap{50};
@@ -97,7 +98,10 @@ struct Sleepers {
             cv.wait(lock, ready);
         }
         count.fetch_sub(1);
-        if (Clock::now() - start < kSpinMax) tl_spin.budget = std::min(kSpinMax, tl_spin.budget * 2);
+        if (lost_core())
+            tl_spin.budget = std::max(kSpinMin, tl_spin.budget / 2);
+        else if (Clock::now() - start < kSpinMax)
+            tl_spin.budget = std::min(kSpinMax, tl_spin.budget * 2);
     }
 };
 
