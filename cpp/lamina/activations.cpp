@@ -27,9 +27,25 @@ constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 // work only: each index is written by one thread, so the thread count never changes results.
 template <typename Fn>
 inline void for_each_index(index_t count, Fn fn) {
-    const bool parallel = count >= kParallelMinFlops;
-    parallel_for(parallel, count, [&](index_t i) { fn(i); });
+    for (index_t i = 0; i < count; ++i) fn(i);
 }
+
+// A large elementwise pass is split between the threads, each calling the public (vectorized,
+// LAMINA_VECTORIZE) function on its contiguous range: the loop inside a region's body would be
+// compiled for the baseline ISA only. Inside the body the range runs on its thread alone.
+template <typename Pass>
+bool split_elementwise(index_t count, Pass pass) {
+    const int threads = region_threads();
+    if (count < kParallelMinFlops || threads <= 1) return false;
+    parallel_region(threads, [&](TeamThread& t) {
+        const index_t begin = t.begin_of(count);
+        pass(begin, t.end_of(count) - begin);
+    });
+    return true;
+}
+
+template <typename T>
+T* at(T* p, index_t offset) { return p == nullptr ? nullptr : p + offset; }
 
 template <typename T>
 void softmax_rows(T* a, const T* z, index_t rows, index_t cols) {
@@ -112,6 +128,8 @@ LAMINA_VECTORIZE void activation_forward(Activation act, T* a, const T* z, index
         softmax_rows(a, z, rows, cols);
         return;
     }
+    if (split_elementwise(n, [&](index_t begin, index_t len) { activation_forward(act, a + begin, z + begin, len, 1); }))
+        return;
     with_elementwise<T>(act, [=](auto f) { for_each_index(n, [=](index_t i) { a[i] = f(z[i]); }); });
 }
 
@@ -143,6 +161,11 @@ LAMINA_VECTORIZE void activation_backward(Activation act, T* dz, const T* da, co
                          index_t cols) {
     const index_t n = rows * cols;
     const T slope = static_cast<T>(kLeakyReluSlope), alpha = static_cast<T>(kEluAlpha);
+    if (act != Activation::Softmax && act != Activation::Linear &&
+        split_elementwise(n, [&](index_t begin, index_t len) {
+            activation_backward(act, dz + begin, da + begin, at(z, begin), at(a, begin), len, 1);
+        }))
+        return;
     switch (act) {
         case Activation::Linear:
             if (dz != da) std::copy(da, da + n, dz);
