@@ -8,7 +8,6 @@
 
 #include <cstdint>
 #include <cstring>
-#include <limits>
 
 namespace lamina {
 namespace bf16_detail {
@@ -31,6 +30,36 @@ __m512i round_to_lanes(const float* x, index_t n) {
     __m256i bits;
     std::memcpy(&bits, &h, sizeof bits);
     return _mm512_cvtepu16_epi32(bits);
+}
+
+// m (16 x 16 32-bit words, m[i] lane j = word (i, j)) transposed in registers: m[j] lane i = the
+// old word (i, j). Rows interleave by 32-bit words, then by 64-bit pairs of them, then 128-bit
+// quarters regroup twice: 64 shuffles per block, where a scatter stores its 16 lanes one by one.
+void transpose_words_16x16(__m512i m[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 8; ++i) {
+        t[2 * i] = _mm512_unpacklo_epi32(m[2 * i], m[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(m[2 * i], m[2 * i + 1]);
+    }
+    // m[4j + c] quarter q: column 4q + c of rows 4j .. 4j + 3.
+    for (int j = 0; j < 4; ++j) {
+        m[4 * j] = _mm512_unpacklo_epi64(t[4 * j], t[4 * j + 2]);
+        m[4 * j + 1] = _mm512_unpackhi_epi64(t[4 * j], t[4 * j + 2]);
+        m[4 * j + 2] = _mm512_unpacklo_epi64(t[4 * j + 1], t[4 * j + 3]);
+        m[4 * j + 3] = _mm512_unpackhi_epi64(t[4 * j + 1], t[4 * j + 3]);
+    }
+    for (int c = 0; c < 4; ++c) {
+        t[c] = _mm512_shuffle_i32x4(m[c], m[4 + c], 0x44);
+        t[4 + c] = _mm512_shuffle_i32x4(m[c], m[4 + c], 0xEE);
+        t[8 + c] = _mm512_shuffle_i32x4(m[8 + c], m[12 + c], 0x44);
+        t[12 + c] = _mm512_shuffle_i32x4(m[8 + c], m[12 + c], 0xEE);
+    }
+    for (int c = 0; c < 4; ++c) {
+        m[c] = _mm512_shuffle_i32x4(t[c], t[8 + c], 0x88);
+        m[4 + c] = _mm512_shuffle_i32x4(t[c], t[8 + c], 0xDD);
+        m[8 + c] = _mm512_shuffle_i32x4(t[4 + c], t[12 + c], 0x88);
+        m[12 + c] = _mm512_shuffle_i32x4(t[4 + c], t[12 + c], 0xDD);
+    }
 }
 
 }  // namespace
@@ -100,7 +129,8 @@ void gemm_tile_avx512bf16(index_t k, const bf16_t* ap, const bf16_t* bp, bool ac
 //   lanes along columns (src (k, valid)): rows 2q and 2q + 1 converted 16 lanes at a time and
 //     merged into the words of pair q, stored contiguously.
 //   lanes along rows (src (valid, k)): a row's 32 consecutive steps are 16 consecutive pairs,
-//     converted in one VCVTNE2PS2BF16 and scattered to their pairs' words (stride width).
+//     converted in one VCVTNE2PS2BF16; 16 rows of them transposed in registers, so each pair's
+//     words (16 lanes) are stored contiguously.
 void pack_panel_avx512bf16(const float* src, index_t ld, bool lanes_are_rows, index_t width, index_t valid,
                            index_t k, bf16_t* dst) {
     const index_t pairs = (k + 1) / 2;
@@ -118,27 +148,26 @@ void pack_panel_avx512bf16(const float* src, index_t ld, bool lanes_are_rows, in
         }
         return;
     }
-    // Scatter indices are 32-bit: a panel too large for them takes the portable twin (same bits).
-    if (pairs * width > std::numeric_limits<std::int32_t>::max() / 2)
-        return bf16_pack_panel_portable(src, ld, lanes_are_rows, width, valid, k, dst);
-    const __m512i stride = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32(static_cast<int>(width)));
-    for (index_t l = 0; l < width; ++l) {
-        if (l >= valid) {
-            for (index_t q = 0; q < pairs; ++q) dst[q * 2 * width + 2 * l] = dst[q * 2 * width + 2 * l + 1] = 0;
-            continue;
-        }
-        const float* row = src + l * ld;
-        for (index_t q0 = 0; q0 < pairs; q0 += 16) {
-            const index_t p0 = 2 * q0;
-            const __m512 lo = _mm512_maskz_loadu_ps(first_lanes(k - p0), row + p0);
-            const __m512 hi = _mm512_maskz_loadu_ps(first_lanes(k - p0 - 16), row + p0 + 16);
-            const __m512bh h = _mm512_cvtne2ps_pbh(hi, lo);
-            __m512i words;
-            std::memcpy(&words, &h, sizeof words);
-            const __m512i index = _mm512_add_epi32(stride, _mm512_set1_epi32(static_cast<int>(q0 * width)));
-            _mm512_mask_i32scatter_epi32(dst + 2 * l, first_lanes(pairs - q0), index, words, 4);
+    for (index_t q0 = 0; q0 < pairs; q0 += 16) {
+        const index_t p0 = 2 * q0;
+        const index_t columns = pairs - q0 < 16 ? pairs - q0 : 16;
+        for (index_t l0 = 0; l0 < width; l0 += 16) {
+            __m512i block[16];
+            for (index_t l = 0; l < 16; ++l) {
+                if (l0 + l >= valid) {
+                    block[l] = _mm512_setzero_si512();
+                    continue;
+                }
+                const float* row = src + (l0 + l) * ld + p0;
+                const __m512 lo = _mm512_maskz_loadu_ps(first_lanes(k - p0), row);
+                const __m512 hi = _mm512_maskz_loadu_ps(first_lanes(k - p0 - 16), row + 16);
+                const __m512bh h = _mm512_cvtne2ps_pbh(hi, lo);
+                std::memcpy(&block[l], &h, sizeof block[l]);
+            }
+            transpose_words_16x16(block);
+            const __mmask16 lanes = first_lanes(width - l0);
+            for (index_t c = 0; c < columns; ++c)
+                _mm512_mask_storeu_epi32(dst + 2 * ((q0 + c) * width + l0), lanes, block[c]);
         }
     }
 }
