@@ -1,6 +1,6 @@
 // AVX512_BF16 kernels (bf16.h): VCVTNEPS2BF16 conversion, pair-panel packing and a 12 x 32
-// VDPBF16PS micro-kernel over packed pair panels. Compiled alone with -mavx512bf16; internal linkage except the two entries
-// bf16.cpp calls after checking the CPU (numpy#25274; see gemm_avx2.cpp).
+// VDPBF16PS micro-kernel over packed pair panels. Compiled alone with -mavx512bf16; internal linkage
+// except the four entries bf16.cpp calls after checking the CPU (numpy#25274; see gemm_avx2.cpp).
 #include "lamina/bf16.h"
 
 #if defined(LAMINA_HAVE_AVX512BF16_TU) && defined(__AVX512BF16__) && defined(__AVX512VL__)
@@ -129,8 +129,8 @@ void gemm_tile_avx512bf16(index_t k, const bf16_t* ap, const bf16_t* bp, bool ac
 //   lanes along columns (src (k, valid)): rows 2q and 2q + 1 converted 16 lanes at a time and
 //     merged into the words of pair q, stored contiguously.
 //   lanes along rows (src (valid, k)): a row's 32 consecutive steps are 16 consecutive pairs,
-//     converted in one VCVTNE2PS2BF16; 16 rows of them transposed in registers, so each pair's
-//     words (16 lanes) are stored contiguously.
+//     converted in one VCVTNE2PS2BF16; 16 rows of them transposed in registers, so a pair's
+//     words are stored 16 lanes at a time (12 for an A panel, two stores for 32).
 void pack_panel_avx512bf16(const float* src, index_t ld, bool lanes_are_rows, index_t width, index_t valid,
                            index_t k, bf16_t* dst) {
     const index_t pairs = (k + 1) / 2;
