@@ -134,3 +134,54 @@ def test_nan_passes_through_every_elementwise_activation_so_divergence_stays_vis
     z = np.array([[np.nan, -1.0, 2.0]])
     a = _core.activation_forward(_core.Activation[name], z)
     assert np.isnan(a[0, 0]) and np.isfinite(a[0, 1:]).all()
+
+
+def _float32_sample():
+    """Every 512th float32 bit pattern that is finite: both signs, subnormals, 0 and the extremes."""
+    x = np.arange(0, 2**32, 2**9, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    return x[np.isfinite(x)].reshape(1, -1)
+
+
+def _ulp_error(got, want):
+    """|got - want| in units of the float32 spacing at want (the subnormal spacing at least)."""
+    spacing = np.spacing(np.abs(want.astype(np.float32))).astype(np.float64)
+    spacing = np.maximum(spacing, float(np.finfo(np.float32).smallest_subnormal))
+    return np.abs(got.astype(np.float64) - want) / spacing
+
+
+@pytest.mark.parametrize("name", ["tanh", "sigmoid", "elu"])
+def test_float32_tanh_sigmoid_elu_are_within_3_ulp_of_float64_over_the_whole_float_range(name):
+    # float32 runs them through branchless exponentials (branchless_math.h), which vectorize; the
+    # bound is what that method gives, where libm's scalar calls gave 1 ulp.
+    x = _float32_sample()
+    z = x.astype(np.float64)
+    e = np.exp(-np.abs(z))  # never overflows
+    want = {"tanh": np.tanh(z), "sigmoid": np.where(z >= 0, 1 / (1 + e), e / (1 + e)),
+            "elu": np.where(z > 0, z, np.expm1(np.minimum(z, 0.0)))}[name]
+    got = _core.activation_forward(_core.Activation[name], x)
+    err = _ulp_error(got, want)
+    worst = int(np.argmax(err))
+    assert err.max() <= 3.0, (x[0, worst], got[0, worst], want[0, worst])
+
+
+def test_float32_tanh_keeps_the_sign_of_zero_and_saturates_to_exactly_one():
+    z = np.array([[-0.0, 0.0, 9.0, -9.0, 20.0, -1e30, 3e38]], dtype=np.float32)
+    a = _core.activation_forward(_core.Activation.tanh, z)
+    assert np.signbit(a[0, 0]) and not np.signbit(a[0, 1])
+    np.testing.assert_array_equal(a[0, 2:], [1, -1, 1, -1, 1])
+
+
+@pytest.mark.parametrize("name", ["tanh", "sigmoid", "elu", "softplus"])
+def test_float32_activation_of_a_value_has_the_same_bits_alone_and_inside_a_long_array(name, rng):
+    # A long array runs through the vector loop, a single value through its scalar remainder: the
+    # two must agree bit for bit, or a row's prediction would depend on the batch around it.
+    z = (rng.standard_normal((1, 1029)) * 4).astype(np.float32)
+    act = _core.Activation[name]
+    together = _core.activation_forward(act, z)
+    alone = np.array([_core.activation_forward(act, z[:, i:i + 1])[0, 0] for i in range(z.shape[1])])
+    np.testing.assert_array_equal(together[0], alone)
+    da = np.ones_like(z)
+    together_back = _core.activation_backward(act, da, z, together)
+    alone_back = np.array([_core.activation_backward(act, da[:, i:i + 1], z[:, i:i + 1], together[:, i:i + 1])[0, 0]
+                           for i in range(z.shape[1])])
+    np.testing.assert_array_equal(together_back[0], alone_back)

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "lamina/branchless_math.h"
 #include "lamina/thread_team.h"
 #include "lamina/threading.h"
 #include "lamina/vectorize.h"
@@ -12,13 +13,18 @@ namespace lamina {
 
 namespace {
 
-template <typename T>
-inline T sigmoid(T x) {
+// float32 through the branchless forms, which vectorize; float64 through libm.
+inline float sigmoid(float x) { return branchless::sigmoid(x); }
+inline double sigmoid(double x) {
     // Two branches so exp never overflows.
-    if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
-    const T e = std::exp(x);
-    return e / (T(1) + e);
+    if (x >= 0.0) return 1.0 / (1.0 + std::exp(-x));
+    const double e = std::exp(x);
+    return e / (1.0 + e);
 }
+inline float tanh_of(float x) { return branchless::tanh(x); }
+inline double tanh_of(double x) { return std::tanh(x); }
+inline float expm1_of(float x) { return branchless::expm1(x); }
+inline double expm1_of(double x) { return std::expm1(x); }
 
 constexpr double kInvSqrt2 = 0.70710678118654752440;
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;
@@ -79,13 +85,13 @@ struct Elementwise {
         }
     };
     struct Elu {
-        T operator()(T z) const { return z > T(0) ? z : static_cast<T>(kEluAlpha) * std::expm1(z); }
+        T operator()(T z) const { return z > T(0) ? z : static_cast<T>(kEluAlpha) * expm1_of(z); }
     };
     struct Sigmoid {
         T operator()(T z) const { return sigmoid(z); }
     };
     struct Tanh {
-        T operator()(T z) const { return std::tanh(z); }
+        T operator()(T z) const { return tanh_of(z); }
     };
     struct Softplus {  // log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow for large |x|.
         T operator()(T z) const { return std::max(z, T(0)) + std::log1p(std::exp(-std::fabs(z))); }
@@ -97,7 +103,7 @@ struct Elementwise {
 
 // Calls body(f) with the functor of an elementwise activation; false for Linear and Softmax.
 template <typename T, typename Body>
-inline bool with_elementwise(Activation act, Body body) {
+LAMINA_ALWAYS_INLINE bool with_elementwise(Activation act, Body body) {
     using E = Elementwise<T>;
     switch (act) {
         case Activation::Relu: body(typename E::Relu{}); return true;

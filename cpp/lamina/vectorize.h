@@ -9,3 +9,11 @@
 #else
 #define LAMINA_VECTORIZE
 #endif
+
+// For the helpers such a loop calls (a dispatch switch, a functor's math): inlined into each
+// clone, so they are compiled for the clone's ISA rather than called as baseline code.
+#if defined(__GNUC__)
+#define LAMINA_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define LAMINA_ALWAYS_INLINE inline
+#endif
